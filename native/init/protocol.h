@@ -1,0 +1,117 @@
+/*
+ * The wire protocol between the manager (Node, through the addon) and the
+ * init helper. TypeScript's native/protocol.ts mirrors every number here.
+ *
+ *   manager                         helper H (fd 3 = seqpacket socket)
+ *   ───────                         ──────────────────────────────────
+ *   spawn H from the sealed memfd ─►
+ *   MSG_PLAN {op…}              ───► decode (reject unknown/oversize)
+ *                                    run OP_JOIN_NS / OP_TIME_OFFSETS
+ *                                    OP_CLONE: clone3(CLONE_PARENT|CLONE_PIDFD|ns…)
+ *                                      H writes uid_map/gid_map of child C
+ *   MSG_CHILD {pid} + [pidfd]   ◄─── H exits 0
+ *   join cgroups (cgroup.procs)
+ *   MSG_GO                      ───► C (same socket, inherited) runs its ops
+ *   MSG_READY                   ◄─── C at OP_WAIT_START, then blocks on exec.fifo
+ *   (start: open exec.fifo for reading, read "0")
+ *   EOF on the socket           ◄─── C execve'd (socket is CLOEXEC)
+ *   MSG_ERROR {errno, op…}      ◄─── any failing step, H or C, then exit(1)
+ *
+ * Framing: a message is one seqpacket datagram (at most XC_MAX_MSG bytes):
+ *   u16 type, u32 length, payload[length]          (little-endian)
+ * A MSG_PLAN payload is a sequence of ops, each framed the same way:
+ *   u16 op, u32 length, fields[length]
+ * and a field (inside an op, or inside MSG_CHILD / MSG_ERROR) is:
+ *   u16 tag, u32 length, value[length]
+ * Tags XC_F_N0..XC_F_N7 are integers: exactly 8 bytes, u64 little-endian.
+ * Tags XC_F_S0..XC_F_S7 are byte strings (no NUL inside, except where an op
+ * documents a NUL-separated list); at most XC_MAX_STR bytes each.
+ * Anything else (unknown tag/op, a length past the bytes left, a repeated
+ * tag, more than XC_MAX_OPS ops) is rejected: CVE-2021-43784 was a length
+ * that overflowed in runc's equivalent of this decoder.
+ */
+#ifndef XC_PROTOCOL_H
+#define XC_PROTOCOL_H
+
+#define XC_MAX_MSG (1u << 20)
+#define XC_MAX_STR (1u << 16)
+#define XC_MAX_OPS 4096
+#define XC_HDR 6 /* u16 + u32 */
+
+/* messages */
+enum xc_msg {
+	XC_MSG_CHILD = 1, /* N0 = pid of C (in the manager's pid ns); SCM_RIGHTS: pidfd of C */
+	XC_MSG_READY = 2, /* no fields: C waits on the exec fifo */
+	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail */
+	XC_MSG_PLAN = 16, /* payload = ops */
+	XC_MSG_GO = 17,   /* no payload: C may run its ops */
+};
+
+enum xc_field {
+	XC_F_N0 = 0x00, XC_F_N1, XC_F_N2, XC_F_N3, XC_F_N4, XC_F_N5, XC_F_N6, XC_F_N7,
+	XC_F_S0 = 0x10, XC_F_S1, XC_F_S2, XC_F_S3, XC_F_S4, XC_F_S5, XC_F_S6, XC_F_S7,
+};
+
+/*
+ * Ops, in the order a plan normally has them. H runs every op before
+ * OP_CLONE (and OP_CLONE itself); C runs every op after it, once MSG_GO came.
+ * "in root" = a path relative to the rootfs of OP_ROOTFS, resolved with
+ * openat2(RESOLVE_IN_ROOT) so that no symlink leads outside (CVE-2021-30465);
+ * after OP_PIVOT_ROOT, paths are absolute in the container.
+ */
+enum xc_op {
+	/* ── H, before the clone ── */
+	XC_OP_JOIN_NS = 1,      /* N0 = CLONE_NEW* type, S0 = path: setns(open(path), type) */
+	XC_OP_TIME_OFFSETS = 2, /* S0 = text for /proc/self/timens_offsets: unshare(CLONE_NEWTIME) then write it */
+	XC_OP_CLONE = 3,        /* N0 = CLONE_NEW* flags to create (CLONE_NEWTIME excluded),
+	                           S0 = uid_map text, S1 = gid_map text (both empty = no maps),
+	                           N1 = 1: write "deny" to setgroups before gid_map */
+	/* ── C ── */
+	XC_OP_SETID_ROOT = 10,  /* setresgid(0,0,0), setresuid(0,0,0): become root of the new user ns */
+	XC_OP_SETSID = 11,      /* setsid() */
+	XC_OP_ROOT_PROPAGATION = 12, /* N0 = flags: mount(NULL, "/", NULL, N0, NULL) (MS_REC|MS_SLAVE …) */
+	XC_OP_ROOTFS = 13,      /* S0 = absolute rootfs path: bind it onto itself (MS_BIND|MS_REC); it becomes "root" */
+	XC_OP_MOUNT = 14,       /* S0 = source (host path, or a name for proc/tmpfs…), S1 = target in root,
+	                           S2 = fstype ("" for binds), S3 = data, N0 = mount flags,
+	                           N1 = propagation flags applied after (0 = none),
+	                           N2 = create the target if missing: 0 no, 1 directory, 2 empty file,
+	                           N3 = if non-zero: remount with MS_REMOUNT|MS_BIND|N3 (ro/nosuid… of a bind),
+	                           The mount goes through an O_PATH fd of the resolved target (/proc/self/fd/N). */
+	XC_OP_MKNOD = 15,       /* S0 = target in root, N0 = mode (S_IFCHR|perm …), N1 = major, N2 = minor,
+	                           N3 = uid, N4 = gid: mknod (replacing nothing: EEXIST is an error) then chown */
+	XC_OP_SYMLINK = 16,     /* S0 = link path in root, S1 = link text: symlink; EEXIST is ignored */
+	XC_OP_EXEC_FIFO = 17,   /* S0 = host path of exec.fifo: open O_PATH|O_CLOEXEC, kept for OP_WAIT_START */
+	XC_OP_PIVOT_ROOT = 18,  /* N0 = 0: pivot_root into root and detach the old root; 1: MS_MOVE root onto / and chroot */
+	XC_OP_MASK = 19,        /* S0 = absolute path: a directory gets a read-only tmpfs, anything else a bind of
+	                           /dev/null (verified to be char 1:3 through an O_PATH fd, CVE-2025-31133);
+	                           ENOENT is ignored */
+	XC_OP_READONLY = 20,    /* S0 = absolute path: bind onto itself, remount read-only; ENOENT is ignored */
+	XC_OP_REMOUNT_ROOT_RO = 21, /* remount / read-only, keeping the flags the kernel has locked */
+	XC_OP_HOSTNAME = 22,    /* S0 */
+	XC_OP_DOMAINNAME = 23,  /* S0 */
+	XC_OP_SYSCTL = 24,      /* S0 = path under /proc/sys ("net/ipv4/ip_forward"), S1 = value; the fd written
+	                           must be on procfs (fstatfs PROC_SUPER_MAGIC) */
+	XC_OP_LOOPBACK_UP = 25, /* bring "lo" up (SIOCSIFFLAGS) */
+	XC_OP_OOM_SCORE_ADJ = 26, /* N0 = value as a two's-complement u64 */
+	XC_OP_RLIMIT = 27,      /* N0 = resource, N1 = soft, N2 = hard (u64, RLIM_INFINITY = ~0) */
+	XC_OP_UMASK = 28,       /* N0 */
+	XC_OP_RESOLVE_EXEC = 29, /* S0 = argv[0], S1 = PATH: find the program now (ENOENT/EACCES name it), as
+	                            execvp would; remembered for OP_EXEC */
+	XC_OP_WAIT_START = 30,  /* send MSG_READY, then open the OP_EXEC_FIFO fd through /proc/self/fd for writing
+	                           (blocks until start), write "0", close it */
+	XC_OP_CLOSE_FDS = 31,   /* N0 = first fd: mark N0..~0 close-on-exec (CVE-2024-21626) */
+	XC_OP_CAPS_BOUNDING = 32, /* N0 = mask of caps to keep in the bounding set: drop every other cap up to
+	                             /proc/sys/kernel/cap_last_cap */
+	XC_OP_USER = 33,        /* N0 = uid, N1 = gid, S0 = additional gids as u32 little-endian array:
+	                           setgroups, setresgid, then setresuid with PR_SET_KEEPCAPS */
+	XC_OP_CAPS = 34,        /* N0 = effective, N1 = permitted, N2 = inheritable, N3 = ambient (64-bit masks):
+	                           capset, then raise each ambient cap */
+	XC_OP_CHDIR = 35,       /* S0 = cwd: chdir, then refuse a cwd outside the root (getcwd "(unreachable)") */
+	XC_OP_NO_NEW_PRIVS = 36,
+	XC_OP_SECCOMP = 37,     /* S0 = struct sock_filter[] bytes, N0 = seccomp() flags */
+	XC_OP_EXEC = 38,        /* S0 = argv, S1 = env, both NUL-separated lists (each string NUL-terminated):
+	                           execve of the OP_RESOLVE_EXEC result */
+	XC_OP_MAX
+};
+
+#endif
