@@ -1,0 +1,79 @@
+/**
+ * Types of the native addon (build/Release/xcontainer.node). The addon is a
+ * handful of thin syscall wrappers for the parent side; it decides nothing.
+ * Every failure throws (or rejects with) an Error carrying `code` (errno name,
+ * e.g. "ENOENT"), `errno` (number), `syscall`, and `path` where one applies.
+ */
+
+/** The exit of a process: `code` for a normal exit, `signal` when killed. */
+export interface ExitStatus {
+  readonly code: number | null
+  readonly signal: number | null
+}
+
+/** A libuv watch (uv_poll) that keeps the event loop alive until closed or unref'ed. */
+export interface Watch {
+  close(): void
+  ref(): void
+  unref(): void
+}
+
+export interface SpawnHelperOptions {
+  /** The sealed memfd returned by sealHelper. */
+  readonly helperFd: number
+  /** argv of the helper; argv[0] is its name. */
+  readonly argv: readonly string[]
+  /** Environment of the helper ("K=V"). */
+  readonly env: readonly string[]
+  /** Host fds that become the helper's 0, 1 and 2 (O_NONBLOCK cleared, as libuv does). */
+  readonly stdio: readonly [number, number, number]
+  /** Host fd that becomes the helper's fd 3: its end of the seqpacket socketpair. */
+  readonly socketFd: number
+}
+
+export interface Addon {
+  /**
+   * Copies the helper binary at `path` into a memfd and seals it
+   * (F_SEAL_SEAL|SHRINK|GROW|WRITE) so that no container can rewrite what we exec
+   * (CVE-2019-5736). Returns the memfd (O_CLOEXEC).
+   */
+  sealHelper(path: string): number
+  /**
+   * Starts the helper: clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD) whose child resets
+   * its signal mask and dispositions, dup2's stdio and the socket to 0–3, and
+   * execveat(helperFd, "", AT_EMPTY_PATH). Returns its pid and pidfd (O_CLOEXEC).
+   */
+  spawnHelper(opts: SpawnHelperOptions): { pid: number; pidfd: number }
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC). */
+  socketpair(): [number, number]
+  /** Sends one datagram with `fds` attached as SCM_RIGHTS (MSG_NOSIGNAL). */
+  send(fd: number, data: Uint8Array, fds?: readonly number[]): void
+  /**
+   * Watches a seqpacket socket on the event loop: `onMessage` for each datagram
+   * (received fds are O_CLOEXEC and owned by the caller), then `onEnd(null)` at
+   * EOF or `onEnd(error)`; the watch is closed after onEnd.
+   */
+  receive(
+    fd: number,
+    onMessage: (data: Buffer, fds: number[]) => void,
+    onEnd: (error: Error | null) => void,
+  ): Watch
+  /** pidfd_open(pid, 0), returned O_CLOEXEC. */
+  pidfdOpen(pid: number): number
+  /** pidfd_send_signal(pidfd, signal, NULL, 0). */
+  pidfdSendSignal(pidfd: number, signal: number): void
+  /**
+   * Calls `onExit` once when the process behind `pidfd` has exited. If we are
+   * its parent it is reaped (waitid(P_PIDFD, WEXITED|__WALL)) and the status is
+   * passed; otherwise (ECHILD) `null`.
+   */
+  watchExit(pidfd: number, onExit: (status: ExitStatus | null) => void): Watch
+  /** Non-blocking waitid(P_PIDFD, WEXITED|WNOHANG|__WALL): the status if it exited (reaped), else null. */
+  tryReap(pidfd: number): ExitStatus | null
+  /** mkfifo(path, mode). */
+  mkfifo(path: string, mode: number): void
+  /** flock(fd, op) on the thread pool (it may block); op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
+  flock(fd: number, op: number): Promise<void>
+  /** openat2(open(root), path, { flags: flags|O_CLOEXEC, resolve: RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS }). */
+  openInRoot(root: string, path: string, flags: number): number
+}

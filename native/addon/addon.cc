@@ -1,0 +1,29 @@
+// Module init: the thin syscall wrappers of native/addon-types.ts. The addon
+// decides nothing; the TypeScript library does.
+
+#include "addon.h"
+
+#include "watch.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  xc::Watch::Init(env);
+  exports.Set("sealHelper", Napi::Function::New(env, xc::SealHelper, "sealHelper"));
+  exports.Set("spawnHelper", Napi::Function::New(env, xc::SpawnHelper, "spawnHelper"));
+  exports.Set("socketpair", Napi::Function::New(env, xc::Socketpair, "socketpair"));
+  exports.Set("send", Napi::Function::New(env, xc::Send, "send"));
+  exports.Set("receive", Napi::Function::New(env, xc::Receive, "receive"));
+  exports.Set("pidfdOpen", Napi::Function::New(env, xc::PidfdOpen, "pidfdOpen"));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, xc::PidfdSendSignal, "pidfdSendSignal"));
+  exports.Set("watchExit", Napi::Function::New(env, xc::WatchExit, "watchExit"));
+  exports.Set("tryReap", Napi::Function::New(env, xc::TryReap, "tryReap"));
+  exports.Set("mkfifo", Napi::Function::New(env, xc::Mkfifo, "mkfifo"));
+  exports.Set("flock", Napi::Function::New(env, xc::Flock, "flock"));
+  exports.Set("openInRoot", Napi::Function::New(env, xc::OpenInRoot, "openInRoot"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(xcontainer, Init)

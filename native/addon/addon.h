@@ -1,0 +1,25 @@
+// The exported functions, one per entry of native/addon-types.ts.
+#pragma once
+
+#include <napi.h>
+
+namespace xc {
+
+// spawn.cc
+Napi::Value SealHelper(const Napi::CallbackInfo& info);
+Napi::Value SpawnHelper(const Napi::CallbackInfo& info);
+// socket.cc
+Napi::Value Socketpair(const Napi::CallbackInfo& info);
+Napi::Value Send(const Napi::CallbackInfo& info);
+Napi::Value Receive(const Napi::CallbackInfo& info);
+// process.cc
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info);
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info);
+Napi::Value WatchExit(const Napi::CallbackInfo& info);
+Napi::Value TryReap(const Napi::CallbackInfo& info);
+// fs.cc
+Napi::Value Mkfifo(const Napi::CallbackInfo& info);
+Napi::Value Flock(const Napi::CallbackInfo& info);
+Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
+
+}  // namespace xc
