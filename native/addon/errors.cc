@@ -8,7 +8,11 @@ namespace xc {
 
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const char* path) {
   // strerrorname_np (glibc 2.32) gives "ENOENT"; NULL for a number it does not know.
-  const char* name = strerrorname_np(err);
+  return ErrnoError(env, err, strerrorname_np(err), syscall, path);
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* name, const char* syscall,
+                       const char* path) {
   std::string code = name != nullptr ? name : "E" + std::to_string(err);
   std::string message = code + ": " + strerror(err) + ", " + syscall;
   if (path != nullptr) message += std::string(" '") + path + "'";

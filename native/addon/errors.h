@@ -10,6 +10,11 @@ namespace xc {
 // carry it, so util.getSystemErrorName(e.errno) works), syscall, path if any.
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const char* path = nullptr);
 
+// The same with the errno's name given: for a syscall whose man page names a
+// synonym (flock: EWOULDBLOCK, which is EAGAIN on Linux).
+Napi::Error ErrnoError(Napi::Env env, int err, const char* name, const char* syscall,
+                       const char* path);
+
 // Throws ErrnoError as a pending JS exception; callers then return.
 void ThrowErrno(Napi::Env env, int err, const char* syscall, const char* path = nullptr);
 

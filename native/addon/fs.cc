@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <string>
@@ -39,7 +40,9 @@ class FlockWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::HandleScope scope(Env());
     if (err_ != 0) {
-      deferred_.Reject(ErrnoError(Env(), err_, "flock").Value());
+      // flock(2) documents a held lock under LOCK_NB as EWOULDBLOCK.
+      const char* name = err_ == EWOULDBLOCK ? "EWOULDBLOCK" : strerrorname_np(err_);
+      deferred_.Reject(ErrnoError(Env(), err_, name, "flock", nullptr).Value());
     } else {
       deferred_.Resolve(Env().Undefined());
     }

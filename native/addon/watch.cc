@@ -58,7 +58,8 @@ void PollWatch::Unref() {
 }
 
 bool PollWatch::Call(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  fn.MakeCallback(env_.Undefined(), args, async_context_);
+  // napi_make_callback wants an object as `this` (undefined is a TypeError).
+  fn.MakeCallback(env_.Global(), args, async_context_);
   if (!env_.IsExceptionPending()) return true;
   // Nothing up the stack can catch it (we run from libuv): raise it as
   // uncaught, so process 'uncaughtException' sees it as for any event.
