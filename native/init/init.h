@@ -1,0 +1,68 @@
+/*
+ * Shared by the helper's files: the error every step fills, the state the
+ * ops hand on to each other, and one handler per op.
+ */
+#ifndef XC_INIT_H
+#define XC_INIT_H
+
+#include <unistd.h>
+
+#include "decode.h"
+
+#define XC_SOCK 3
+
+struct init_error {
+	int errnum;
+	const char *op;  /* syscall or step: "mount", "pivot_root" … */
+	char path[4096]; /* path or detail, truncated */
+};
+
+struct init_state {
+	int rootfd;          /* O_PATH of the rootfs (of "/" after OP_PIVOT_ROOT), -1 before OP_ROOTFS */
+	int fifofd;          /* O_PATH of exec.fifo, -1 until OP_EXEC_FIFO */
+	char exe[4096];      /* OP_RESOLVE_EXEC result */
+	const struct xc_plan *plan;
+};
+
+typedef int op_fn(const struct plan_op *op, struct init_state *st, struct init_error *err);
+
+/* Fills err without allocating; returns -errnum. */
+int init_fail(struct init_error *err, int errnum, const char *op, const char *path);
+
+static inline void close_fdp(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+}
+#define _cleanup_close_ __attribute__((cleanup(close_fdp)))
+
+/* "/proc/self/fd/N": how the old mount API reaches an fd we resolved safely. */
+#define FDPATH_MAX 32
+char *fdpath(char buf[FDPATH_MAX], int fd);
+
+/* channel.c */
+int recv_plan(struct xc_plan *plan, struct init_error *err, uint32_t *index, uint16_t *code);
+int wait_go(void);
+int send_child(int pid, int pidfd);
+int send_ready(void);
+void report(const struct init_error *err, uint32_t index, uint16_t code);
+
+/* ns.c: H */
+op_fn op_join_ns, op_time_offsets;
+int do_clone(const struct plan_op *op, struct init_error *err); /* 0 in C; never returns in H */
+
+/* mounts.c */
+op_fn op_root_propagation, op_rootfs, op_mount, op_mknod, op_symlink, op_pivot_root, op_mask,
+	op_readonly, op_remount_root_ro;
+
+/* system.c */
+int proc_write(const char *path, const char *data, size_t len, struct init_error *err);
+int proc_write_fd(int fd, const char *path, const char *data, size_t len, struct init_error *err);
+op_fn op_hostname, op_domainname, op_sysctl, op_loopback_up, op_oom_score_adj;
+
+/* process.c */
+op_fn op_setid_root, op_setsid, op_rlimit, op_umask, op_exec_fifo, op_wait_start, op_resolve_exec,
+	op_close_fds, op_caps_bounding, op_user, op_caps, op_chdir, op_no_new_privs, op_seccomp,
+	op_exec;
+
+#endif

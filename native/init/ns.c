@@ -1,0 +1,90 @@
+/*
+ * H's side: join namespaces, make the time namespace, clone C into the new
+ * ones and write C's id maps from outside (a process cannot map itself to
+ * more than its own id; runc's nsexec.c asks its parent the same way).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <linux/sched.h>
+
+#include "init.h"
+
+int op_join_ns(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	_cleanup_close_ int fd = open(op->s[0], O_RDONLY | O_CLOEXEC);
+
+	(void)st;
+	if (fd < 0)
+		return init_fail(err, errno, "open", op->s[0]);
+	if (setns(fd, (int)op->n[0]) < 0)
+		return init_fail(err, errno, "setns", op->s[0]);
+	return 0;
+}
+
+/* The offsets can only be written before any process lives in the new
+ * namespace: only C (the next clone) will. */
+int op_time_offsets(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	(void)st;
+	if (unshare(CLONE_NEWTIME) < 0)
+		return init_fail(err, errno, "unshare", "CLONE_NEWTIME");
+	return proc_write("/proc/self/timens_offsets", op->s[0], op->len[0], err);
+}
+
+static int write_map(long pid, const char *file, const char *text, size_t len,
+		     struct init_error *err)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%ld/%s", pid, file);
+	return proc_write(path, text, len, err);
+}
+
+/* "This *must* be called before we touch gid_map" (nsexec.c): an
+ * unprivileged mapper may only write gid_map once setgroups is denied. */
+static int write_maps(long pid, const struct plan_op *op, struct init_error *err)
+{
+	int r = 0;
+
+	if (op->len[0] > 0)
+		r = write_map(pid, "uid_map", op->s[0], op->len[0], err);
+	if (r == 0 && op->n[1] == 1)
+		r = write_map(pid, "setgroups", "deny", 4, err);
+	if (r == 0 && op->len[1] > 0)
+		r = write_map(pid, "gid_map", op->s[1], op->len[1], err);
+	return r;
+}
+
+int do_clone(const struct plan_op *op, struct init_error *err)
+{
+	int pidfd = -1;
+	/* CLONE_PARENT makes C the manager's child, which holds it by pidfd;
+	 * the kernel then gives C our exit signal and ignores exit_signal. */
+	struct clone_args args = {
+		.flags = op->n[0] | CLONE_PARENT | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&pidfd,
+		.exit_signal = 0,
+	};
+	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	int r;
+
+	if (pid < 0)
+		return init_fail(err, errno, "clone3", NULL);
+	if (pid == 0)
+		return 0;
+	r = write_maps(pid, op, err);
+	if (r == 0 && (r = send_child((int)pid, pidfd)) < 0)
+		init_fail(err, -r, "sendmsg", "MSG_CHILD");
+	if (r < 0) {
+		/* C waits for MSG_GO that will never come: do not leave it. */
+		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		return r;
+	}
+	_exit(0);
+}
