@@ -105,6 +105,20 @@ void MessageWatch::End(int err) {
   Call(on_end_, {error});
 }
 
+// A unix datagram longer than the sender's SO_SNDBUF (default ~208 KiB) fails
+// with EMSGSIZE: make room for the protocol's largest message on both ends.
+// The kernel doubles the value asked for, capped by net.core.wmem_max, which
+// SO_SNDBUFFORCE (root) may pass. If both fail, a large send says EMSGSIZE.
+void FitLargestMessage(int fd) {
+  int want = XC_MAX_MSG;
+  int have = 0;
+  socklen_t len = sizeof have;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) == 0 && have < 2 * want) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want);
+  }
+}
+
 }  // namespace
 
 // socketpair() → [fd, fd]
@@ -115,6 +129,8 @@ Napi::Value Socketpair(const Napi::CallbackInfo& info) {
     ThrowErrno(env, errno, "socketpair");
     return env.Undefined();
   }
+  FitLargestMessage(sv[0]);
+  FitLargestMessage(sv[1]);
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, Napi::Number::New(env, sv[0]));
   result.Set(1u, Napi::Number::New(env, sv[1]));

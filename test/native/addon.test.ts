@@ -114,6 +114,21 @@ describe("socketpair, send, receive", () => {
     fs.closeSync(b)
   })
 
+  test("a message of XC_MAX_MSG (1 MiB) crosses; a longer one ends the watch with EMSGSIZE", async () => {
+    const max = 1 << 20
+    const [a, b] = addon.socketpair()
+    const sizes: number[] = []
+    const ended = new Promise<Error | null>((resolve) => {
+      addon.receive(b, (data) => sizes.push(data.length), resolve)
+    })
+    addon.send(a, Buffer.alloc(max, 7))
+    addon.send(a, Buffer.alloc(max + 1))
+    expect(await ended).toMatchObject({ code: "EMSGSIZE", syscall: "recvmsg" })
+    expect(sizes).toEqual([max])
+    fs.closeSync(a)
+    fs.closeSync(b)
+  })
+
   test("a closed watch calls nothing; close is idempotent", async () => {
     const [a, b] = addon.socketpair()
     let calls = 0
