@@ -1,0 +1,148 @@
+/**
+ * config.json → a validated Spec, or a ConfigError naming the JSON path and the
+ * reason. Structure is checked by the schema (config/spec.ts); the rules a
+ * Linux runtime adds on top (runc's libcontainer/configs/validate) are here.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Either, ParseResult, Schema } from "effect"
+import { ConfigError } from "../effects/errors.ts"
+import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
+import { Spec } from "./spec.ts"
+
+const decode = Schema.decodeUnknownEither(Spec, { errors: "all", onExcessProperty: "ignore" })
+
+const jsonPath = (p: ReadonlyArray<PropertyKey>): string =>
+  p.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), "")
+
+/** Container ids as runc accepts them: no path separators, no "." or "..". */
+export const validateId = (id: string): Effect.Effect<string, ConfigError> =>
+  /^[\w+.-]+$/.test(id) && id !== "." && id !== ".." && id.length <= 1024
+    ? Effect.succeed(id)
+    : Effect.fail(new ConfigError({ path: "id", reason: `"${id}" is not a valid container id (letters, digits, _ + - . only)` }))
+
+/** Decodes and validates a config object. */
+export const parseSpec = (input: unknown): Effect.Effect<Spec, ConfigError> =>
+  Effect.gen(function* () {
+    const decoded = decode(input)
+    if (Either.isLeft(decoded)) {
+      const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+      return yield* new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" })
+    }
+    const spec = decoded.right
+    const problem = checkRules(spec)
+    if (problem) return yield* new ConfigError(problem)
+    return spec
+  })
+
+type Problem = { path: string; reason: string } | undefined
+
+/** The cross-field rules; the first violation, or undefined. */
+export function checkRules(spec: Spec): Problem {
+  if (!/^1\.\d+\.\d+/.test(spec.ociVersion))
+    return { path: "ociVersion", reason: `unsupported version "${spec.ociVersion}" (this runtime speaks 1.x)` }
+  if (!spec.root) return { path: "root", reason: "is required" }
+  if (!spec.process) return { path: "process", reason: "is required to create a container" }
+  const proc = spec.process
+  if (!path.isAbsolute(proc.cwd)) return { path: "process.cwd", reason: `"${proc.cwd}" is not an absolute path` }
+  if (proc.terminal) return { path: "process.terminal", reason: "terminals are not supported yet" }
+  for (const [set, names] of Object.entries(proc.capabilities ?? {})) {
+    const i = (names ?? []).findIndex((n) => !CAPABILITIES.has(n))
+    if (i >= 0) return { path: `process.capabilities.${set}[${i}]`, reason: `unknown capability "${names?.[i]}"` }
+  }
+  for (const [i, r] of (proc.rlimits ?? []).entries()) {
+    if (!RLIMITS.has(r.type)) return { path: `process.rlimits[${i}].type`, reason: `unknown rlimit "${r.type}"` }
+    if (r.soft > r.hard) return { path: `process.rlimits[${i}]`, reason: "soft limit exceeds hard limit" }
+  }
+  const seen = new Set<string>()
+  for (const [i, r] of (proc.rlimits ?? []).entries()) {
+    if (seen.has(r.type)) return { path: `process.rlimits[${i}].type`, reason: `duplicate rlimit "${r.type}"` }
+    seen.add(r.type)
+  }
+  if (proc.apparmorProfile) return { path: "process.apparmorProfile", reason: "AppArmor is not enabled on this host" }
+  if (proc.selinuxLabel) return { path: "process.selinuxLabel", reason: "SELinux is not enabled on this host" }
+
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (!path.isAbsolute(m.destination))
+      return { path: `mounts[${i}].destination`, reason: `"${m.destination}" is not an absolute path` }
+  }
+
+  const linux = spec.linux ?? {}
+  const nsTypes = new Set<string>()
+  for (const [i, ns] of (linux.namespaces ?? []).entries()) {
+    if (nsTypes.has(ns.type)) return { path: `linux.namespaces[${i}].type`, reason: `duplicate namespace "${ns.type}"` }
+    nsTypes.add(ns.type)
+    if (ns.path !== undefined && !path.isAbsolute(ns.path))
+      return { path: `linux.namespaces[${i}].path`, reason: `"${ns.path}" is not an absolute path` }
+  }
+  const newNs = (t: string) => (linux.namespaces ?? []).some((n) => n.type === t && !n.path)
+  const userNs = (linux.namespaces ?? []).find((n) => n.type === "user")
+  const hasMaps = (linux.uidMappings?.length ?? 0) > 0 || (linux.gidMappings?.length ?? 0) > 0
+  if (hasMaps && !userNs) return { path: "linux.uidMappings", reason: "id mappings need a user namespace" }
+  if (userNs && !userNs.path && (!linux.uidMappings?.length || !linux.gidMappings?.length))
+    return { path: "linux.uidMappings", reason: "a new user namespace needs uidMappings and gidMappings" }
+  if (userNs?.path && hasMaps) return { path: "linux.uidMappings", reason: "cannot set id mappings of a joined user namespace" }
+  if (spec.hostname && !newNs("uts")) return { path: "hostname", reason: "setting a hostname needs a new uts namespace" }
+  if (spec.domainname && !newNs("uts")) return { path: "domainname", reason: "setting a domainname needs a new uts namespace" }
+  if (linux.timeOffsets && !newNs("time")) return { path: "linux.timeOffsets", reason: "time offsets need a new time namespace" }
+  for (const key of Object.keys(linux.sysctl ?? {})) {
+    const need = sysctlNamespace(key)
+    if (need && !nsTypes.has(need))
+      return { path: `linux.sysctl.${key}`, reason: `needs the container's own ${need} namespace` }
+    if (!need && !key.startsWith("fs.mqueue."))
+      return { path: `linux.sysctl.${key}`, reason: "is not namespaced: it would change the host" }
+    if (key.includes("/") || key.includes(".."))
+      return { path: `linux.sysctl.${key}`, reason: "is not a sysctl name" }
+  }
+  if (linux.seccomp !== undefined) return { path: "linux.seccomp", reason: "seccomp is not supported yet" }
+  if (linux.intelRdt !== undefined) return { path: "linux.intelRdt", reason: "Intel RDT (resctrl) is not available on this host" }
+  for (const [i, d] of (linux.devices ?? []).entries()) {
+    if (!path.isAbsolute(d.path)) return { path: `linux.devices[${i}].path`, reason: `"${d.path}" is not an absolute path` }
+    if (d.type !== "p" && (d.major === undefined || d.minor === undefined))
+      return { path: `linux.devices[${i}]`, reason: "major and minor are required for this device type" }
+  }
+  return undefined
+}
+
+/** The namespace a sysctl belongs to (runc's list), or undefined if it is a host-wide one. */
+function sysctlNamespace(key: string): string | undefined {
+  if (key.startsWith("net.")) return "network"
+  if (key.startsWith("fs.mqueue.")) return "ipc"
+  if (["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"].includes(key))
+    return "ipc"
+  if (key === "kernel.hostname" || key === "kernel.domainname") return "uts"
+  return undefined
+}
+
+/** A bundle: its directory, its decoded config and the absolute rootfs. */
+export interface Bundle {
+  readonly dir: string
+  readonly spec: Spec
+  readonly rootfs: string
+}
+
+/** Reads `<dir>/config.json` and validates it, including that the rootfs exists. */
+export const loadBundle = (dir: string): Effect.Effect<Bundle, ConfigError> =>
+  Effect.gen(function* () {
+    const abs = path.resolve(dir)
+    const file = path.join(abs, "config.json")
+    const text = yield* Effect.try({
+      try: () => fs.readFileSync(file, "utf8"),
+      catch: (e) => new ConfigError({ path: file, reason: (e as NodeJS.ErrnoException).code ?? String(e) }),
+    })
+    const json = yield* Effect.try({
+      try: (): unknown => JSON.parse(text),
+      catch: (e) => new ConfigError({ path: file, reason: `not JSON: ${(e as Error).message}` }),
+    })
+    return yield* fromSpec(json, abs)
+  })
+
+/** Validates a config object whose relative paths are relative to `dir`. */
+export const fromSpec = (input: unknown, dir: string): Effect.Effect<Bundle, ConfigError> =>
+  Effect.gen(function* () {
+    const spec = yield* parseSpec(input)
+    const rootfs = path.resolve(dir, spec.root?.path ?? "")
+    const st = fs.statSync(rootfs, { throwIfNoEntry: false })
+    if (!st?.isDirectory()) return yield* new ConfigError({ path: "root.path", reason: `${rootfs} is not a directory` })
+    return { dir, spec, rootfs }
+  })

@@ -1,0 +1,99 @@
+/** InitPlan → the helper's wire ops (native/init/protocol.h gives each field's meaning). */
+import { nulList, Op, type WireOp } from "../native/protocol.ts"
+import { CLONE_FLAGS } from "./linux-names.ts"
+import { capMask, type InitPlan, type PlanOp } from "./plan.ts"
+
+const S_IFCHR = 0o020000
+const S_IFBLK = 0o060000
+const S_IFIFO = 0o010000
+const CREATE = { none: 0n, dir: 1n, file: 2n } as const
+
+const b = (n: number | bigint): bigint => BigInt(n)
+
+function gidBytes(gids: readonly number[]): Uint8Array {
+  const out = new Uint8Array(gids.length * 4)
+  const dv = new DataView(out.buffer)
+  gids.forEach((g, i) => dv.setUint32(i * 4, g, true))
+  return out
+}
+
+/** One plan op as wire fields. */
+export function wireOp(o: PlanOp): WireOp {
+  switch (o.op) {
+    case "joinNamespace":
+      return { op: Op.JOIN_NS, n: [b(CLONE_FLAGS[o.type])], s: [o.path] }
+    case "timeOffsets":
+      return { op: Op.TIME_OFFSETS, s: [o.text] }
+    case "clone":
+      return {
+        op: Op.CLONE,
+        n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n), o.denySetgroups ? 1n : 0n],
+        s: [o.uidMap, o.gidMap],
+      }
+    case "setIdRoot":
+      return { op: Op.SETID_ROOT }
+    case "setsid":
+      return { op: Op.SETSID }
+    case "rootPropagation":
+      return { op: Op.ROOT_PROPAGATION, n: [b(o.flags)] }
+    case "rootfs":
+      return { op: Op.ROOTFS, s: [o.path] }
+    case "mount":
+      return {
+        op: Op.MOUNT,
+        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags)],
+        s: [o.source, o.target, o.fstype, o.data],
+      }
+    case "mknod": {
+      const type = o.kind === "c" ? S_IFCHR : o.kind === "b" ? S_IFBLK : S_IFIFO
+      return { op: Op.MKNOD, n: [b(type | o.perm), b(o.major), b(o.minor), b(o.uid), b(o.gid)], s: [o.path] }
+    }
+    case "symlink":
+      return { op: Op.SYMLINK, s: [o.path, o.target] }
+    case "execFifo":
+      return { op: Op.EXEC_FIFO, s: [o.path] }
+    case "pivotRoot":
+      return { op: Op.PIVOT_ROOT, n: [o.noPivot ? 1n : 0n] }
+    case "mask":
+      return { op: Op.MASK, s: [o.path] }
+    case "readonly":
+      return { op: Op.READONLY, s: [o.path] }
+    case "remountRootReadonly":
+      return { op: Op.REMOUNT_ROOT_RO }
+    case "hostname":
+      return { op: Op.HOSTNAME, s: [o.name] }
+    case "domainname":
+      return { op: Op.DOMAINNAME, s: [o.name] }
+    case "sysctl":
+      return { op: Op.SYSCTL, s: [o.key, o.value] }
+    case "loopbackUp":
+      return { op: Op.LOOPBACK_UP }
+    case "oomScoreAdj":
+      return { op: Op.OOM_SCORE_ADJ, n: [BigInt.asUintN(64, b(o.value))] }
+    case "rlimit":
+      return { op: Op.RLIMIT, n: [b(o.resource), o.soft, o.hard] }
+    case "umask":
+      return { op: Op.UMASK, n: [b(o.mask)] }
+    case "resolveExec":
+      return { op: Op.RESOLVE_EXEC, s: [o.program, o.searchPath] }
+    case "waitStart":
+      return { op: Op.WAIT_START }
+    case "closeFds":
+      return { op: Op.CLOSE_FDS, n: [b(o.from)] }
+    case "capsBounding":
+      return { op: Op.CAPS_BOUNDING, n: [capMask(o.keep)] }
+    case "user":
+      return { op: Op.USER, n: [b(o.uid), b(o.gid)], s: [gidBytes(o.additionalGids)] }
+    case "caps":
+      return { op: Op.CAPS, n: [capMask(o.effective), capMask(o.permitted), capMask(o.inheritable), capMask(o.ambient)] }
+    case "chdir":
+      return { op: Op.CHDIR, s: [o.path] }
+    case "noNewPrivs":
+      return { op: Op.NO_NEW_PRIVS }
+    case "exec":
+      return { op: Op.EXEC, s: [nulList(o.args), nulList(o.env)] }
+  }
+}
+
+/** The whole plan as wire ops. */
+export const toWire = (plan: InitPlan): WireOp[] => plan.ops.map(wireOp)

@@ -1,0 +1,345 @@
+/**
+ * Spec → InitPlan: every decision about how a container is set up, made here,
+ * in order, as data. The helper (native/init) executes the plan and decides
+ * nothing. The ordering rules (mounts before pivot_root, masks after it, the
+ * user and capabilities after the start barrier, no_new_privs and seccomp
+ * last, exec at the very end) are property-tested in test/config/plan.test.ts.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_OPTIONS, RLIMITS } from "./linux-names.ts"
+import type { MountSpec, NamespaceType, Spec } from "./spec.ts"
+
+/** One step of the plan. `op` names it; protocol.h documents what the helper does. */
+export type PlanOp =
+  | { readonly op: "joinNamespace"; readonly type: NamespaceType; readonly path: string }
+  | { readonly op: "timeOffsets"; readonly text: string }
+  | {
+      readonly op: "clone"
+      readonly namespaces: readonly NamespaceType[]
+      readonly uidMap: string
+      readonly gidMap: string
+      readonly denySetgroups: boolean
+    }
+  | { readonly op: "setIdRoot" }
+  | { readonly op: "setsid" }
+  | { readonly op: "rootPropagation"; readonly flags: number }
+  | { readonly op: "rootfs"; readonly path: string }
+  | {
+      readonly op: "mount"
+      readonly source: string
+      readonly target: string
+      readonly fstype: string
+      readonly data: string
+      readonly flags: number
+      readonly propagation: number
+      readonly create: "none" | "dir" | "file"
+      readonly remountFlags: number
+    }
+  | {
+      readonly op: "mknod"
+      readonly path: string
+      readonly kind: "c" | "b" | "p"
+      readonly perm: number
+      readonly major: number
+      readonly minor: number
+      readonly uid: number
+      readonly gid: number
+    }
+  | { readonly op: "symlink"; readonly path: string; readonly target: string }
+  | { readonly op: "execFifo"; readonly path: string }
+  | { readonly op: "pivotRoot"; readonly noPivot: boolean }
+  | { readonly op: "mask"; readonly path: string }
+  | { readonly op: "readonly"; readonly path: string }
+  | { readonly op: "remountRootReadonly" }
+  | { readonly op: "hostname"; readonly name: string }
+  | { readonly op: "domainname"; readonly name: string }
+  | { readonly op: "sysctl"; readonly key: string; readonly value: string }
+  | { readonly op: "loopbackUp" }
+  | { readonly op: "oomScoreAdj"; readonly value: number }
+  | { readonly op: "rlimit"; readonly type: string; readonly resource: number; readonly soft: bigint; readonly hard: bigint }
+  | { readonly op: "umask"; readonly mask: number }
+  | { readonly op: "resolveExec"; readonly program: string; readonly searchPath: string }
+  | { readonly op: "waitStart" }
+  | { readonly op: "closeFds"; readonly from: number }
+  | { readonly op: "capsBounding"; readonly keep: readonly string[] }
+  | { readonly op: "user"; readonly uid: number; readonly gid: number; readonly additionalGids: readonly number[] }
+  | {
+      readonly op: "caps"
+      readonly effective: readonly string[]
+      readonly permitted: readonly string[]
+      readonly inheritable: readonly string[]
+      readonly ambient: readonly string[]
+    }
+  | { readonly op: "chdir"; readonly path: string }
+  | { readonly op: "noNewPrivs" }
+  | { readonly op: "exec"; readonly args: readonly string[]; readonly env: readonly string[] }
+
+export type PlanOpName = PlanOp["op"]
+
+/** An ordered init plan. */
+export interface InitPlan {
+  readonly ops: readonly PlanOp[]
+}
+
+/** A cgroup hierarchy the container's cgroup mount shows: `name` under the mount, host dir of our cgroup. */
+export interface CgroupBind {
+  readonly name: string
+  readonly hostPath: string
+}
+
+/** What the plan needs besides the spec. */
+export interface PlanInput {
+  readonly spec: Spec
+  readonly rootfs: string
+  readonly bundleDir: string
+  readonly fifoPath: string
+  readonly cgroupBinds: readonly CgroupBind[]
+  readonly noPivot?: boolean
+  /** HOME from the container's /etc/passwd for the process's uid, when env has none. */
+  readonly home?: string
+}
+
+/** runc's default devices, created when /dev is a fresh mount. */
+export const DEFAULT_DEVICES = [
+  { path: "/dev/null", major: 1, minor: 3 },
+  { path: "/dev/zero", major: 1, minor: 5 },
+  { path: "/dev/full", major: 1, minor: 7 },
+  { path: "/dev/random", major: 1, minor: 8 },
+  { path: "/dev/urandom", major: 1, minor: 9 },
+  { path: "/dev/tty", major: 5, minor: 0 },
+] as const
+
+const DEV_SYMLINKS = [
+  ["/dev/fd", "/proc/self/fd"],
+  ["/dev/stdin", "/proc/self/fd/0"],
+  ["/dev/stdout", "/proc/self/fd/1"],
+  ["/dev/stderr", "/proc/self/fd/2"],
+  ["/dev/ptmx", "pts/ptmx"],
+] as const
+
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+const RLIM_INFINITY = (1n << 64n) - 1n
+
+/** Namespaces are joined user first (it decides what the others may do) and mount last. */
+const JOIN_ORDER: readonly NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"]
+
+/** Relative paths inside the rootfs ("/dev/null" → "dev/null"). */
+const inRoot = (p: string): string => path.posix.normalize(p).replace(/^\/+/, "") || "."
+
+/** Flags, propagation and fs data of a mount's options, as runc's parseMountOptions splits them. */
+export function parseMountOptions(options: readonly string[]): { flags: number; propagation: number; data: string[] } {
+  let flags = 0
+  let propagation = 0
+  const data: string[] = []
+  for (const o of options) {
+    const f = MOUNT_FLAG_OPTIONS.get(o)
+    const p = PROPAGATION_OPTIONS.get(o)
+    if (f) flags = f.clear ? flags & ~f.flag : flags | f.flag
+    else if (p !== undefined) propagation |= p
+    else data.push(o)
+  }
+  return { flags, propagation, data }
+}
+
+const BIND_REMOUNTABLE = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW
+
+/** Builds the plan. Pure but for reading the host (bind sources' types). */
+export function buildPlan(input: PlanInput): InitPlan {
+  const { spec } = input
+  const proc = spec.process
+  if (!proc) throw new Error("buildPlan: spec.process is required (parseSpec checks it)")
+  const linux = spec.linux ?? {}
+  const namespaces = linux.namespaces ?? []
+  const isNew = (t: NamespaceType) => namespaces.some((n) => n.type === t && !n.path)
+  const ops: PlanOp[] = []
+
+  // ── helper, before the clone ──
+  for (const t of JOIN_ORDER)
+    for (const n of namespaces) if (n.type === t && n.path) ops.push({ op: "joinNamespace", type: t, path: n.path })
+  if (isNew("time")) {
+    const offs: Readonly<Record<string, { secs?: number; nanosecs?: number }>> = linux.timeOffsets ?? {}
+    const text = Object.entries(offs)
+      .map(([clock, o]) => `${clock} ${o.secs ?? 0} ${o.nanosecs ?? 0}`)
+      .join("\n")
+    ops.push({ op: "timeOffsets", text })
+  }
+  const idMap = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
+    (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
+  ops.push({
+    op: "clone",
+    namespaces: (Object.keys(CLONE_FLAGS) as NamespaceType[]).filter((t) => t !== "time" && isNew(t)),
+    uidMap: isNew("user") ? idMap(linux.uidMappings) : "",
+    gidMap: isNew("user") ? idMap(linux.gidMappings) : "",
+    denySetgroups: false,
+  })
+
+  // ── init, in the new namespaces ──
+  if (isNew("user")) ops.push({ op: "setIdRoot" })
+  const newMountNs = isNew("mount")
+  if (newMountNs) {
+    const prop = linux.rootfsPropagation ? PROPAGATION_OPTIONS.get(linux.rootfsPropagation) : undefined
+    ops.push({ op: "rootPropagation", flags: prop ?? MS.SLAVE | MS.REC })
+    ops.push({ op: "rootfs", path: input.rootfs })
+    ops.push(...mountOps(input, isNew))
+    ops.push(...deviceOps(input, isNew("user")))
+  }
+  ops.push({ op: "execFifo", path: input.fifoPath })
+  if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })
+
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) ops.push({ op: "sysctl", key: key.replaceAll(".", "/"), value })
+  if (spec.hostname !== undefined) ops.push({ op: "hostname", name: spec.hostname })
+  if (spec.domainname !== undefined) ops.push({ op: "domainname", name: spec.domainname })
+  if (newMountNs) {
+    for (const p of linux.readonlyPaths ?? []) ops.push({ op: "readonly", path: p })
+    for (const p of linux.maskedPaths ?? []) ops.push({ op: "mask", path: p })
+    for (const m of spec.mounts ?? []) if (m.type === "cgroup" && (m.options ?? []).includes("ro")) ops.push({ op: "readonly", path: m.destination })
+    if (spec.root?.readonly) ops.push({ op: "remountRootReadonly" })
+  }
+  if (isNew("network")) ops.push({ op: "loopbackUp" })
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
+  for (const r of proc.rlimits ?? [])
+    ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
+  ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
+
+  const env = [...(proc.env ?? [])]
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
+  const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
+  const program = proc.args[0] ?? ""
+  ops.push({ op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH })
+  ops.push({ op: "waitStart" })
+  ops.push({ op: "closeFds", from: 3 })
+
+  const caps = proc.capabilities
+  if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
+  ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
+  if (caps)
+    ops.push({
+      op: "caps",
+      effective: caps.effective ?? [],
+      permitted: caps.permitted ?? [],
+      inheritable: caps.inheritable ?? [],
+      ambient: caps.ambient ?? [],
+    })
+  ops.push({ op: "chdir", path: proc.cwd })
+  if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
+  ops.push({ op: "exec", args: proc.args, env })
+  return { ops }
+}
+
+const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
+
+function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanOp[] {
+  const ops: PlanOp[] = []
+  for (const m of input.spec.mounts ?? []) ops.push(...mountOne(m, input, isNew))
+  return ops
+}
+
+function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanOp[] {
+  const opts = parseMountOptions(m.options ?? [])
+  const target = inRoot(m.destination)
+  const isBind = m.type === "bind" || (opts.flags & MS.BIND) !== 0
+  if (isBind) {
+    const source = path.resolve(input.bundleDir, m.source ?? "")
+    const st = fs.statSync(source, { throwIfNoEntry: false })
+    const remount = opts.flags & BIND_REMOUNTABLE
+    return [
+      {
+        op: "mount",
+        source,
+        target,
+        fstype: "",
+        data: "",
+        flags: MS.BIND | (opts.flags & MS.REC),
+        propagation: opts.propagation,
+        create: st && !st.isDirectory() ? "file" : "dir",
+        remountFlags: remount,
+      },
+    ]
+  }
+  if (m.type === "cgroup") return cgroupMount(m, input, opts.flags)
+  if (m.type === "sysfs" && isNew("user") && !isNew("network")) {
+    // A user namespace that does not own the net namespace may not mount sysfs: show the host's, read-only.
+    return [
+      { op: "mount", source: "/sys", target, fstype: "", data: "", flags: MS.BIND | MS.REC, propagation: MS.SLAVE | MS.REC, create: "dir", remountFlags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC },
+    ]
+  }
+  return [
+    {
+      op: "mount",
+      source: m.source ?? m.type ?? "none",
+      target,
+      fstype: m.type ?? "none",
+      data: opts.data.join(","),
+      flags: opts.flags,
+      propagation: opts.propagation,
+      create: "dir",
+      remountFlags: 0,
+    },
+  ]
+}
+
+/**
+ * A "cgroup" mount on cgroup v1/hybrid hosts: a tmpfs holding a bind of the
+ * container's own cgroup in each hierarchy (what runc does on v1), read-only
+ * when asked (remounted after pivot_root by a `readonly` op).
+ */
+function cgroupMount(m: MountSpec, input: PlanInput, flags: number): PlanOp[] {
+  const base = inRoot(m.destination)
+  const ro = (flags & MS.RDONLY) !== 0
+  const ops: PlanOp[] = [
+    { op: "mount", source: "tmpfs", target: base, fstype: "tmpfs", data: "mode=755", flags: (flags & ~MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC, propagation: 0, create: "dir", remountFlags: 0 },
+  ]
+  for (const b of input.cgroupBinds) {
+    ops.push({
+      op: "mount",
+      source: b.hostPath,
+      target: `${base}/${b.name}`,
+      fstype: "",
+      data: "",
+      flags: MS.BIND,
+      propagation: 0,
+      create: "dir",
+      remountFlags: MS.NOSUID | MS.NODEV | MS.NOEXEC | (ro ? MS.RDONLY : 0),
+    })
+    for (const ctrl of b.name.split(",")) if (ctrl !== b.name) ops.push({ op: "symlink", path: `${base}/${ctrl}`, target: b.name })
+  }
+  return ops
+}
+
+/** Device nodes and /dev symlinks, when /dev is a fresh (non-bind) mount; in a user namespace, binds of the host's. */
+function deviceOps(input: PlanInput, userNs: boolean): PlanOp[] {
+  const devMount = (input.spec.mounts ?? []).find((m) => path.posix.normalize(m.destination) === "/dev")
+  const freshDev = devMount !== undefined && devMount.type !== "bind" && !(devMount.options ?? []).some((o) => o === "bind" || o === "rbind")
+  const devices = [
+    ...(freshDev ? DEFAULT_DEVICES.map((d) => ({ ...d, type: "c" as const, fileMode: 0o666, uid: 0, gid: 0 })) : []),
+    ...(input.spec.linux?.devices ?? []),
+  ]
+  const ops: PlanOp[] = []
+  const seen = new Set<string>()
+  for (const d of devices) {
+    if (seen.has(d.path)) continue
+    seen.add(d.path)
+    if (userNs || d.type === "u") {
+      // mknod is refused in a user namespace: bind the host's node instead (runc does the same).
+      ops.push({ op: "mount", source: d.path, target: inRoot(d.path), fstype: "", data: "", flags: MS.BIND, propagation: 0, create: "file", remountFlags: 0 })
+    } else {
+      ops.push({
+        op: "mknod",
+        path: inRoot(d.path),
+        kind: d.type,
+        perm: (d.fileMode ?? 0o666) & 0o7777,
+        major: d.major ?? 0,
+        minor: d.minor ?? 0,
+        uid: d.uid ?? 0,
+        gid: d.gid ?? 0,
+      })
+    }
+  }
+  if (freshDev) for (const [link, target] of DEV_SYMLINKS) ops.push({ op: "symlink", path: inRoot(link), target })
+  return ops
+}
+
+/** The capability bit mask of a list of names (names were validated by parseSpec). */
+export const capMask = (names: readonly string[]): bigint =>
+  names.reduce((m, n) => m | (1n << BigInt(CAPABILITIES.get(n) ?? 0)), 0n)

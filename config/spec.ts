@@ -1,0 +1,117 @@
+/**
+ * The OCI runtime-spec config.json (v1.0.x–1.2.x) as an Effect Schema: the
+ * subset of fields a Linux runtime acts on, typed. Unknown fields are ignored
+ * (the spec allows extensions); a wrong type or value is reported with its
+ * JSON path by config/parse.ts.
+ */
+import { Schema as S } from "effect"
+
+const Uint32 = S.Int.pipe(S.between(0, 0xffffffff))
+const Int64 = S.Int
+
+export const User = S.Struct({
+  uid: Uint32,
+  gid: Uint32,
+  umask: S.optional(Uint32),
+  additionalGids: S.optional(S.Array(Uint32)),
+  username: S.optional(S.String),
+})
+
+export const Capabilities = S.Struct({
+  bounding: S.optional(S.Array(S.String)),
+  effective: S.optional(S.Array(S.String)),
+  inheritable: S.optional(S.Array(S.String)),
+  permitted: S.optional(S.Array(S.String)),
+  ambient: S.optional(S.Array(S.String)),
+})
+
+/** Limits are u64 in the spec; RLIM_INFINITY (2^64-1) arrives as a float, hence Number. */
+export const Rlimit = S.Struct({ type: S.String, hard: S.Number.pipe(S.nonNegative()), soft: S.Number.pipe(S.nonNegative()) })
+
+export const Process = S.Struct({
+  terminal: S.optional(S.Boolean),
+  consoleSize: S.optional(S.Struct({ height: Uint32, width: Uint32 })),
+  user: User,
+  args: S.Array(S.String).pipe(S.minItems(1, { message: () => "must hold at least the program to run" })),
+  env: S.optional(S.Array(S.String)),
+  cwd: S.String,
+  capabilities: S.optional(Capabilities),
+  rlimits: S.optional(S.Array(Rlimit)),
+  noNewPrivileges: S.optional(S.Boolean),
+  apparmorProfile: S.optional(S.String),
+  oomScoreAdj: S.optional(S.Int.pipe(S.between(-1000, 1000))),
+  selinuxLabel: S.optional(S.String),
+})
+
+export const Mount = S.Struct({
+  destination: S.String,
+  type: S.optional(S.String),
+  source: S.optional(S.String),
+  options: S.optional(S.Array(S.String)),
+})
+
+export const NamespaceType = S.Literal("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+export type NamespaceType = typeof NamespaceType.Type
+
+export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(S.String) })
+
+export const IdMapping = S.Struct({ containerID: Uint32, hostID: Uint32, size: Uint32 })
+
+export const Device = S.Struct({
+  type: S.Literal("c", "b", "u", "p"),
+  path: S.String,
+  major: S.optional(Int64),
+  minor: S.optional(Int64),
+  fileMode: S.optional(Uint32),
+  uid: S.optional(Uint32),
+  gid: S.optional(Uint32),
+})
+
+const TimeOffset = S.Struct({ secs: S.optional(Int64), nanosecs: S.optional(Uint32) })
+
+export const Hook = S.Struct({
+  path: S.String,
+  args: S.optional(S.Array(S.String)),
+  env: S.optional(S.Array(S.String)),
+  timeout: S.optional(S.Int),
+})
+
+export const Linux = S.Struct({
+  namespaces: S.optional(S.Array(Namespace)),
+  uidMappings: S.optional(S.Array(IdMapping)),
+  gidMappings: S.optional(S.Array(IdMapping)),
+  timeOffsets: S.optional(S.Record({ key: S.Literal("monotonic", "boottime"), value: TimeOffset })),
+  devices: S.optional(S.Array(Device)),
+  cgroupsPath: S.optional(S.String),
+  /** Resource limits are applied by the cgroups layer; kept as data here. */
+  resources: S.optional(S.Unknown),
+  rootfsPropagation: S.optional(
+    S.Literal("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"),
+  ),
+  maskedPaths: S.optional(S.Array(S.String)),
+  readonlyPaths: S.optional(S.Array(S.String)),
+  mountLabel: S.optional(S.String),
+  sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
+  seccomp: S.optional(S.Unknown),
+  personality: S.optional(S.Unknown),
+  intelRdt: S.optional(S.Unknown),
+})
+
+export const Spec = S.Struct({
+  ociVersion: S.String,
+  process: S.optional(Process),
+  root: S.optional(S.Struct({ path: S.String, readonly: S.optional(S.Boolean) })),
+  hostname: S.optional(S.String),
+  domainname: S.optional(S.String),
+  mounts: S.optional(S.Array(Mount)),
+  hooks: S.optional(S.Record({ key: S.String, value: S.Array(Hook) })),
+  annotations: S.optional(S.Record({ key: S.String, value: S.String })),
+  linux: S.optional(Linux),
+})
+
+/** A config.json as decoded: every field typed, unknown fields dropped. */
+export type Spec = typeof Spec.Type
+export type ProcessSpec = typeof Process.Type
+export type MountSpec = typeof Mount.Type
+export type DeviceSpec = typeof Device.Type
+export type IdMappingSpec = typeof IdMapping.Type

@@ -1,0 +1,34 @@
+/**
+ * The container's cgroup in every mounted hierarchy (v1, v2 or hybrid).
+ * Placement follows runc's fs manager: an absolute `linux.cgroupsPath` is
+ * taken from each hierarchy's root, a relative one (and the default, the id)
+ * is nested under the caller's own cgroup in that hierarchy.
+ * Resource limits, freezing and stats arrive with the cgroups issue.
+ */
+import { Context, type Effect } from "effect"
+import type { CgroupError } from "./errors.ts"
+
+/** A mounted hierarchy: its mount point and the controllers it carries ("" for cgroup2). */
+export interface Hierarchy {
+  readonly mountPoint: string
+  readonly controllers: string
+  readonly version: 1 | 2
+}
+
+/** The container's cgroup directories, keyed by hierarchy mount point. */
+export type CgroupPaths = Readonly<Record<string, string>>
+
+export interface CgroupsService {
+  /** Where the container's cgroups go (pure: nothing is created). */
+  readonly paths: (cgroupsPath: string | undefined, id: string) => Effect.Effect<CgroupPaths, CgroupError>
+  /** Creates the directories (and fills cpuset.cpus/mems on v1 so that tasks may join). */
+  readonly create: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
+  /** Moves `pid` into every one of them. */
+  readonly join: (paths: CgroupPaths, pid: number) => Effect.Effect<void, CgroupError>
+  /** Pids in the container's cgroup. */
+  readonly pids: (paths: CgroupPaths) => Effect.Effect<number[], CgroupError>
+  /** Removes the directories, retrying a bounded number of times while dying tasks keep them busy. */
+  readonly destroy: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
+}
+
+export class Cgroups extends Context.Tag("xcontainer/Cgroups")<Cgroups, CgroupsService>() {}

@@ -1,0 +1,115 @@
+/**
+ * Every failure the runtime reports, as a tagged error. An error names the
+ * action, the object and the reason; callers `Effect.catchTag` on `_tag`.
+ */
+import { Data } from "effect"
+
+/** The config (or a CLI argument) is invalid: `path` is the JSON path of the field. */
+export class ConfigError extends Data.TaggedError("ConfigError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `config ${this.path}: ${this.reason}`
+  }
+}
+
+/** A syscall made by the manager failed. */
+export class SyscallError extends Data.TaggedError("SyscallError")<{
+  readonly syscall: string
+  readonly errno: string
+  readonly path?: string
+}> {
+  override get message() {
+    return `${this.syscall}${this.path ? ` ${this.path}` : ""}: ${this.errno}`
+  }
+}
+
+/** A step of the init plan failed inside the helper (stage "helper" or "init"). */
+export class InitFailed extends Data.TaggedError("InitFailed")<{
+  readonly stage: "helper" | "init"
+  readonly op: string
+  readonly syscall: string
+  readonly errno: string
+  readonly path: string
+}> {
+  override get message() {
+    return `${this.stage} ${this.op}: ${this.syscall}${this.path ? ` ${this.path}` : ""}: ${this.errno}`
+  }
+}
+
+/** The init process went away before it reported (killed, or crashed). */
+export class InitExited extends Data.TaggedError("InitExited")<{
+  readonly stage: string
+  readonly code: number | null
+  readonly signal: number | null
+}> {
+  override get message() {
+    return `init exited during ${this.stage} (code ${this.code}, signal ${this.signal})`
+  }
+}
+
+/** The container's current state forbids the operation; nothing was touched. */
+export class InvalidTransition extends Data.TaggedError("InvalidTransition")<{
+  readonly id: string
+  readonly from: string
+  readonly operation: string
+}> {
+  override get message() {
+    return `container ${this.id} is ${this.from}: cannot ${this.operation}`
+  }
+}
+
+/** No container with this id under this root. */
+export class ContainerNotFound extends Data.TaggedError("ContainerNotFound")<{
+  readonly id: string
+  readonly root: string
+}> {
+  override get message() {
+    return `container ${this.id} does not exist (root ${this.root})`
+  }
+}
+
+/** A container with this id already exists under this root. */
+export class ContainerExists extends Data.TaggedError("ContainerExists")<{
+  readonly id: string
+  readonly root: string
+}> {
+  override get message() {
+    return `container ${this.id} already exists (root ${this.root})`
+  }
+}
+
+/** state.json could not be read or written. */
+export class StateError extends Data.TaggedError("StateError")<{
+  readonly id: string
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `state of ${this.id} (${this.path}): ${this.reason}`
+  }
+}
+
+/** A cgroup operation failed. */
+export class CgroupError extends Data.TaggedError("CgroupError")<{
+  readonly op: string
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `cgroup ${this.op} ${this.path}: ${this.reason}`
+  }
+}
+
+/** Anything the runtime can fail with. */
+export type ContainerError =
+  | ConfigError
+  | SyscallError
+  | InitFailed
+  | InitExited
+  | InvalidTransition
+  | ContainerNotFound
+  | ContainerExists
+  | StateError
+  | CgroupError

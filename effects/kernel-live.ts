@@ -1,0 +1,260 @@
+/**
+ * The Kernel service over the addon and the init helper (the exchange is drawn
+ * at the top of native/init/protocol.h). The helper runs from a sealed memfd
+ * made once per process (CVE-2019-5736); every process is held by a pidfd and
+ * its exit arrives through the event loop.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import { Effect, Layer, Queue } from "effect"
+import { addon, helperPath } from "../native/addon.ts"
+import type { Watch } from "../native/addon.ts"
+import { decodeMessage, encodeEmpty, encodePlan, Msg, Op, opName, type HelperMessage } from "../native/protocol.ts"
+import { InitExited, InitFailed, SyscallError } from "./errors.ts"
+import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+
+const errnoNames = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]))
+/** "ENOENT" for 2. */
+export const errnoName = (n: number): string => errnoNames.get(n) ?? `errno ${n}`
+
+/** Turns an addon (or fs) exception into the tagged error. */
+export const toSyscallError = (syscall: string, path?: string) => (e: unknown): SyscallError => {
+  const err = e as NodeJS.ErrnoException
+  return new SyscallError({ syscall: err.syscall ?? syscall, errno: err.code ?? String(e), path: err.path ?? path })
+}
+
+/** Field 22 of /proc/PID/stat (clock ticks since boot), or undefined if the process is gone. */
+export function readStartTime(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return Number(fields[19])
+  } catch {
+    return undefined
+  }
+}
+
+let sealedFd: number | undefined
+/** The helper, copied once into a sealed memfd. */
+const sealedHelper = (): number => (sealedFd ??= addon.sealHelper(helperPath()))
+
+type Incoming = { readonly kind: "msg"; readonly msg: HelperMessage; readonly fds: number[] } | { readonly kind: "end"; readonly error: Error | null }
+
+/** One helper conversation: the socket, its watch and the messages received so far. */
+interface Channel {
+  readonly fd: number
+  readonly watch: Watch
+  readonly inbox: Queue.Queue<Incoming>
+}
+
+const openChannel = (fd: number): Effect.Effect<Channel> =>
+  Effect.gen(function* () {
+    const inbox = yield* Queue.unbounded<Incoming>()
+    const watch = addon.receive(
+      fd,
+      (data, fds) => {
+        let msg: HelperMessage
+        try {
+          msg = decodeMessage(data)
+        } catch (e) {
+          Queue.unsafeOffer(inbox, { kind: "end", error: e as Error })
+          return
+        }
+        Queue.unsafeOffer(inbox, { kind: "msg", msg, fds })
+      },
+      (error) => Queue.unsafeOffer(inbox, { kind: "end", error }),
+    )
+    return { fd, watch, inbox }
+  })
+
+const closeChannel = (c: Channel) =>
+  Effect.sync(() => {
+    c.watch.close()
+    try {
+      fs.closeSync(c.fd)
+    } catch {
+      /* already closed */
+    }
+  })
+
+/** Where in the plan an op index falls: before the clone it ran in the helper. */
+const stageOf = (op: number): "helper" | "init" => (op <= Op.CLONE ? "helper" : "init")
+
+const initFailed = (m: Extract<HelperMessage, { type: "error" }>) =>
+  new InitFailed({ stage: stageOf(m.op), op: opName(m.op).toLowerCase(), syscall: m.syscall, errno: errnoName(m.errno), path: m.detail })
+
+export const KernelLive = Layer.sync(Kernel, () => {
+  const exits = new Map<number, { promise: Promise<ExitStatus | null>; watch: Watch }>()
+  const channels = new Map<number, Channel>()
+
+  const awaitExitPromise = (p: ProcessRef): Promise<ExitStatus | null> => {
+    const known = exits.get(p.fd)
+    if (known) return known.promise
+    let watch: Watch | undefined
+    const promise = new Promise<ExitStatus | null>((resolve) => {
+      watch = addon.watchExit(p.fd, resolve)
+    })
+    if (watch) exits.set(p.fd, { promise, watch })
+    return promise
+  }
+
+  const kill = (p: ProcessRef) =>
+    Effect.promise(async () => {
+      try {
+        addon.pidfdSendSignal(p.fd, 9)
+      } catch {
+        /* already gone */
+      }
+      await awaitExitPromise(p)
+    })
+
+  const release = (p: ProcessRef) =>
+    Effect.gen(function* () {
+      const ch = channels.get(p.fd)
+      if (ch) {
+        channels.delete(p.fd)
+        yield* closeChannel(ch)
+      }
+      const ex = exits.get(p.fd)
+      if (ex) {
+        ex.watch.close()
+        exits.delete(p.fd)
+      }
+      try {
+        fs.closeSync(p.fd)
+      } catch {
+        /* already closed */
+      }
+    })
+
+  /** The next message, or an InitExited/InitFailed when the conversation ended early. */
+  const next = (ch: Channel, stage: string, init?: ProcessRef) =>
+    Effect.gen(function* () {
+      const item = yield* Queue.take(ch.inbox)
+      if (item.kind === "msg") {
+        if (item.msg.type === "error") return yield* initFailed(item.msg)
+        return item
+      }
+      const status = init ? yield* Effect.promise(() => awaitExitPromise(init)) : null
+      return yield* new InitExited({ stage, code: status?.code ?? null, signal: status?.signal ?? null })
+    })
+
+  return {
+    spawnInit: (req) =>
+      Effect.gen(function* () {
+        const [mine, theirs] = yield* Effect.try({ try: () => addon.socketpair(), catch: toSyscallError("socketpair") })
+        const ch = yield* openChannel(mine)
+        const helper = yield* Effect.try({
+          try: () => addon.spawnHelper({ helperFd: sealedHelper(), argv: ["xcontainer-init"], env: [], stdio: req.stdio, socketFd: theirs }),
+          catch: toSyscallError("spawn", "xcontainer-init"),
+        }).pipe(
+          Effect.ensuring(Effect.sync(() => fs.closeSync(theirs))),
+          Effect.tapError(() => closeChannel(ch)),
+        )
+        // The helper exits right after handing over the init: reap it whenever that happens.
+        addon.watchExit(helper.pidfd, () => fs.closeSync(helper.pidfd))
+        let init: ProcessRef | undefined
+        const run = Effect.gen(function* () {
+          yield* Effect.try({ try: () => addon.send(mine, encodePlan(req.plan)), catch: toSyscallError("send", "plan") })
+          const child = yield* next(ch, "clone")
+          const pidfd = child.fds[0]
+          if (child.msg.type !== "child" || pidfd === undefined)
+            return yield* new InitFailed({ stage: "helper", op: "clone", syscall: "protocol", errno: "EPROTO", path: `unexpected ${child.msg.type}` })
+          init = { pid: child.msg.pid, startTime: readStartTime(child.msg.pid) ?? 0, fd: pidfd }
+          yield* req.beforeGo(init)
+          yield* Effect.try({ try: () => addon.send(mine, encodeEmpty(Msg.GO)), catch: toSyscallError("send", "go") })
+          const ready = yield* next(ch, "init", init)
+          if (ready.msg.type !== "ready")
+            return yield* new InitFailed({ stage: "init", op: "wait_start", syscall: "protocol", errno: "EPROTO", path: `unexpected ${ready.msg.type}` })
+          channels.set(init.fd, ch)
+          return init
+        })
+        return yield* run.pipe(
+          Effect.tapError(() =>
+            Effect.gen(function* () {
+              if (init) {
+                yield* kill(init)
+                yield* release(init)
+              } else yield* closeChannel(ch)
+              yield* Effect.promise(() => new Promise<void>((r) => setImmediate(r)))
+            }),
+          ),
+        )
+      }),
+
+    start: (init, fifo) =>
+      Effect.gen(function* () {
+        const exited = awaitExitPromise(init)
+        // open(O_RDONLY) of a fifo blocks until the init opens it for writing: do it on the thread pool,
+        // and if the init dies first, release that open by opening the write side ourselves.
+        const opened = fs.promises.open(fifo, "r")
+        const raced = yield* Effect.promise(() => Promise.race([opened.then((fh) => ({ fh })), exited.then((status) => ({ status }))]))
+        if ("status" in raced) {
+          try {
+            fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK))
+          } catch {
+            /* nobody blocked */
+          }
+          void opened.then((fh) => fh.close(), () => undefined)
+          return yield* new InitExited({ stage: "start", code: raced.status?.code ?? null, signal: raced.status?.signal ?? null })
+        }
+        const buf = Buffer.alloc(1)
+        const { bytesRead } = yield* Effect.tryPromise({ try: () => raced.fh.read(buf, 0, 1), catch: toSyscallError("read", fifo) }).pipe(
+          Effect.ensuring(Effect.promise(() => raced.fh.close())),
+        )
+        if (bytesRead !== 1) return yield* new InitExited({ stage: "start", code: null, signal: null })
+        // In the process that created the container, the socket tells whether execve worked.
+        const ch = channels.get(init.fd)
+        if (ch) {
+          channels.delete(init.fd)
+          const item = yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
+          if (item.kind === "msg" && item.msg.type === "error") return yield* initFailed(item.msg)
+        }
+      }),
+
+    mkfifo: (path) => Effect.try({ try: () => addon.mkfifo(path, 0o600), catch: toSyscallError("mkfifo", path) }),
+
+    attach: (pid, startTime) =>
+      Effect.sync(() => {
+        let fd: number
+        try {
+          fd = addon.pidfdOpen(pid)
+        } catch {
+          return undefined
+        }
+        // The pidfd pins the process; only now is the start time check free of races.
+        const st = readStartTime(pid)
+        const zombie = (() => {
+          try {
+            return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") ?? false
+          } catch {
+            return true
+          }
+        })()
+        if (st !== startTime || zombie) {
+          fs.closeSync(fd)
+          return undefined
+        }
+        return { pid, startTime, fd }
+      }),
+
+    signal: (p, signal) => Effect.try({ try: () => addon.pidfdSendSignal(p.fd, signal), catch: toSyscallError("pidfd_send_signal", `pid ${p.pid}`) }),
+
+    signalPid: (pid, signal) =>
+      Effect.sync(() => {
+        try {
+          const fd = addon.pidfdOpen(pid)
+          try {
+            addon.pidfdSendSignal(fd, signal)
+          } finally {
+            fs.closeSync(fd)
+          }
+        } catch {
+          /* gone already */
+        }
+      }),
+
+    awaitExit: (p) => Effect.promise(() => awaitExitPromise(p)),
+    release,
+  }
+})

@@ -1,0 +1,52 @@
+/**
+ * The processes side of the kernel: starting an init from a plan, the start
+ * barrier, signals and exits. `KernelLive` (kernel-live.ts) goes through the
+ * addon and the helper; `KernelModel` (kernel-model.ts) is an in-memory model
+ * for machine and property tests.
+ */
+import { Context, type Effect } from "effect"
+import type { WireOp } from "../native/protocol.ts"
+import type { CgroupError, InitExited, InitFailed, SyscallError } from "./errors.ts"
+
+/** How a process ended: `code` for exit(), `signal` when killed; null = not ours to reap. */
+export interface ExitStatus {
+  readonly code: number | null
+  readonly signal: number | null
+}
+
+/**
+ * A process we hold: its pid is only meaningful with its start time, and every
+ * signal goes through the pidfd (`fd`, or -1 in the model), never the bare pid.
+ */
+export interface ProcessRef {
+  readonly pid: number
+  readonly startTime: number
+  readonly fd: number
+}
+
+export interface SpawnRequest {
+  readonly plan: readonly WireOp[]
+  readonly stdio: readonly [number, number, number]
+  /** Runs between the clone and MSG_GO: join cgroups, record the pid. */
+  readonly beforeGo: (init: ProcessRef) => Effect.Effect<void, CgroupError | SyscallError>
+}
+
+export interface KernelService {
+  /** Spawns the helper, sends the plan, and returns once init waits at the start barrier. */
+  readonly spawnInit: (req: SpawnRequest) => Effect.Effect<ProcessRef, InitFailed | InitExited | SyscallError | CgroupError>
+  /** Releases the init blocked on the exec fifo at `fifo`, and waits until it has exec'd (or failed). */
+  readonly start: (init: ProcessRef, fifo: string) => Effect.Effect<void, InitFailed | InitExited | SyscallError>
+  /** Creates the exec fifo. */
+  readonly mkfifo: (path: string) => Effect.Effect<void, SyscallError>
+  /** Re-acquires a process by pid + start time; undefined when it is gone (or the pid was reused). */
+  readonly attach: (pid: number, startTime: number) => Effect.Effect<ProcessRef | undefined>
+  readonly signal: (p: ProcessRef, signal: number) => Effect.Effect<void, SyscallError>
+  /** Signals a pid found in the container's cgroup (opened by pidfd first: a reused pid is skipped). */
+  readonly signalPid: (pid: number, signal: number) => Effect.Effect<void>
+  /** Waits, on the event loop, for the process to exit. */
+  readonly awaitExit: (p: ProcessRef) => Effect.Effect<ExitStatus | null>
+  /** Drops our hold on the process (closes the pidfd). */
+  readonly release: (p: ProcessRef) => Effect.Effect<void>
+}
+
+export class Kernel extends Context.Tag("xcontainer/Kernel")<Kernel, KernelService>() {}

@@ -1,0 +1,197 @@
+/**
+ * What each lifecycle transition does, as Effects over the services. The
+ * machine (machines/container-machine.ts) decides when they run; these only
+ * do the work, and each releases what it took if it fails, in reverse order
+ * (a failed create leaves no state dir, cgroup, process or mount behind).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, Option } from "effect"
+import { fromSpec, loadBundle, validateId, type Bundle } from "../config/parse.ts"
+import { buildPlan } from "../config/plan.ts"
+import { toWire } from "../config/plan-wire.ts"
+import { addon } from "../native/addon.ts"
+import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
+import { containerDir, StateStore } from "../state/store.ts"
+import { Cgroups } from "./cgroups.ts"
+import type { ContainerError } from "./errors.ts"
+import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+
+/** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
+export interface CreateOptions {
+  readonly root: string
+  readonly id: string
+  readonly bundle?: string
+  readonly config?: unknown
+  /** Host fds for the init's stdin, stdout, stderr (default: ours). */
+  readonly stdio?: readonly [number, number, number]
+  /** MS_MOVE + chroot instead of pivot_root (runc's --no-pivot). */
+  readonly noPivot?: boolean
+}
+
+/** A container as the lifecycle sees it: its record and, while it lives, its init. */
+export interface Live {
+  readonly record: ContainerRecord
+  readonly init: ProcessRef | undefined
+}
+
+export type Services = Kernel | Cgroups | StateStore
+
+const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
+
+/** HOME of `uid` from the container's /etc/passwd, read without following symlinks out of the rootfs. */
+function homeOf(rootfs: string, uid: number): string | undefined {
+  let fd: number
+  try {
+    fd = addon.openInRoot(rootfs, "/etc/passwd", fs.constants.O_RDONLY)
+  } catch {
+    return undefined
+  }
+  try {
+    for (const line of fs.readFileSync(fd, "utf8").split("\n")) {
+      const f = line.split(":")
+      if (f.length >= 7 && Number(f[2]) === uid && f[2] !== "") return f[5]
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
+  return undefined
+}
+
+const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
+  o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
+
+/** create: validate, claim the state dir, cgroups, the init at its start barrier. */
+export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const store = yield* StateStore
+    const cgroups = yield* Cgroups
+    const kernel = yield* Kernel
+    const id = yield* validateId(o.id)
+    const bundle = yield* bundleOf(o)
+    const spec = bundle.spec
+    const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
+    yield* store.claim(o.root, id)
+    const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
+
+    const build = Effect.gen(function* () {
+      let record: ContainerRecord = {
+        version: 1,
+        id,
+        bundle: bundle.dir,
+        rootfs: bundle.rootfs,
+        created: new Date().toISOString(),
+        status: "creating",
+        cgroups: paths,
+        ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
+        spec,
+      }
+      // Record the cgroups before making them, so that a crash from here on leaves nothing delete cannot find.
+      yield* store.write(o.root, record)
+      yield* cgroups.create(paths)
+      const fifo = fifoPath(o.root, id)
+      yield* kernel.mkfifo(fifo)
+      const plan = buildPlan({
+        spec,
+        rootfs: bundle.rootfs,
+        bundleDir: bundle.dir,
+        fifoPath: fifo,
+        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir })),
+        noPivot: o.noPivot ?? false,
+        home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
+      })
+      const init = yield* kernel
+        .spawnInit({
+          plan: toWire(plan),
+          stdio: o.stdio ?? [0, 1, 2],
+          beforeGo: (p) =>
+            Effect.gen(function* () {
+              record = { ...record, init: { pid: p.pid, startTime: p.startTime } }
+              yield* store.write(o.root, record).pipe(Effect.orDie)
+              yield* cgroups.join(paths, p.pid)
+            }),
+        })
+      record = { ...record, status: "created" }
+      yield* store.write(o.root, record).pipe(
+        Effect.tapError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.ignore)),
+      )
+      return { record, init }
+    })
+    // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
+    return yield* build.pipe(Effect.tapError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
+  })
+
+/** start: release the init from its barrier; it execs the user's program. */
+export const start = (root: string, live: Live): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const store = yield* StateStore
+    if (!live.init) return live
+    const fifo = fifoPath(root, live.record.id)
+    yield* kernel.start(live.init, fifo).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(fifo, { force: true }))))
+    const record = { ...live.record, status: "running" as const }
+    yield* store.write(root, record)
+    return { ...live, record }
+  })
+
+/** Signals the init, or with `all` every process in the container's cgroup. */
+export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<void, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const cgroups = yield* Cgroups
+    if (all) {
+      const pids = yield* cgroups.pids(live.record.cgroups)
+      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, sig))
+    } else if (live.init) yield* kernel.signal(live.init, sig)
+  })
+
+/** Kills everything in the container and waits for the init; with a pid namespace the kernel kills the rest with it. */
+export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const cgroups = yield* Cgroups
+    let status: ExitStatus | null = null
+    if (live.init) {
+      yield* kernel.signal(live.init, 9).pipe(Effect.ignore)
+      status = yield* kernel.awaitExit(live.init)
+    }
+    // Without a pid namespace (or after a crash) stragglers may remain in the cgroup: kill until it is empty.
+    for (let round = 0; round < 50; round++) {
+      const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
+      if (pids.length === 0) break
+      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
+      yield* Effect.sleep("10 millis")
+    }
+    return status
+  })
+
+/** destroy: kill what is left, remove cgroups and the state dir. */
+export const destroy = (root: string, live: Live): Effect.Effect<void, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const cgroups = yield* Cgroups
+    const store = yield* StateStore
+    yield* killAll(live)
+    if (live.init) yield* kernel.release(live.init)
+    yield* cgroups.destroy(live.record.cgroups)
+    yield* store.remove(root, live.record.id)
+  })
+
+/** The status a record has in reality (runc's refreshState): init alive at the barrier → created, alive → running, else stopped. */
+export const reconcile = (root: string, id: string): Effect.Effect<Live & { status: RecordedStatus }, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const store = yield* StateStore
+    const record = yield* store.read(root, id)
+    const init = record.init ? yield* kernel.attach(record.init.pid, record.init.startTime) : undefined
+    if (!init || record.status === "creating") {
+      if (init) yield* kernel.release(init)
+      return { record, init: undefined, status: "stopped" as const }
+    }
+    const atBarrier = fs.existsSync(fifoPath(root, id))
+    return { record, init, status: atBarrier ? ("created" as const) : ("running" as const) }
+  })
+
+/** Reads a record without touching the kernel (for `list`). */
+export const peek = (root: string, id: string) =>
+  Effect.flatMap(StateStore, (s) => s.read(root, id)).pipe(Effect.option, Effect.map(Option.getOrUndefined))

@@ -1,0 +1,179 @@
+/**
+ * A container's lifecycle as an XState v5 machine. The transition table is
+ * runc's (libcontainer/state_linux.go):
+ *
+ *   creating ─► created ─START─► starting ─► running ⇄ paused
+ *       │          │                            │
+ *       ▼          └────────── init exits ──────┴──► stopped ─DESTROY─► destroying ─► destroyed
+ *    failed        (DESTROY from created; DESTROY{force} from running/paused)
+ *
+ * plus checkpointing → checkpointed → restoring, whose transitions land with
+ * CRIU support. Each busy state invokes one lifecycle Effect; a state that has
+ * no transition for an event forbids it (the facade turns that into
+ * InvalidTransition before anything is touched).
+ */
+import type { Runtime } from "effect"
+import { assign, setup } from "xstate"
+import * as lifecycle from "../effects/lifecycle.ts"
+import type { ContainerError } from "../effects/errors.ts"
+import type { ExitStatus } from "../effects/kernel.ts"
+import { Kernel } from "../effects/kernel.ts"
+import { Effect } from "effect"
+import { fromEffect } from "./from-effect.ts"
+
+/** The statuses a container can be in (machine state names). */
+export type Status =
+  | "loading"
+  | "creating"
+  | "created"
+  | "starting"
+  | "running"
+  | "pausing"
+  | "paused"
+  | "resuming"
+  | "stopped"
+  | "destroying"
+  | "destroyed"
+  | "checkpointing"
+  | "checkpointed"
+  | "restoring"
+  | "failed"
+
+export type ContainerEvent =
+  | { readonly type: "START" }
+  | { readonly type: "DESTROY"; readonly force: boolean }
+  | { readonly type: "SIGNAL" }
+  | { readonly type: "PAUSE" }
+  | { readonly type: "RESUME" }
+  | { readonly type: "CHECKPOINT" }
+
+export type MachineInput =
+  | { readonly mode: "create"; readonly root: string; readonly options: lifecycle.CreateOptions }
+  | { readonly mode: "load"; readonly root: string; readonly id: string }
+
+export interface ContainerContext {
+  readonly root: string
+  readonly input: MachineInput
+  readonly live: lifecycle.Live | undefined
+  readonly exit: ExitStatus | null | undefined
+  readonly error: ContainerError | undefined
+}
+
+const toError = (e: unknown) => e as ContainerError
+
+export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
+  setup({
+    types: {
+      context: {} as ContainerContext,
+      input: {} as MachineInput,
+      events: {} as ContainerEvent,
+    },
+    actors: {
+      create: fromEffect(rt, (o: lifecycle.CreateOptions) => lifecycle.create(o)),
+      load: fromEffect(rt, (i: { root: string; id: string }) => lifecycle.reconcile(i.root, i.id)),
+      start: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.start(i.root, i.live)),
+      destroy: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.destroy(i.root, i.live)),
+      watchInit: fromEffect(rt, (live: lifecycle.Live | undefined) =>
+        live?.init ? Effect.flatMap(Kernel, (k) => k.awaitExit(live.init!)) : Effect.never,
+      ),
+    },
+    guards: {
+      forced: ({ event }) => event.type === "DESTROY" && event.force,
+    },
+  }).createMachine({
+    id: "container",
+    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined }),
+    initial: "boot",
+    states: {
+      boot: {
+        always: [{ guard: ({ context }) => context.input.mode === "create", target: "creating" }, { target: "loading" }],
+      },
+      creating: {
+        tags: ["busy"],
+        invoke: {
+          src: "create",
+          input: ({ context }) => (context.input.mode === "create" ? context.input.options : ({} as lifecycle.CreateOptions)),
+          onDone: { target: "alive.created", actions: assign({ live: ({ event }) => event.output }) },
+          onError: { target: "failed", actions: assign({ error: ({ event }) => toError(event.error) }) },
+        },
+      },
+      loading: {
+        tags: ["busy"],
+        invoke: {
+          src: "load",
+          input: ({ context }) => ({ root: context.root, id: context.input.mode === "load" ? context.input.id : "" }),
+          onDone: [
+            { guard: ({ event }) => event.output.status === "created", target: "alive.created", actions: assign({ live: ({ event }) => event.output }) },
+            { guard: ({ event }) => event.output.status === "running", target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
+            { target: "stopped", actions: assign({ live: ({ event }) => event.output }) },
+          ],
+          onError: { target: "failed", actions: assign({ error: ({ event }) => toError(event.error) }) },
+        },
+      },
+      alive: {
+        invoke: {
+          src: "watchInit",
+          input: ({ context }) => context.live,
+          onDone: { target: "stopped", actions: assign({ exit: ({ event }) => event.output }) },
+        },
+        on: { SIGNAL: {} },
+        initial: "created",
+        states: {
+          created: {
+            on: { START: "starting", DESTROY: "#container.destroying" },
+          },
+          starting: {
+            tags: ["busy"],
+            entry: assign({ error: undefined }),
+            invoke: {
+              src: "start",
+              input: ({ context }) => ({ root: context.root, live: context.live! }),
+              onDone: { target: "running", actions: assign({ live: ({ event }) => event.output }) },
+              // A failed exec ends the init: the watcher takes the machine to stopped.
+              onError: { target: "running", actions: assign({ error: ({ event }) => toError(event.error) }) },
+            },
+          },
+          running: {
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" } },
+          },
+          pausing: { tags: ["busy"] },
+          paused: {
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" } },
+          },
+          resuming: { tags: ["busy"] },
+          checkpointing: { tags: ["busy"] },
+        },
+      },
+      stopped: {
+        on: { DESTROY: "destroying" },
+      },
+      checkpointed: {
+        on: { DESTROY: "destroying" },
+      },
+      restoring: { tags: ["busy"] },
+      destroying: {
+        tags: ["busy"],
+        entry: assign({ error: undefined }),
+        invoke: {
+          src: "destroy",
+          input: ({ context }) => ({ root: context.root, live: context.live! }),
+          onDone: { target: "destroyed" },
+          onError: { target: "stopped", actions: assign({ error: ({ event }) => toError(event.error) }) },
+        },
+      },
+      destroyed: { type: "final" },
+      failed: { type: "final" },
+    },
+  })
+
+export type ContainerMachine = ReturnType<typeof containerMachine>
+
+/** The status named by a snapshot's state value ("alive.running" → "running"). */
+export function statusOf(value: unknown): Status {
+  if (typeof value === "string") return (value === "boot" ? "loading" : value) as Status
+  if (value && typeof value === "object") {
+    const [k, v] = Object.entries(value)[0] ?? []
+    return statusOf(k === "alive" ? v : k)
+  }
+  return "failed"
+}

@@ -1,0 +1,200 @@
+/**
+ * The Effect API: a Container is an XState actor of containerMachine plus the
+ * runtime its effects run on. Every operation first asks the machine whether
+ * the current state allows it (InvalidTransition otherwise, touching nothing),
+ * then sends the event and waits for the machine to settle.
+ */
+import { Effect, Runtime } from "effect"
+import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
+import { Cgroups } from "../effects/cgroups.ts"
+import { InvalidTransition, type ContainerError } from "../effects/errors.ts"
+import { Kernel, type ExitStatus } from "../effects/kernel.ts"
+import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
+import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
+
+/** A transition, as subscribers receive it. */
+export interface StateEvent {
+  readonly id: string
+  readonly from: Status
+  readonly to: Status
+  readonly at: Date
+}
+
+/** The OCI runtime-spec state of a container. */
+export interface OciState {
+  readonly ociVersion: string
+  readonly id: string
+  readonly status: "creating" | "created" | "running" | "paused" | "stopped"
+  readonly pid?: number
+  readonly bundle: string
+  readonly annotations?: Readonly<Record<string, string>>
+}
+
+export interface ActorOptions {
+  /** An XState inspection observer (e.g. @statelyai/inspect's, or `(e) => events.push(e)`). */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+}
+
+const ociStatus = (s: Status): OciState["status"] => {
+  switch (s) {
+    case "loading":
+    case "creating":
+      return "creating"
+    case "created":
+    case "starting":
+      return "created"
+    case "running":
+    case "pausing":
+    case "checkpointing":
+      return "running"
+    case "paused":
+    case "resuming":
+      return "paused"
+    default:
+      return "stopped"
+  }
+}
+
+export class Container {
+  private constructor(
+    readonly id: string,
+    readonly root: string,
+    private readonly actor: Actor<ContainerMachine>,
+    private readonly rt: Runtime.Runtime<Services>,
+  ) {}
+
+  private static boot(
+    id: string,
+    root: string,
+    input: MachineInput,
+    opts: ActorOptions,
+  ): Effect.Effect<Container, ContainerError, Services> {
+    return Effect.gen(function* () {
+      const rt = yield* Effect.runtime<Services>()
+      const actor = createActor(containerMachine(rt), { input, ...(opts.inspect ? { inspect: opts.inspect } : {}) })
+      actor.start()
+      const settled = yield* Effect.promise(() => waitFor(actor, (s) => !s.hasTag("busy") && !s.matches("boot")))
+      if (settled.matches("failed")) {
+        actor.stop()
+        return yield* Effect.fail(settled.context.error as ContainerError)
+      }
+      return new Container(id, root, actor, rt)
+    })
+  }
+
+  /** Creates a container: its init waits at the start barrier (status "created"). */
+  static create(options: CreateOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
+    return Container.boot(options.id, options.root, { mode: "create", root: options.root, options }, options)
+  }
+
+  /** Re-attaches to a container created by any process, with its status taken from the kernel. */
+  static load(options: { readonly root: string; readonly id: string } & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
+    return Container.boot(options.id, options.root, { mode: "load", root: options.root, id: options.id }, options)
+  }
+
+  /** create + start. */
+  static run(options: CreateOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
+    return Effect.tap(Container.create(options), (c) => c.start())
+  }
+
+  /** The machine's status. */
+  status(): Status {
+    return statusOf(this.actor.getSnapshot().value)
+  }
+
+  /** The init's pid in our pid namespace, while it lives. */
+  get pid(): number | undefined {
+    return this.actor.getSnapshot().context.live?.init?.pid
+  }
+
+  /** The OCI state (`runc state`). */
+  state(): OciState {
+    const { live } = this.actor.getSnapshot().context
+    const status = ociStatus(this.status())
+    return {
+      ociVersion: "1.2.0",
+      id: this.id,
+      status,
+      ...(this.pid !== undefined && status !== "stopped" ? { pid: this.pid } : {}),
+      bundle: live?.record.bundle ?? "",
+      ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
+    }
+  }
+
+  /** When the container was created (ISO 8601). */
+  created(): string | undefined {
+    return this.actor.getSnapshot().context.live?.record.created
+  }
+
+  private dispatch(event: ContainerEvent, operation: string): Effect.Effect<void, ContainerError> {
+    return Effect.gen(this, function* () {
+      if (!this.actor.getSnapshot().can(event))
+        return yield* new InvalidTransition({ id: this.id, from: this.status(), operation })
+      this.actor.send(event)
+      const settled = yield* Effect.promise(() => waitFor(this.actor, (s) => !s.hasTag("busy")))
+      if (settled.context.error) return yield* Effect.fail(settled.context.error)
+    })
+  }
+
+  /** Releases the init from its barrier: it execs the program. */
+  start(): Effect.Effect<void, ContainerError> {
+    return this.dispatch({ type: "START" }, "start")
+  }
+
+  /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
+  signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
+    return Effect.gen(this, function* () {
+      if (!this.actor.getSnapshot().can({ type: "SIGNAL" }))
+        return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "signal" })
+      const live = this.actor.getSnapshot().context.live
+      if (!live) return
+      yield* Effect.provide(signalContainer(live, sig, opts.all ?? false), this.rt.context)
+    })
+  }
+
+  /** Kills what is left and removes every trace; a running container needs `force`. */
+  destroy(opts: { readonly force?: boolean } = {}): Effect.Effect<void, ContainerError> {
+    return this.dispatch({ type: "DESTROY", force: opts.force ?? false }, opts.force ? "destroy (forced)" : "destroy")
+  }
+
+  /** Waits until the init has exited; its status when we are its parent, else null. */
+  wait(): Effect.Effect<ExitStatus | null> {
+    return Effect.promise(async () => {
+      const s = await waitFor(this.actor, (s) => ["stopped", "destroyed", "failed"].includes(statusOf(s.value)), { timeout: Infinity })
+      return s.context.exit ?? null
+    })
+  }
+
+  /** Pids of the processes in the container (from its cgroup). */
+  processes(): Effect.Effect<number[], ContainerError> {
+    const live = this.actor.getSnapshot().context.live
+    if (!live) return Effect.succeed([])
+    return Effect.provide(
+      Effect.flatMap(Cgroups, (c) => c.pids(live.record.cgroups)),
+      this.rt.context,
+    )
+  }
+
+  /** Calls `listener` on every status change; returns the unsubscribe function. */
+  subscribe(listener: (event: StateEvent) => void): () => void {
+    let last = this.status()
+    const sub = this.actor.subscribe((snap) => {
+      const to = statusOf(snap.value)
+      if (to !== last) {
+        const from = last
+        last = to
+        listener({ id: this.id, from, to, at: new Date() })
+      }
+    })
+    return () => sub.unsubscribe()
+  }
+
+  /** Stops tracking the container without touching it (the CLI does this before exiting). */
+  release(): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      const init = this.actor.getSnapshot().context.live?.init
+      this.actor.stop()
+      if (init) yield* Effect.provide(Effect.flatMap(Kernel, (k) => k.release(init)), this.rt.context)
+    })
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The Promise facade: the Effect API run on one shared runtime over the live
+ * layer. Rejections are the tagged errors themselves (InitFailed,
+ * ConfigError …), so `err._tag` works in a plain `catch`.
+ */
+import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import type { ContainerError } from "./effects/errors.ts"
+import type { ExitStatus } from "./effects/kernel.ts"
+import type { CreateOptions, Services } from "./effects/lifecycle.ts"
+import { LiveLayer } from "./live.ts"
+import { Container as EffectContainer, type ActorOptions, type OciState, type StateEvent } from "./machines/container.ts"
+import type { Status } from "./machines/container-machine.ts"
+import { SIGNALS } from "./config/linux-names.ts"
+import { ConfigError } from "./effects/errors.ts"
+
+let shared: ManagedRuntime.ManagedRuntime<Services, never> | undefined
+const runtime = () => (shared ??= ManagedRuntime.make(LiveLayer))
+
+async function run<A>(effect: Effect.Effect<A, ContainerError, Services>): Promise<A> {
+  const exit = await runtime().runPromiseExit(effect)
+  if (Exit.isSuccess(exit)) return exit.value
+  throw Cause.squash(exit.cause)
+}
+
+/** A signal by number or name ("TERM", "SIGTERM"). */
+export function signalNumber(sig: number | string): number {
+  if (typeof sig === "number") return sig
+  if (/^\d+$/.test(sig)) return Number(sig)
+  const n = SIGNALS.get(sig.toUpperCase().replace(/^SIG/, ""))
+  if (n === undefined) throw new ConfigError({ path: "signal", reason: `unknown signal "${sig}"` })
+  return n
+}
+
+/** A container, with Promise methods. */
+export class ContainerHandle {
+  constructor(readonly effect: EffectContainer) {}
+  get id(): string {
+    return this.effect.id
+  }
+  get pid(): number | undefined {
+    return this.effect.pid
+  }
+  status(): Status {
+    return this.effect.status()
+  }
+  state(): OciState {
+    return this.effect.state()
+  }
+  start(): Promise<void> {
+    return run(this.effect.start())
+  }
+  signal(sig: number | string, opts: { readonly all?: boolean } = {}): Promise<void> {
+    return run(Effect.suspend(() => this.effect.signal(signalNumber(sig), opts)))
+  }
+  destroy(opts: { readonly force?: boolean } = {}): Promise<void> {
+    return run(this.effect.destroy(opts))
+  }
+  wait(): Promise<ExitStatus | null> {
+    return run(this.effect.wait())
+  }
+  processes(): Promise<number[]> {
+    return run(this.effect.processes())
+  }
+  subscribe(listener: (event: StateEvent) => void): () => void {
+    return this.effect.subscribe(listener)
+  }
+  release(): Promise<void> {
+    return run(this.effect.release())
+  }
+}
+
+/** Creates a container (status "created": its init waits for start()). */
+export const create = (options: CreateOptions & ActorOptions): Promise<ContainerHandle> =>
+  run(EffectContainer.create(options)).then((c) => new ContainerHandle(c))
+
+/** Loads a container created by any process. */
+export const load = (options: { readonly root: string; readonly id: string } & ActorOptions): Promise<ContainerHandle> =>
+  run(EffectContainer.load(options)).then((c) => new ContainerHandle(c))
+
+/** create + start. */
+export const run_ = (options: CreateOptions & ActorOptions): Promise<ContainerHandle> =>
+  run(EffectContainer.run(options)).then((c) => new ContainerHandle(c))
+export { run_ as run }
+
+/** Disposes the shared runtime (at shutdown). */
+export const dispose = async (): Promise<void> => {
+  if (shared) await shared.dispose()
+  shared = undefined
+}

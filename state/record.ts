@@ -1,0 +1,31 @@
+/**
+ * What `<root>/<id>/state.json` holds: enough for another process to load the
+ * container and go on, and for `delete` to clean up after a crash at any point
+ * (each resource is recorded before it is taken).
+ */
+import { Schema as S } from "effect"
+import { Spec } from "../config/spec.ts"
+
+/** The last status written; `load` reconciles it with the kernel (runc's refreshState). */
+export const RecordedStatus = S.Literal("creating", "created", "running", "paused", "stopped")
+export type RecordedStatus = typeof RecordedStatus.Type
+
+export const ExitStatusSchema = S.Struct({ code: S.NullOr(S.Number), signal: S.NullOr(S.Number) })
+
+export const ContainerRecord = S.Struct({
+  version: S.Literal(1),
+  id: S.String,
+  bundle: S.String,
+  rootfs: S.String,
+  created: S.String,
+  status: RecordedStatus,
+  /** The init process: a pid is only trusted together with its start time (field 22 of /proc/PID/stat). */
+  init: S.optional(S.Struct({ pid: S.Number, startTime: S.Number })),
+  /** Hierarchy mount point → the container's cgroup directory in it. */
+  cgroups: S.Record({ key: S.String, value: S.String }),
+  /** Whether the init has its own pid namespace (then killing it kills everything). */
+  ownPidNs: S.Boolean,
+  exit: S.optional(ExitStatusSchema),
+  spec: Spec,
+})
+export type ContainerRecord = typeof ContainerRecord.Type

@@ -1,0 +1,122 @@
+/**
+ * The state directory: `<root>/<id>/state.json`, written atomically (temp file,
+ * fsync, rename, fsync of the directory), and `<root>/<id>/lock`, an flock
+ * held while a command changes the container so two commands never interleave.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { addon } from "../native/addon.ts"
+import { ContainerExists, ContainerNotFound, StateError } from "../effects/errors.ts"
+import { ContainerRecord } from "./record.ts"
+
+export const DEFAULT_ROOT = "/run/xcontainer"
+const LOCK_EX = 2
+
+export interface StateStoreService {
+  /** Creates `<root>/<id>/` (mode 0711); fails with ContainerExists if it is there. */
+  readonly claim: (root: string, id: string) => Effect.Effect<string, ContainerExists | StateError>
+  readonly read: (root: string, id: string) => Effect.Effect<ContainerRecord, ContainerNotFound | StateError>
+  readonly write: (root: string, record: ContainerRecord) => Effect.Effect<void, StateError>
+  /** Removes the whole state directory (idempotent). */
+  readonly remove: (root: string, id: string) => Effect.Effect<void, StateError>
+  /** Ids under root, sorted. */
+  readonly list: (root: string) => Effect.Effect<string[], StateError>
+  /** Runs `effect` holding the container's lock. */
+  readonly withLock: <A, E, R>(root: string, id: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
+}
+
+export class StateStore extends Context.Tag("xcontainer/StateStore")<StateStore, StateStoreService>() {}
+
+const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(ContainerRecord))
+const encodeRecord = Schema.encodeSync(ContainerRecord)
+
+const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e)
+
+/** The directory of a container. */
+export const containerDir = (root: string, id: string): string => path.join(root, id)
+
+function writeAtomic(file: string, data: string): void {
+  const tmp = `${file}.${process.pid}.tmp`
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
+  try {
+    fs.writeSync(fd, data)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(tmp, file)
+  const dfd = fs.openSync(path.dirname(file), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+  try {
+    fs.fsyncSync(dfd)
+  } finally {
+    fs.closeSync(dfd)
+  }
+}
+
+/** The store over the real filesystem. */
+export const StateStoreLive = Layer.succeed(StateStore, {
+  claim: (root, id) =>
+    Effect.try({
+      try: () => {
+        fs.mkdirSync(root, { recursive: true, mode: 0o711 })
+        const dir = containerDir(root, id)
+        fs.mkdirSync(dir, { mode: 0o711 })
+        return dir
+      },
+      catch: (e) =>
+        reason(e) === "EEXIST" ? new ContainerExists({ id, root }) : new StateError({ id, path: root, reason: reason(e) }),
+    }),
+  read: (root, id) =>
+    Effect.gen(function* () {
+      const file = path.join(containerDir(root, id), "state.json")
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(file, "utf8"),
+        catch: (e) =>
+          reason(e) === "ENOENT" ? new ContainerNotFound({ id, root }) : new StateError({ id, path: file, reason: reason(e) }),
+      })
+      const rec = decodeRecord(text)
+      if (Either.isLeft(rec))
+        return yield* new StateError({ id, path: file, reason: `corrupt: ${ParseResult.TreeFormatter.formatErrorSync(rec.left).split("\n")[0]}` })
+      return rec.right
+    }),
+  write: (root, record) =>
+    Effect.try({
+      try: () => writeAtomic(path.join(containerDir(root, record.id), "state.json"), JSON.stringify(encodeRecord(record))),
+      catch: (e) => new StateError({ id: record.id, path: containerDir(root, record.id), reason: reason(e) }),
+    }),
+  remove: (root, id) =>
+    Effect.try({
+      try: () => fs.rmSync(containerDir(root, id), { recursive: true, force: true }),
+      catch: (e) => new StateError({ id, path: containerDir(root, id), reason: reason(e) }),
+    }),
+  list: (root) =>
+    Effect.try({
+      try: () =>
+        fs
+          .readdirSync(root, { withFileTypes: true })
+          .filter((d) => d.isDirectory() && fs.existsSync(path.join(root, d.name, "state.json")))
+          .map((d) => d.name)
+          .sort(),
+      catch: (e) => new StateError({ id: "", path: root, reason: reason(e) }),
+    }).pipe(Effect.catchIf((e) => e.reason === "ENOENT", () => Effect.succeed([]))),
+  withLock: (root, id, effect) =>
+    Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: async () => {
+          const fd = fs.openSync(path.join(containerDir(root, id), "lock"), fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600) // libuv opens O_CLOEXEC
+          try {
+            await addon.flock(fd, LOCK_EX)
+          } catch (e) {
+            fs.closeSync(fd)
+            throw e
+          }
+          return fd
+        },
+        catch: (e) => new StateError({ id, path: containerDir(root, id), reason: `lock: ${reason(e)}` }),
+      }),
+      () => effect,
+      // Closing the descriptor drops the flock.
+      (fd) => Effect.sync(() => fs.closeSync(fd)),
+    ),
+})
