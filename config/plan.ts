@@ -219,7 +219,9 @@ export function buildPlan(input: PlanInput): InitPlan {
       effective: caps.effective ?? [],
       permitted: caps.permitted ?? [],
       inheritable: caps.inheritable ?? [],
-      ambient: caps.ambient ?? [],
+      // The kernel raises an ambient cap only if it is permitted and inheritable; runc warns and skips
+      // the others (an empty inheritable set is the default since CVE-2022-29162).
+      ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
     })
   ops.push({ op: "chdir", path: proc.cwd })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })

@@ -13,7 +13,7 @@
  * InvalidTransition before anything is touched).
  */
 import type { Runtime } from "effect"
-import { assign, setup } from "xstate"
+import { assign, setup, stateIn } from "xstate"
 import * as lifecycle from "../effects/lifecycle.ts"
 import type { ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
@@ -42,7 +42,7 @@ export type Status =
 export type ContainerEvent =
   | { readonly type: "START" }
   | { readonly type: "DESTROY"; readonly force: boolean }
-  | { readonly type: "SIGNAL" }
+  | { readonly type: "SIGNAL"; readonly signal: number }
   | { readonly type: "PAUSE" }
   | { readonly type: "RESUME" }
   | { readonly type: "CHECKPOINT" }
@@ -57,6 +57,7 @@ export interface ContainerContext {
   readonly live: lifecycle.Live | undefined
   readonly exit: ExitStatus | null | undefined
   readonly error: ContainerError | undefined
+  readonly lastSignal: number | undefined
 }
 
 const toError = (e: unknown) => e as ContainerError
@@ -82,7 +83,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
     },
   }).createMachine({
     id: "container",
-    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined }),
+    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined, lastSignal: undefined }),
     initial: "boot",
     states: {
       boot: {
@@ -114,9 +115,15 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
         invoke: {
           src: "watchInit",
           input: ({ context }) => context.live,
-          onDone: { target: "stopped", actions: assign({ exit: ({ event }) => event.output }) },
+          onDone: [
+            // While starting, the start effect still has to report why the init died (a failed execve):
+            // note the exit and let `running` move on once the start settled.
+            { guard: stateIn({ alive: "starting" }), actions: assign({ exit: ({ event }) => event.output }) },
+            { target: "stopped", actions: assign({ exit: ({ event }) => event.output }) },
+          ],
         },
-        on: { SIGNAL: {} },
+        // Signals change no state; the machine only says whether they are allowed, and remembers the last.
+        on: { SIGNAL: { actions: assign({ lastSignal: ({ event }) => event.signal }) } },
         initial: "created",
         states: {
           created: {
@@ -134,6 +141,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
             },
           },
           running: {
+            always: { guard: ({ context }) => context.exit !== undefined, target: "#container.stopped" },
             on: { DESTROY: { guard: "forced", target: "#container.destroying" } },
           },
           pausing: { tags: ["busy"] },

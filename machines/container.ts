@@ -144,10 +144,12 @@ export class Container {
   /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
   signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
     return Effect.gen(this, function* () {
-      if (!this.actor.getSnapshot().can({ type: "SIGNAL" }))
+      const event = { type: "SIGNAL", signal: sig } as const
+      if (!this.actor.getSnapshot().can(event))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "signal" })
       const live = this.actor.getSnapshot().context.live
       if (!live) return
+      this.actor.send(event)
       yield* Effect.provide(signalContainer(live, sig, opts.all ?? false), this.rt.context)
     })
   }

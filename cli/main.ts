@@ -1,0 +1,283 @@
+/**
+ * bin/xcontainer: runc's command line over the library. Each command is a
+ * short Effect over the same Container API a library user has; state lives in
+ * `--root` so that create, start, kill and delete may come from different
+ * processes (podman and containerd call the runtime once per operation).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import pino from "pino"
+import { bool, parseArgs, str, UsageError, type FlagSpec } from "./args.ts"
+import { ConfigError, type ContainerError } from "../effects/errors.ts"
+import type { Services } from "../effects/lifecycle.ts"
+import { LiveLayer } from "../live.ts"
+import { Container } from "../machines/container.ts"
+import { signalNumber } from "../promise.ts"
+import { DEFAULT_ROOT, StateStore } from "../state/store.ts"
+
+const VERSION = "0.1.0"
+const SPEC_VERSION = "1.2.0"
+
+const GLOBAL: FlagSpec[] = [
+  { name: "root", value: true },
+  { name: "log", value: true },
+  { name: "log-format", value: true },
+  { name: "debug", value: false },
+  { name: "systemd-cgroup", value: false },
+  { name: "criu", value: true },
+  { name: "rootless", value: true },
+  { name: "help", alias: "h", value: false },
+  { name: "version", alias: "v", value: false },
+]
+
+const USAGE = `xcontainer — an OCI runtime (runc-compatible command line)
+
+usage: xcontainer [global options] command [command options] <container-id>
+
+commands:
+  create    create a container            (-b/--bundle, --pid-file, --no-pivot)
+  start     start a created container
+  run       create and start a container  (-b/--bundle, -d/--detach, --pid-file, --no-pivot)
+  state     print the OCI state of a container
+  list      list containers               (-f/--format table|json, -q/--quiet)
+  kill      send a signal to a container  ([signal], -a/--all)
+  delete    delete a container            (-f/--force)
+
+global options:
+  --root DIR          state directory (default ${DEFAULT_ROOT})
+  --log FILE          log file (default stderr)
+  --log-format FMT    text or json
+  --debug             debug logging
+  -v, --version       print the version
+`
+
+type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, ContainerError | UsageError, Services>
+
+interface Ctx {
+  readonly root: string
+  readonly log: pino.Logger
+}
+
+const one = (positional: string[], what = "container id"): Effect.Effect<string, UsageError> =>
+  positional.length === 1 && positional[0]
+    ? Effect.succeed(positional[0])
+    : Effect.fail(new UsageError(`expected exactly one ${what}, got ${positional.length}`))
+
+const parse = (args: string[], specs: FlagSpec[]) =>
+  Effect.try({ try: () => parseArgs(args, specs), catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))) })
+
+const writePidFile = (file: string | undefined, pid: number | undefined) =>
+  Effect.sync(() => {
+    if (!file || pid === undefined) return
+    // Atomically, as runc does: callers poll for this file.
+    const abs = path.resolve(file)
+    const tmp = `${path.dirname(abs)}/.${path.basename(abs)}.tmp`
+    fs.writeFileSync(tmp, `${pid}`)
+    fs.renameSync(tmp, abs)
+  })
+
+const CREATE_FLAGS: FlagSpec[] = [
+  { name: "bundle", alias: "b", value: true },
+  { name: "pid-file", value: true },
+  { name: "no-pivot", value: false },
+  { name: "console-socket", value: true },
+  { name: "no-new-keyring", value: false },
+  { name: "preserve-fds", value: true },
+]
+
+const createCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, CREATE_FLAGS)
+    const id = yield* one(p.positional)
+    if (str(p, "console-socket")) return yield* new ConfigError({ path: "--console-socket", reason: "terminals are not supported yet" })
+    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot") })
+    ctx.log.info({ id, pid: c.pid }, "created")
+    yield* writePidFile(str(p, "pid-file"), c.pid)
+    yield* c.release()
+    return 0
+  })
+
+const startCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [])
+    const id = yield* one(p.positional)
+    const c = yield* Container.load({ root: ctx.root, id })
+    yield* c.start().pipe(Effect.ensuring(c.release()))
+    ctx.log.info({ id }, "started")
+    return 0
+  })
+
+/** The exit status runc gives for a process status: the code, or 128 + signal. */
+export const exitCode = (s: { code: number | null; signal: number | null } | null): number =>
+  s === null ? 0 : s.signal !== null ? 128 + s.signal : (s.code ?? 0)
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const
+
+const runCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [...CREATE_FLAGS, { name: "detach", alias: "d", value: false }, { name: "keep", value: false }])
+    const id = yield* one(p.positional)
+    if (str(p, "console-socket")) return yield* new ConfigError({ path: "--console-socket", reason: "terminals are not supported yet" })
+    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot") })
+    yield* writePidFile(str(p, "pid-file"), c.pid)
+    yield* c.start().pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
+    if (bool(p, "detach")) {
+      yield* c.release()
+      return 0
+    }
+    // In the foreground the runtime forwards signals to the container, as runc does.
+    const forward = (sig: NodeJS.Signals) => void Effect.runPromise(c.signal(signalNumber(sig)).pipe(Effect.ignore))
+    for (const s of FORWARDED) process.on(s, forward)
+    const status = yield* c.wait()
+    for (const s of FORWARDED) process.off(s, forward)
+    if (!bool(p, "keep")) yield* c.destroy({ force: true })
+    return exitCode(status)
+  })
+
+const stateJson = (c: Container) => {
+  const s = c.state()
+  return {
+    ociVersion: s.ociVersion,
+    id: s.id,
+    pid: s.pid ?? 0,
+    status: s.status,
+    bundle: s.bundle,
+    rootfs: "",
+    created: c.created() ?? "",
+    ...(s.annotations ? { annotations: s.annotations } : {}),
+    owner: "",
+  }
+}
+
+const stateCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [])
+    const id = yield* one(p.positional)
+    const c = yield* Container.load({ root: ctx.root, id })
+    process.stdout.write(`${JSON.stringify(stateJson(c), null, "  ")}\n`)
+    yield* c.release()
+    return 0
+  })
+
+const listCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [
+      { name: "format", alias: "f", value: true },
+      { name: "quiet", alias: "q", value: false },
+    ])
+    const store = yield* StateStore
+    const ids = yield* store.list(ctx.root)
+    const rows = []
+    for (const id of ids) {
+      const c = yield* Container.load({ root: ctx.root, id }).pipe(Effect.option)
+      if (c._tag === "None") continue
+      rows.push(stateJson(c.value))
+      yield* c.value.release()
+    }
+    if (bool(p, "quiet")) process.stdout.write(rows.map((r) => `${r.id}\n`).join(""))
+    else if (str(p, "format") === "json") process.stdout.write(`${JSON.stringify(rows)}\n`)
+    else {
+      const table = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...rows.map((r) => [r.id, `${r.pid}`, r.status, r.bundle, r.created, "root"])]
+      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)) + 3)
+      process.stdout.write(table.map((row) => row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell)).join("")).join("\n") + "\n")
+    }
+    return 0
+  })
+
+const killCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [{ name: "all", alias: "a", value: false }])
+    const [id, sigArg] = p.positional
+    if (!id || p.positional.length > 2) return yield* Effect.fail(new UsageError("usage: kill <container-id> [signal]"))
+    const sig = yield* Effect.try({ try: () => signalNumber(sigArg ?? "TERM"), catch: (e) => e as ConfigError })
+    const c = yield* Container.load({ root: ctx.root, id })
+    yield* c.signal(sig, { all: bool(p, "all") }).pipe(Effect.ensuring(c.release()))
+    return 0
+  })
+
+const deleteCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, [{ name: "force", alias: "f", value: false }])
+    const id = yield* one(p.positional)
+    const c = yield* Container.load({ root: ctx.root, id })
+    yield* c.destroy({ force: bool(p, "force") }).pipe(Effect.tapError(() => c.release()))
+    return 0
+  })
+
+const COMMANDS: Record<string, Cmd> = {
+  create: createCmd,
+  start: startCmd,
+  run: runCmd,
+  state: stateCmd,
+  list: listCmd,
+  ps: listCmd,
+  kill: killCmd,
+  delete: deleteCmd,
+}
+
+function makeLogger(file: string | undefined, format: string | undefined, debug: boolean): pino.Logger {
+  // On stderr only warnings, as runc: callers show our stderr to their users.
+  const level = debug ? "debug" : file ? "info" : "warn"
+  const dest = file ? pino.destination({ dest: file, append: true, sync: true }) : pino.destination({ dest: 2, sync: true })
+  if (format === "text") {
+    const textStream = {
+      write(line: string) {
+        const o = JSON.parse(line) as { level: number; time: number; msg?: string } & Record<string, unknown>
+        const { level: lv, time, msg, pid: _pid, hostname: _h, ...rest } = o
+        const extra = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")
+        dest.write(`time="${new Date(time).toISOString()}" level=${pino.levels.labels[lv] ?? lv} msg="${msg ?? ""}"${extra ? ` ${extra}` : ""}\n`)
+      },
+    }
+    return pino({ level, base: null }, textStream)
+  }
+  return pino({ level, base: null }, dest)
+}
+
+/** Runs the command line; resolves to the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let g
+  try {
+    g = parseArgs(argv, GLOBAL, true)
+  } catch (e) {
+    process.stderr.write(`xcontainer: ${(e as Error).message}\n`)
+    return 1
+  }
+  if (bool(g, "version")) {
+    process.stdout.write(`xcontainer version ${VERSION}\nspec: ${SPEC_VERSION}\n`)
+    return 0
+  }
+  const [name, ...rest] = g.rest
+  if (bool(g, "help") || !name) {
+    process.stdout.write(USAGE)
+    return name || bool(g, "help") ? 0 : 1
+  }
+  const cmd = COMMANDS[name]
+  if (!cmd) {
+    process.stderr.write(`xcontainer: no such command "${name}"\n${USAGE}`)
+    return 1
+  }
+  const log = makeLogger(str(g, "log"), str(g, "log-format"), bool(g, "debug"))
+  if (bool(g, "systemd-cgroup")) {
+    process.stderr.write("xcontainer: --systemd-cgroup: systemd is not running on this host\n")
+    return 1
+  }
+  const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
+  // Effect's own log lines (the init plan at debug level …) go to the same pino logger.
+  const toPino = Logger.make(({ logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    if (logLevel._tag === "Debug") log.debug(text)
+    else if (logLevel._tag === "Error") log.error(text)
+    else log.info(text)
+  })
+  const layer = Layer.mergeAll(LiveLayer, Logger.replace(Logger.defaultLogger, toPino), Logger.minimumLogLevel(bool(g, "debug") ? LogLevel.Debug : LogLevel.Info))
+  const rt = ManagedRuntime.make(layer)
+  const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
+  await rt.dispose()
+  if (Exit.isSuccess(exit)) return exit.value
+  const err = Cause.squash(exit.cause) as Error
+  log.error({ command: name, error: (err as { _tag?: string })._tag ?? err.name }, err.message)
+  // runc prints the error on stderr whatever --log says: callers (podman, containerd) show it to the user.
+  process.stderr.write(`xcontainer: ${err.message}\n`)
+  return 1
+}
