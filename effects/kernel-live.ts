@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { Effect, Layer, Queue } from "effect"
+import { Chunk, Effect, Layer, Option, Queue } from "effect"
 import { addon, helperPath } from "../native/addon.ts"
 import type { Watch } from "../native/addon.ts"
 import { decodeMessage, encodeEmpty, encodePlan, Msg, Op, opName, type HelperMessage } from "../native/protocol.ts"
@@ -196,6 +196,10 @@ export const KernelLive = Layer.sync(Kernel, () => {
             /* nobody blocked */
           }
           void opened.then((fh) => fh.close(), () => undefined)
+          // The init says why it died before it dies: prefer its report to the bare exit.
+          const ch = channels.get(init.fd)
+          const told = ch ? (yield* Queue.takeAll(ch.inbox)).pipe(Chunk.findFirst((i) => i.kind === "msg" && i.msg.type === "error")) : Option.none()
+          if (Option.isSome(told) && told.value.kind === "msg" && told.value.msg.type === "error") return yield* initFailed(told.value.msg)
           return yield* new InitExited({ stage: "start", code: raced.status?.code ?? null, signal: raced.status?.signal ?? null })
         }
         const buf = Buffer.alloc(1)

@@ -14,7 +14,7 @@ import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { Cgroups } from "./cgroups.ts"
-import type { ContainerError } from "./errors.ts"
+import { SyscallError, type ContainerError } from "./errors.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
@@ -91,6 +91,13 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       yield* cgroups.create(paths)
       const fifo = fifoPath(o.root, id)
       yield* kernel.mkfifo(fifo)
+      // The init opens the fifo as the container's root: in a user namespace that is another host uid (runc does the same).
+      const rootId = (maps: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
+        maps?.find((m) => m.containerID === 0)?.hostID ?? 0
+      yield* Effect.try({
+        try: () => fs.chownSync(fifo, rootId(spec.linux?.uidMappings), rootId(spec.linux?.gidMappings)),
+        catch: (e) => new SyscallError({ syscall: "chown", errno: (e as NodeJS.ErrnoException).code ?? String(e), path: fifo }),
+      })
       const plan = buildPlan({
         spec,
         rootfs: bundle.rootfs,
