@@ -1,0 +1,146 @@
+/** The ordering rules of the init plan, as properties over random configs. */
+import { fc, test } from "@fast-check/vitest"
+import { describe, expect, it } from "vitest"
+import { defaultSpec } from "../../config/default-spec.ts"
+import { CAPABILITIES } from "../../config/linux-names.ts"
+import { buildPlan, parseMountOptions, type PlanOp } from "../../config/plan.ts"
+import { toWire } from "../../config/plan-wire.ts"
+import type { Spec } from "../../config/spec.ts"
+import { decodePlan, encodePlan } from "../../native/protocol.ts"
+
+const NS = ["pid", "network", "ipc", "uts", "mount", "cgroup", "user", "time"] as const
+const capNames = [...CAPABILITIES.keys()]
+
+const arbSpec: fc.Arbitrary<Spec> = fc
+  .record({
+    ns: fc.subarray([...NS]),
+    joined: fc.subarray(["ipc", "uts", "network"] as const),
+    caps: fc.option(fc.subarray(capNames, { maxLength: 6 }), { nil: undefined }),
+    masked: fc.array(fc.constantFrom("/proc/keys", "/proc/timer_list", "/sys/firmware"), { maxLength: 3 }),
+    ro: fc.array(fc.constantFrom("/proc/sys", "/proc/bus"), { maxLength: 2 }),
+    nnp: fc.boolean(),
+    readonlyRoot: fc.boolean(),
+    uid: fc.nat(70000),
+    tmpfs: fc.shuffledSubarray(["/tmp", "/run", "/var/tmp"]),
+    rlimits: fc.boolean(),
+  })
+  .map((r) => {
+    const base = defaultSpec(["sh"])
+    const namespaces = [
+      ...r.ns.filter((t) => !(r.joined as readonly string[]).includes(t)).map((type) => ({ type })),
+      ...r.joined.map((type) => ({ type, path: `/proc/1/ns/${type}` })),
+    ]
+    const user = r.ns.includes("user") && !(r.joined as readonly string[]).includes("user")
+    return {
+      ...base,
+      hostname: r.ns.includes("uts") && !(r.joined as readonly string[]).includes("uts") ? "h" : undefined,
+      root: { path: "/nonexistent", readonly: r.readonlyRoot },
+      mounts: [...(base.mounts ?? []), ...r.tmpfs.map((d) => ({ destination: d, type: "tmpfs", source: "tmpfs" }))],
+      process: {
+        ...base.process!,
+        user: { uid: r.uid, gid: r.uid },
+        capabilities: r.caps ? { bounding: r.caps, effective: r.caps, permitted: r.caps } : undefined,
+        noNewPrivileges: r.nnp,
+        rlimits: r.rlimits ? base.process!.rlimits : undefined,
+      },
+      linux: {
+        namespaces,
+        maskedPaths: r.masked,
+        readonlyPaths: r.ro,
+        ...(user ? { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] } : {}),
+      },
+    } as Spec
+  })
+
+const plan = (spec: Spec) =>
+  buildPlan({ spec, rootfs: "/nonexistent", bundleDir: "/nonexistent", fifoPath: "/run/x/exec.fifo", cgroupBinds: [{ name: "memory", hostPath: "/sys/fs/cgroup/memory/x" }] }).ops
+const idx = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.findIndex((o) => o.op === name)
+const all = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.flatMap((o, i) => (o.op === name ? [i] : []))
+
+describe("the init plan", () => {
+  test.prop([arbSpec])("only namespace joins and time offsets run before the clone", (spec) => {
+    const ops = plan(spec)
+    const clone = idx(ops, "clone")
+    expect(ops.slice(0, clone).every((o) => o.op === "joinNamespace" || o.op === "timeOffsets")).toBe(true)
+    expect(ops.slice(clone + 1).some((o) => o.op === "joinNamespace")).toBe(false)
+  })
+
+  test.prop([arbSpec])("the user namespace is joined first and the mount namespace last", (spec) => {
+    const joins = plan(spec).filter((o): o is Extract<PlanOp, { op: "joinNamespace" }> => o.op === "joinNamespace").map((o) => o.type)
+    if (joins.includes("user")) expect(joins[0]).toBe("user")
+    if (joins.includes("mount")) expect(joins.at(-1)).toBe("mount")
+  })
+
+  test.prop([arbSpec])("every mount, device and link is made between the rootfs bind and pivot_root; masks after", (spec) => {
+    const ops = plan(spec)
+    const pivot = idx(ops, "pivotRoot")
+    const rootfs = idx(ops, "rootfs")
+    if (pivot < 0) return
+    for (const i of [...all(ops, "mount"), ...all(ops, "mknod"), ...all(ops, "symlink")]) {
+      expect(i).toBeGreaterThan(rootfs)
+      expect(i).toBeLessThan(pivot)
+    }
+    for (const i of [...all(ops, "mask"), ...all(ops, "readonly"), ...all(ops, "remountRootReadonly")]) expect(i).toBeGreaterThan(pivot)
+    // Masks go on after readonly binds, so that a readonly bind cannot unmask.
+    const lastRo = Math.max(-1, ...all(ops, "readonly").filter((i) => (spec.linux?.readonlyPaths ?? []).includes((ops[i] as { path: string }).path)))
+    for (const i of all(ops, "mask")) expect(i).toBeGreaterThan(lastRo)
+  })
+
+  test.prop([arbSpec])("mounts keep the config's order", (spec) => {
+    if (!(spec.linux?.namespaces ?? []).some((n) => n.type === "mount" && !n.path)) return
+    const targets = plan(spec)
+      .filter((o): o is Extract<PlanOp, { op: "mount" }> => o.op === "mount")
+      .map((o) => `/${o.target}`)
+    const wanted = (spec.mounts ?? []).map((m) => m.destination).filter((d) => d !== "/sys/fs/cgroup")
+    const firstSeen = wanted.map((d) => targets.indexOf(d))
+    expect(firstSeen.every((v) => v >= 0)).toBe(true)
+    expect([...firstSeen].sort((a, b) => a - b)).toEqual(firstSeen)
+  })
+
+  test.prop([arbSpec])("the start barrier comes after the program is found and before the identity changes", (spec) => {
+    const ops = plan(spec)
+    const wait = idx(ops, "waitStart")
+    expect(idx(ops, "resolveExec")).toBeLessThan(wait)
+    for (const name of ["closeFds", "capsBounding", "user", "caps", "chdir", "noNewPrivs", "exec"] as const)
+      for (const i of all(ops, name)) expect(i).toBeGreaterThan(wait)
+  })
+
+  test.prop([arbSpec])("bounding set before setuid, capabilities after it; no_new_privs and exec last", (spec) => {
+    const ops = plan(spec)
+    const user = idx(ops, "user")
+    if (idx(ops, "capsBounding") >= 0) expect(idx(ops, "capsBounding")).toBeLessThan(user)
+    if (idx(ops, "caps") >= 0) expect(idx(ops, "caps")).toBeGreaterThan(user)
+    expect(ops.at(-1)?.op).toBe("exec")
+    if (spec.process?.noNewPrivileges) expect(ops.at(-2)?.op).toBe("noNewPrivs")
+    else expect(idx(ops, "noNewPrivs")).toBe(-1)
+  })
+
+  test.prop([arbSpec])("a new user namespace becomes root before anything else", (spec) => {
+    const ops = plan(spec)
+    const newUser = (spec.linux?.namespaces ?? []).some((n) => n.type === "user" && !n.path)
+    if (newUser) expect(ops[idx(ops, "clone") + 1]?.op).toBe("setIdRoot")
+    else expect(idx(ops, "setIdRoot")).toBe(-1)
+  })
+
+  test.prop([arbSpec])("the plan encodes for the helper", (spec) => {
+    const ops = plan(spec)
+    expect(decodePlan(encodePlan(toWire({ ops }))).length).toBe(ops.length)
+  })
+
+  it("splits mount options as runc does", () => {
+    expect(parseMountOptions(["nosuid", "ro", "rw", "rslave", "mode=755", "size=1k"])).toEqual({
+      flags: 2,
+      propagation: (1 << 19) | 16384,
+      data: ["mode=755", "size=1k"],
+    })
+  })
+
+  it("only raises ambient capabilities that are permitted and inheritable", () => {
+    const spec = defaultSpec(["sh"])
+    const ops = plan({
+      ...spec,
+      process: { ...spec.process!, capabilities: { permitted: ["CAP_KILL", "CAP_CHOWN"], inheritable: ["CAP_KILL"], ambient: ["CAP_KILL", "CAP_CHOWN"] } },
+    })
+    expect(ops.find((o) => o.op === "caps")).toMatchObject({ ambient: ["CAP_KILL"] })
+  })
+})
