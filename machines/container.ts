@@ -94,7 +94,8 @@ export class Container {
 
   /** create + start. */
   static run(options: CreateOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
-    return Effect.tap(Container.create(options), (c) => c.start())
+    // As `runc run`: a container that cannot start is not left behind.
+    return Effect.tap(Container.create(options), (c) => c.start().pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore))))
   }
 
   /** The machine's status. */
