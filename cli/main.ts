@@ -129,7 +129,9 @@ const runCmd: Cmd = (args, ctx) =>
     // In the foreground the runtime forwards signals to the container, as runc does.
     const forward = (sig: NodeJS.Signals) => void Effect.runPromise(c.signal(signalNumber(sig)).pipe(Effect.ignore))
     for (const s of FORWARDED) process.on(s, forward)
+    ctx.log.info({ id, pid: c.pid }, "started")
     const status = yield* c.wait()
+    ctx.log.info({ id, status }, "exited")
     for (const s of FORWARDED) process.off(s, forward)
     if (!bool(p, "keep")) yield* c.destroy({ force: true })
     return exitCode(status)

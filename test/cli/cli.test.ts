@@ -1,0 +1,117 @@
+/**
+ * bin/xcontainer as podman and containerd drive it: one process per operation,
+ * state carried by --root, runc's exit statuses and output shapes.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { bundle, expectNoTrace, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
+
+const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
+const root = skipReason ? "" : stateRoot()
+
+/** Runs the CLI. Output goes to files, not pipes: a detached container keeps its stdio open for as long as it lives. */
+const xc = (args: string[], cwd?: string) => {
+  const dir = fs.mkdtempSync(path.join(root, "io-"))
+  const [out, err] = [path.join(dir, "out"), path.join(dir, "err")]
+  const fds = [fs.openSync("/dev/null", "r"), fs.openSync(out, "w"), fs.openSync(err, "w")]
+  const r = spawnSync(BIN, ["--root", root, ...args], { cwd, stdio: fds, timeout: 20_000 })
+  fds.forEach((fd) => fs.closeSync(fd))
+  const res = { code: r.status, out: fs.readFileSync(out, "utf8"), err: fs.readFileSync(err, "utf8") }
+  fs.rmSync(dir, { recursive: true })
+  return res
+}
+
+beforeAll(() => {
+  // The CLI runs from the bundle; build it from the current sources.
+  execFileSync("node", [path.resolve(import.meta.dirname, "..", "..", "cli", "bundle.mjs")], { cwd: path.resolve(import.meta.dirname, "..", "..") })
+})
+
+describe("the command line", () => {
+  it("prints its version and refuses unknown commands and flags", () => {
+    expect(spawnSync(BIN, ["--version"], { encoding: "utf8" }).stdout).toMatch(/spec: 1\.2\.0/)
+    const bad = spawnSync(BIN, ["frobnicate"], { encoding: "utf8" })
+    expect(bad.status).toBe(1)
+    expect(bad.stderr).toMatch(/no such command "frobnicate"/)
+    const flag = spawnSync(BIN, ["--nope", "list"], { encoding: "utf8" })
+    expect(flag.status).toBe(1)
+    expect(flag.stderr).toMatch(/flag provided but not defined: --nope/)
+  })
+})
+
+describe.skipIf(skipReason)("the command line on the real kernel", () => {
+  it("creates in one process and starts in another", () => {
+    const b = bundle(["sh", "-c", "echo started > /dev/shm/x; sleep 30"])
+    const id = uniq("cli")
+    const pidFile = path.join(b.dir, "pid")
+    expect(xc(["create", "--bundle", b.dir, "--pid-file", pidFile, id])).toMatchObject({ code: 0, err: "" })
+    const pid = Number(fs.readFileSync(pidFile, "utf8"))
+    const created = JSON.parse(xc(["state", id]).out) as Record<string, unknown>
+    expect(created).toMatchObject({ ociVersion: expect.any(String), id, pid, status: "created", bundle: b.dir })
+    expect(xc(["start", id]).code).toBe(0)
+    expect(JSON.parse(xc(["state", id]).out)).toMatchObject({ status: "running", pid })
+    const list = JSON.parse(xc(["list", "-f", "json"]).out) as Array<{ id: string; status: string }>
+    expect(list.find((c) => c.id === id)?.status).toBe("running")
+    expect(xc(["list"]).out).toMatch(new RegExp(`^ID\\s+PID\\s+STATUS\\s+BUNDLE\\s+CREATED\\s+OWNER\\n${id}\\s+${pid}\\s+running`, "m"))
+    const refused = xc(["delete", id])
+    expect(refused.code).toBe(1)
+    expect(refused.err).toMatch(/running/)
+    expect(xc(["kill", id, "KILL"]).code).toBe(0)
+    for (let i = 0; i < 50 && fs.existsSync(`/proc/${pid}`); i++) spawnSync("sleep", ["0.02"])
+    expect(JSON.parse(xc(["state", id]).out)).toMatchObject({ status: "stopped" })
+    expect(xc(["delete", id]).code).toBe(0)
+    expect(xc(["state", id]).code).toBe(1)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("run exits with the program's status, 128+signal when killed", () => {
+    const id = uniq("st")
+    expect(xc(["run", "-b", bundle(["sh", "-c", "exit 3"]).dir, id]).code).toBe(3)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("run in the foreground exits 128+signal when the container is killed", async () => {
+    const id = uniq("sig")
+    const child = spawn(BIN, ["--root", root, "run", "-b", bundle(["sleep", "30"]).dir, id], { stdio: "ignore" })
+    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)))
+    for (let i = 0; i < 100 && !xc(["state", id]).out.includes('"running"'); i++) await new Promise((r) => setTimeout(r, 20))
+    expect(xc(["kill", id, "9"]).code).toBe(0)
+    expect(await exited).toBe(137)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("passes stdio through", () => {
+    const r = xc(["run", uniq("io")], bundle(["sh", "-c", "echo out; echo err >&2"]).dir)
+    expect(r).toMatchObject({ code: 0, out: "out\n", err: "err\n" })
+  })
+
+  it("delete -f removes a running container and everything it had", () => {
+    const id = uniq("force")
+    expect(xc(["run", "-d", "-b", bundle(["sleep", "30"]).dir, id]).code).toBe(0)
+    expect(JSON.parse(xc(["state", id]).out)).toMatchObject({ status: "running" })
+    expect(xc(["kill", "--all", id, "0"]).code).toBe(0)
+    expect(xc(["delete", "-f", id]).code).toBe(0)
+    expect(expectNoTrace(root, id, id)).toEqual([])
+  })
+
+  it("reports bad input on stderr, exits non-zero, and leaves nothing", () => {
+    const id = uniq("badcfg")
+    const b = bundle(["true"], (s) => ({ ...s, mounts: [{ destination: "rel", type: "tmpfs" }] }))
+    const r = xc(["create", "-b", b.dir, id])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/mounts\[0\]\.destination: "rel" is not an absolute path/)
+    expect(xc(["create", "-b", b.dir, "../evil"]).err).toMatch(/not a valid container id/)
+    expect(xc(["kill", id, "NOTASIGNAL"]).err).toMatch(/unknown signal/)
+    expect(xc(["start", "nonexistent"]).err).toMatch(/does not exist/)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("logs to --log as JSON", () => {
+    const log = path.join(stateRoot(), "log.json")
+    const id = uniq("log")
+    expect(xc(["--log", log, "--log-format", "json", "run", "-b", bundle(["true"]).dir, id]).code).toBe(0)
+    const lines = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { msg: string })
+    expect(lines.length).toBeGreaterThan(0)
+  })
+})
