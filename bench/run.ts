@@ -13,7 +13,8 @@
  *
  * Writes a table to stdout and bench/results/latest.json. Exits 0 whether targets are met or not.
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_RUNS (30, per CLI command, split over rounds),
- * BENCH_WARMUP (3, per round), BENCH_N (30, in-process runs), BENCH_MEM_RUNS (7).
+ * BENCH_WARMUP (3, per round), BENCH_N (30, in-process runs), BENCH_MEM_RUNS (7),
+ * BENCH_SKIP (comma-separated: runc, crun).
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -38,6 +39,7 @@ const RUNS = envInt("BENCH_RUNS", 30)
 const WARMUP = envInt("BENCH_WARMUP", 3)
 const N = envInt("BENCH_N", 30)
 const MEM_RUNS = envInt("BENCH_MEM_RUNS", 7)
+const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean))
 
 const log = (s: string) => process.stdout.write(s + "\n")
 const note = (s: string) => process.stderr.write(`bench: ${s}\n`)
@@ -292,8 +294,9 @@ async function main(): Promise<void> {
     fs.writeFileSync(cfgPath, JSON.stringify(cfg, null, 2))
 
     for (const [name, preferred] of [["runc", "/usr/sbin/runc"], ["crun", "/usr/bin/crun"]] as const) {
-      const bin = findExe(name, preferred)
-      if (bin) runtimes.push({ name, bin, root: path.join(tmp, `root-${name}`) })
+      const bin = SKIP.has(name) ? undefined : findExe(name, preferred)
+      if (SKIP.has(name)) skipped.push(`${name}: skipped by BENCH_SKIP`)
+      else if (bin) runtimes.push({ name, bin, root: path.join(tmp, `root-${name}`) })
       else skipped.push(`${name}: not installed (${preferred}), column skipped`)
     }
     const xc: Runtime = { name: "xcontainer", bin: XCONTAINER, root: path.join(tmp, "root-xcontainer") }
@@ -350,7 +353,7 @@ async function main(): Promise<void> {
       })
       await dispose().catch(() => undefined)
     }
-    const lib = { start: [] as number[], exit: [] as number[], destroyed: [] as number[], fails: 0, errors: [] as string[] }
+    const lib = { start: [] as number[], exit: [] as number[], destroyed: [] as number[], fails: 0, errors: [] as string[], firstExit: undefined as number | undefined }
     const spawned = new Map<string, { times: number[]; fails: number }>()
     for (const rt of [crun, runc]) if (rt) spawned.set(rt.name, { times: [], fails: 0 })
     let seq = 0
@@ -365,6 +368,7 @@ async function main(): Promise<void> {
         await c.destroy()
         const t3 = now()
         if (st?.code !== 0) throw new Error(`exit status ${JSON.stringify(st)}`)
+        lib.firstExit ??= t2 - t0
         if (record) {
           lib.start.push(t1 - t0)
           lib.exit.push(t2 - t0)
@@ -454,22 +458,23 @@ async function main(): Promise<void> {
       ["library run() → started", libStart, lib.fails],
       ["library run() → exit (wait)", libExit, lib.fails],
       ["library run() → destroyed", libDestroyed, lib.fails],
-      ["spawn crun run → exit event", crunSp, crun ? spawned.get("crun")!.fails : 0],
-      ["spawn runc run → exit event", runcSp, runc ? spawned.get("runc")!.fails : 0],
     ]
+    if (crun) inRows.push(["spawn crun run → exit event", crunSp, spawned.get("crun")!.fails])
+    if (runc) inRows.push(["spawn runc run → exit event", runcSp, spawned.get("runc")!.fails])
     out.push(
       table(
         ["measure", "median", "min", "max", "p90", "×crun", "×runc", "fails"],
         inRows.map(([n, s, f]) => [n, ms(s?.median), ms(s?.min), ms(s?.max), ms(s?.p90), rx(ratio(s?.median, crunSp?.median)), rx(ratio(s?.median, runcSp?.median)), String(f)]),
       ),
     )
+    out.push(`   first library run in this process (cold: JIT, lazy init), run() → exit: ${ms(lib.firstExit)} ms`)
     if (lib.errors.length) out.push(`   library errors: ${lib.errors.join(" | ")}`)
     out.push("")
     out.push("3. Memory")
     if (typeof mem !== "string") {
       const crunRss = mem.find((m) => m.name === "crun run")?.rssKiB?.median
       const runcRss = mem.find((m) => m.name === "runc run")?.rssKiB?.median
-      out.push(`   peak RSS of whole CLI runs (/usr/bin/time -f %M, ${MEM_RUNS} runs each, rotated), MiB; cpu = user+sys ms`)
+      out.push(`   peak RSS of whole CLI runs (/usr/bin/time -f %M, ${MEM_RUNS} runs each, rotated), MiB; cpu = user+sys ms (10 ms resolution)`)
       out.push(
         table(
           ["command", "median", "min", "max", "cpu", "×crun", "×runc", "fails"],
