@@ -163,13 +163,14 @@ int xc_decode_plan(const uint8_t *buf, size_t len, struct xc_plan *plan, struct 
 		struct plan_op *op;
 
 		e->index = plan->count;
+		e->code = 0;
 		if (next_record(payload, plen, &at, &code, &fields, &flen) < 0)
 			return fail(e, "op overruns the plan");
+		e->code = code;
 		if (plan->count == XC_MAX_OPS)
 			return fail(e, "too many ops");
 		if (!known_op(code))
 			return fail(e, "unknown op");
-		e->code = code;
 		if (code == XC_OP_CLONE) {
 			if (have_clone)
 				return fail(e, "second OP_CLONE");
