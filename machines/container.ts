@@ -195,7 +195,8 @@ export class Container {
   /** Stops tracking the container without touching it (the CLI does this before exiting). */
   release(): Effect.Effect<void> {
     return Effect.gen(this, function* () {
-      const init = this.actor.getSnapshot().context.live?.init
+      // destroy already released the init (its fd number may belong to someone else by now).
+      const init = this.status() === "destroyed" ? undefined : this.actor.getSnapshot().context.live?.init
       this.actor.stop()
       if (init) yield* Effect.provide(Effect.flatMap(Kernel, (k) => k.release(init)), this.rt.context)
     })
