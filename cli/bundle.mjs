@@ -1,18 +1,25 @@
-// Bundles the command line into one ESM file (dist/cli.js): Node's start-up then reads one file
-// instead of resolving hundreds of modules (DESIGN.md §8). pino is bundled too; its worker
-// transports are not used.
+// Builds what ships: dist/index.js (the library, ESM) and the command line as one CommonJS file
+// restored from a V8 start-up snapshot (dist/cli.blob): Node then neither resolves nor compiles
+// modules at start-up (DESIGN.md §8). dist/cli.js (ESM) is the same CLI without the snapshot.
+import { execFileSync } from "node:child_process"
 import { build } from "esbuild"
 
-await build({
-  entryPoints: { cli: "cli/main.ts", index: "index.ts" },
-  outdir: "dist",
+const common = {
   bundle: true,
   platform: "node",
-  format: "esm",
   target: "node20",
   minify: true,
-  sourcemap: "linked",
   external: ["*.node"],
+  logLevel: "error",
+}
+
+await build({
+  ...common,
+  entryPoints: { cli: "cli/main.ts", index: "index.ts" },
+  outdir: "dist",
+  format: "esm",
+  sourcemap: "linked",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-  logLevel: "warning",
 })
+await build({ ...common, entryPoints: { "cli-snapshot": "cli/snapshot-entry.ts" }, outdir: "dist", format: "cjs" })
+execFileSync(process.execPath, ["--snapshot-blob", "dist/cli.blob", "--build-snapshot", "dist/cli-snapshot.js"], { stdio: "inherit" })

@@ -25,19 +25,28 @@ const locate = (envVar: string, candidates: readonly URL[]): string => {
   return found
 }
 
-const require = createRequire(import.meta.url)
+const require = createRequire(import.meta.url ?? `file://${process.cwd()}/`)
+
+// Loaded on first use, not at import: the command line is restored from a V8 start-up snapshot,
+// and a snapshot cannot hold a native module (DESIGN.md §8).
+let loaded: Addon | undefined
+const load = (): Addon =>
+  (loaded ??= require(
+    locate("XCONTAINER_ADDON", [
+      new URL("../build/Release/xcontainer.node", base()),
+      new URL("../../build/Release/xcontainer.node", base()),
+    ]),
+  ) as Addon)
+
+/** This module's URL; the snapshot bundle (CommonJS, no import.meta) passes its paths by environment. */
+const base = (): string => import.meta.url ?? "file:///nonexistent/native/"
 
 /** The addon's syscall wrappers. */
-export const addon: Addon = require(
-  locate("XCONTAINER_ADDON", [
-    new URL("../build/Release/xcontainer.node", import.meta.url),
-    new URL("../../build/Release/xcontainer.node", import.meta.url),
-  ]),
-) as Addon
+export const addon: Addon = new Proxy({} as Addon, { get: (_, key: keyof Addon) => load()[key] })
 
 /** Absolute path of the init helper binary (build/Release/xcontainer-init), to pass to sealHelper. */
 export const helperPath = (): string =>
   locate("XCONTAINER_INIT", [
-    new URL("../build/Release/xcontainer-init", import.meta.url),
-    new URL("../../build/Release/xcontainer-init", import.meta.url),
+    new URL("../build/Release/xcontainer-init", base()),
+    new URL("../../build/Release/xcontainer-init", base()),
   ])
