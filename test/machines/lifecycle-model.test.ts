@@ -91,7 +91,7 @@ describe("the container machine follows runc's table (model kernel)", () => {
           await rt.dispose()
         }
       }),
-      { numRuns: 100 },
+      { numRuns: Number(process.env.XC_PROPERTY_RUNS ?? 100) },
     )
   })
 

@@ -1,0 +1,78 @@
+/**
+ * The lifecycle commands of test/machines/lifecycle-commands.ts on the real
+ * kernel (LiveLayer): a few short random sequences, the machine's status
+ * checked against /proc and the container's cgroup, and no trace left.
+ */
+import * as fs from "node:fs"
+import { ManagedRuntime } from "effect"
+import fc from "fast-check"
+import { describe, expect, it } from "vitest"
+import { LiveLayer } from "../../live.ts"
+import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../machines/lifecycle-commands.ts"
+import { bundle, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+
+const noPidNs = (s: Parameters<NonNullable<Parameters<typeof bundle>[1]>>[0]) => ({
+  ...s,
+  linux: { ...s.linux, namespaces: (s.linux?.namespaces ?? []).filter((n) => n.type !== "pid") },
+})
+
+/** "Z" for a zombie, undefined when there is no such process. */
+function procState(pid: number): string | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0]
+  } catch {
+    return undefined
+  }
+}
+
+describe.skipIf(skipReason)("the container machine follows runc's table (real kernel)", () => {
+  it("random lifecycles: statuses agree with /proc, forbidden ops change nothing, no trace left", async () => {
+    const root = stateRoot()
+    const bundles: Record<SourceKind, string> = {
+      "long-ns": bundle(["sleep", "30"]).dir,
+      "long-nons": bundle(["sleep", "30"], noPidNs).dir,
+      "short-ns": bundle(["true"]).dir,
+      "short-nons": bundle(["true"], noPidNs).dir,
+      "invalid-config": bundle(["true"], (s) => ({ ...s, mounts: [{ destination: "relative/path", type: "tmpfs", source: "tmpfs" }] })).dir,
+      "missing-program": bundle(["/bin/does-not-exist"]).dir,
+    }
+    const rt = ManagedRuntime.make(LiveLayer)
+    const allIds: string[] = []
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.commands(lifecycleCommands(2), { maxCommands: 8 }), async (cmds) => {
+          const ids = [uniq("p"), uniq("q")]
+          allIds.push(...ids)
+          const world: World = {
+            rt,
+            root,
+            ids,
+            handles: new Map(),
+            source: (kind) => ({ bundle: bundles[kind] }),
+            settleMs: 50,
+            waitMs: 5000,
+            reality: async (c, expected) => {
+              const pid = c.pid
+              if (pid === undefined) return expected === "stopped" ? [] : [`no init pid while ${expected}`]
+              const st = procState(pid)
+              if (expected === "stopped") return st === undefined || st === "Z" ? [] : [`init ${pid} still ${st}`]
+              if (expected === "exiting") return []
+              const problems = st === undefined || st === "Z" ? [`init ${pid} gone (${st})`] : []
+              const inCgroup = await rt.runPromise(c.processes())
+              if (!inCgroup.includes(pid)) problems.push(`init ${pid} not in its cgroup (${inCgroup.join(",")})`)
+              return problems
+            },
+            traces: async (id) => expectNoTrace(root, id),
+          }
+          await runLifecycle(world, cmds)
+          for (const id of ids) expect(expectNoTrace(root, id), id).toEqual([])
+        }),
+        { numRuns: Number(process.env.XC_PROPERTY_RUNS ?? 20), endOnFailure: true },
+      )
+    } finally {
+      await rt.dispose()
+    }
+    for (const id of allIds) expect(expectNoTrace(root, id), id).toEqual([])
+    fs.rmSync(root, { recursive: true, force: true })
+  }, 60_000)
+})
