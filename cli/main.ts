@@ -202,8 +202,16 @@ const deleteCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, [{ name: "force", alias: "f", value: false }])
     const id = yield* one(p.positional)
-    const c = yield* Container.load({ root: ctx.root, id })
-    yield* c.destroy({ force: bool(p, "force") }).pipe(Effect.tapError(() => c.release()))
+    const force = bool(p, "force")
+    const c = yield* Container.load({ root: ctx.root, id }).pipe(
+      // As runc: a create killed before it wrote state.json leaves an empty directory; delete removes it,
+      // and with --force a missing container is not an error.
+      Effect.catchTag("ContainerNotFound", (e) =>
+        Effect.flatMap(StateStore, (s) => s.remove(ctx.root, id)).pipe(Effect.zipRight(force ? Effect.succeed(undefined) : Effect.fail(e))),
+      ),
+    )
+    if (!c) return 0
+    yield* c.destroy({ force }).pipe(Effect.tapError(() => c.release()))
     return 0
   })
 

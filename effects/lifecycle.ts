@@ -120,12 +120,13 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         })
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
-        Effect.tapError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.ignore)),
+        Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)),
       )
       return { record, init }
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
-    return yield* build.pipe(Effect.tapError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
+    // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
+    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
   })
 
 /** start: release the init from its barrier; it execs the user's program. */

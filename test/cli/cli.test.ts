@@ -107,6 +107,22 @@ describe.skipIf(skipReason)("the command line on the real kernel", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
+  it("a create killed at any moment leaves nothing that delete -f cannot remove", async () => {
+    const b = bundle(["sleep", "30"])
+    for (let i = 0; i < 12; i++) {
+      const id = uniq("crash")
+      const child = spawn(BIN, ["--root", root, "create", "-b", b.dir, id], { stdio: "ignore" })
+      const exited = new Promise((r) => child.on("exit", r))
+      await new Promise((r) => setTimeout(r, 10 + ((i * 37) % 140)))
+      child.kill("SIGKILL")
+      await exited
+      expect(xc(["delete", "-f", id]).code).toBe(0)
+      // An init whose creator died before MSG_GO sees EOF and exits by itself; give it a moment.
+      for (let t = 0; t < 50 && expectNoTrace(root, id).length; t++) await new Promise((r) => setTimeout(r, 20))
+      expect(expectNoTrace(root, id)).toEqual([])
+    }
+  })
+
   it("logs to --log as JSON", () => {
     const log = path.join(stateRoot(), "log.json")
     const id = uniq("log")
