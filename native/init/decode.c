@@ -55,11 +55,14 @@ static int known_op(uint16_t code)
 	       (code >= XC_OP_SETID_ROOT && code < XC_OP_MAX);
 }
 
-/* Runs in H before the clone: joins, time namespace, and rlimits that a new
- * user namespace could no longer raise (DESIGN.md §4). */
+/* Runs in H before the clone: joins, the time namespace, and what C
+ * inherits but could not set itself inside a new user namespace: rlimits
+ * above the namespace's (DESIGN.md §4), and oom_score_adj (a non-dumpable
+ * C's /proc/self files belong to the host's root). */
 static int before_clone_op(uint16_t code)
 {
-	return code == XC_OP_JOIN_NS || code == XC_OP_TIME_OFFSETS || code == XC_OP_RLIMIT;
+	return code == XC_OP_JOIN_NS || code == XC_OP_TIME_OFFSETS || code == XC_OP_RLIMIT ||
+	       code == XC_OP_OOM_SCORE_ADJ;
 }
 
 /* The only fields that carry binary data rather than a C string. */

@@ -72,6 +72,13 @@ int main(void)
 		init_fail(&error, errno, "prctl", "PR_SET_DUMPABLE");
 		die(0, 0);
 	}
+	/* A closed stdio fd would be taken by our next open and handed to
+	 * the container's program as its stdin/stdout. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd) {
+			init_fail(&error, EBADF, "open", "/dev/null as stdio");
+			die(0, 0);
+		}
 	/* The manager left fd 3 inheritable to reach us; the container's
 	 * program must not get it: its EOF tells the manager we exec'ed. */
 	if (fcntl(XC_SOCK, F_SETFD, FD_CLOEXEC) < 0) {
