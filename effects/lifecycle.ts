@@ -136,9 +136,15 @@ export const start = (root: string, live: Live): Effect.Effect<Live, ContainerEr
     const store = yield* StateStore
     if (!live.init) return live
     const fifo = fifoPath(root, live.record.id)
-    yield* kernel.start(live.init, fifo).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(fifo, { force: true }))))
     const record = { ...live.record, status: "running" as const }
-    yield* store.write(root, record)
+    yield* store.withLock(
+      root,
+      live.record.id,
+      kernel.start(live.init, fifo).pipe(
+        Effect.ensuring(Effect.sync(() => fs.rmSync(fifo, { force: true }))),
+        Effect.zipRight(store.write(root, record)),
+      ),
+    )
     return { ...live, record }
   })
 
@@ -179,10 +185,17 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
     const kernel = yield* Kernel
     const cgroups = yield* Cgroups
     const store = yield* StateStore
-    yield* killAll(live)
-    if (live.init) yield* kernel.release(live.init)
-    yield* cgroups.destroy(live.record.cgroups)
-    yield* store.remove(root, live.record.id)
+    // Under the container's lock: a concurrent start or delete from another process waits for us.
+    yield* store.withLock(
+      root,
+      live.record.id,
+      Effect.gen(function* () {
+        yield* killAll(live)
+        if (live.init) yield* kernel.release(live.init)
+        yield* cgroups.destroy(live.record.cgroups)
+        yield* store.remove(root, live.record.id)
+      }),
+    )
   })
 
 /** The status a record has in reality (runc's refreshState): init alive at the barrier → created, alive → running, else stopped. */
