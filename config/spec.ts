@@ -80,7 +80,7 @@ export const Linux = S.Struct({
   namespaces: S.optional(S.Array(Namespace)),
   uidMappings: S.optional(S.Array(IdMapping)),
   gidMappings: S.optional(S.Array(IdMapping)),
-  timeOffsets: S.optional(S.Record({ key: S.Literal("monotonic", "boottime"), value: TimeOffset })),
+  timeOffsets: S.optional(S.Struct({ monotonic: S.optional(TimeOffset), boottime: S.optional(TimeOffset) })),
   devices: S.optional(S.Array(Device)),
   cgroupsPath: S.optional(S.String),
   /** Resource limits are applied by the cgroups layer; kept as data here. */
