@@ -21,9 +21,10 @@ struct init_state {
 	int rootfd;          /* O_PATH of the rootfs (of "/" after OP_PIVOT_ROOT), -1 before OP_ROOTFS */
 	int fifofd;          /* O_PATH of exec.fifo, -1 until OP_EXEC_FIFO */
 	char exe[4096];      /* OP_RESOLVE_EXEC result */
-	const struct xc_plan *plan;
 };
 
+/* Every handler has this one signature, used or not. */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 typedef int op_fn(const struct plan_op *op, struct init_state *st, struct init_error *err);
 
 /* Fills err without allocating; returns -errnum. */

@@ -87,7 +87,6 @@ int main(void)
 	}
 	if (recv_plan(&plan, &error, &index, &code) < 0)
 		die(index, code);
-	state.plan = &plan;
 
 	for (uint32_t i = 0; i < plan.count; i++) {
 		const struct plan_op *op = &plan.ops[i];
@@ -101,7 +100,9 @@ int main(void)
 				_exit(1);
 			continue;
 		}
-		if (handlers[op->code](op, &state, &error) < 0)
+		if (!handlers[op->code]) /* the decoder let an op through that we lack */
+			init_fail(&error, ENOSYS, "op", "no handler");
+		if (!handlers[op->code] || handlers[op->code](op, &state, &error) < 0)
 			die(i, op->code);
 	}
 	/* OP_EXEC does not return; a plan without it just ends here. */

@@ -161,7 +161,6 @@ static int remount(int fd, const char *path, unsigned long flags, struct init_er
 
 int op_root_propagation(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)st;
 	if (mount(NULL, "/", NULL, op->n[0], NULL) < 0)
 		return init_fail(err, errno, "mount", "/");
 	return 0;
@@ -347,8 +346,6 @@ int op_remount_root_ro(const struct plan_op *op, struct init_state *st, struct i
 {
 	_cleanup_close_ int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	(void)op;
-	(void)st;
 	if (fd < 0)
 		return init_fail(err, errno, "open", "/");
 	if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(fd), NULL) < 0)

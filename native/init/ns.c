@@ -19,7 +19,6 @@ int op_join_ns(const struct plan_op *op, struct init_state *st, struct init_erro
 {
 	_cleanup_close_ int fd = open(op->s[0], O_RDONLY | O_CLOEXEC);
 
-	(void)st;
 	if (fd < 0)
 		return init_fail(err, errno, "open", op->s[0]);
 	if (setns(fd, (int)op->n[0]) < 0)
@@ -31,7 +30,6 @@ int op_join_ns(const struct plan_op *op, struct init_state *st, struct init_erro
  * namespace: only C (the next clone) will. */
 int op_time_offsets(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)st;
 	if (unshare(CLONE_NEWTIME) < 0)
 		return init_fail(err, errno, "unshare", "CLONE_NEWTIME");
 	return proc_write("/proc/self/timens_offsets", op->s[0], op->len[0], err);

@@ -23,8 +23,6 @@
 
 int op_setid_root(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)op;
-	(void)st;
 	if (syscall(SYS_setresgid, 0, 0, 0) < 0)
 		return init_fail(err, errno, "setresgid", "0");
 	if (syscall(SYS_setresuid, 0, 0, 0) < 0)
@@ -34,8 +32,6 @@ int op_setid_root(const struct plan_op *op, struct init_state *st, struct init_e
 
 int op_setsid(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)op;
-	(void)st;
 	if (setsid() < 0)
 		return init_fail(err, errno, "setsid", NULL);
 	return 0;
@@ -46,7 +42,6 @@ int op_rlimit(const struct plan_op *op, struct init_state *st, struct init_error
 	struct rlimit rl = { .rlim_cur = op->n[1], .rlim_max = op->n[2] };
 	char what[24];
 
-	(void)st;
 	if (setrlimit((int)op->n[0], &rl) < 0) {
 		snprintf(what, sizeof(what), "resource %d", (int)op->n[0]);
 		return init_fail(err, errno, "setrlimit", what);
@@ -56,8 +51,6 @@ int op_rlimit(const struct plan_op *op, struct init_state *st, struct init_error
 
 int op_umask(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)st;
-	(void)err;
 	umask((mode_t)(op->n[0] & 0777));
 	return 0;
 }
@@ -84,7 +77,6 @@ int op_wait_start(const struct plan_op *op, struct init_state *st, struct init_e
 	_cleanup_close_ int fd = -1;
 	ssize_t n;
 
-	(void)op;
 	if (st->fifofd < 0)
 		return init_fail(err, EINVAL, "open", "no OP_EXEC_FIFO before OP_WAIT_START");
 	/* The manager may be gone already (the CLI's create exits): start
@@ -157,7 +149,6 @@ int op_close_fds(const struct plan_op *op, struct init_state *st, struct init_er
 	DIR *d;
 	struct dirent *e;
 
-	(void)st;
 	if (syscall(SYS_close_range, (unsigned)op->n[0], ~0U, CLOSE_RANGE_CLOEXEC) == 0)
 		return 0;
 	if (errno != ENOSYS && errno != EINVAL)
@@ -181,7 +172,6 @@ int op_caps_bounding(const struct plan_op *op, struct init_state *st, struct ini
 {
 	char what[16];
 
-	(void)st;
 	for (int cap = 0; cap < 64; cap++) {
 		int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
 
@@ -213,7 +203,6 @@ int op_user(const struct plan_op *op, struct init_state *st, struct init_error *
 	const uint8_t *b = (const uint8_t *)op->s[0];
 	char what[24];
 
-	(void)st;
 	for (size_t i = 0; i < n; i++)
 		gids[i] = (gid_t)b[4 * i] | (gid_t)b[4 * i + 1] << 8 | (gid_t)b[4 * i + 2] << 16 |
 			  (gid_t)b[4 * i + 3] << 24;
@@ -241,7 +230,6 @@ int op_caps(const struct plan_op *op, struct init_state *st, struct init_error *
 	struct __user_cap_data_struct d[2];
 	char what[16];
 
-	(void)st;
 	for (int i = 0; i < 2; i++) {
 		d[i].effective = (uint32_t)(op->n[0] >> 32 * i);
 		d[i].permitted = (uint32_t)(op->n[1] >> 32 * i);
@@ -268,7 +256,6 @@ int op_chdir(const struct plan_op *op, struct init_state *st, struct init_error 
 {
 	char cwd[4096];
 
-	(void)st;
 	if (chdir(op->s[0]) < 0)
 		return init_fail(err, errno, "chdir", op->s[0]);
 	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
@@ -278,8 +265,6 @@ int op_chdir(const struct plan_op *op, struct init_state *st, struct init_error 
 
 int op_no_new_privs(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)op;
-	(void)st;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return init_fail(err, errno, "prctl", "PR_SET_NO_NEW_PRIVS");
 	return 0;
@@ -294,7 +279,6 @@ int op_seccomp(const struct plan_op *op, struct init_state *st, struct init_erro
 		.filter = (struct sock_filter *)(uintptr_t)op->s[0],
 	};
 
-	(void)st;
 	if (op->len[0] / sizeof(struct sock_filter) > 0xffff)
 		return init_fail(err, EINVAL, "seccomp", "filter too long");
 	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)op->n[0], &prog) < 0)

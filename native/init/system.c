@@ -51,7 +51,6 @@ int proc_write(const char *path, const char *data, size_t len, struct init_error
 
 int op_hostname(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)st;
 	if (sethostname(op->s[0], op->len[0]) < 0)
 		return init_fail(err, errno, "sethostname", op->s[0]);
 	return 0;
@@ -59,7 +58,6 @@ int op_hostname(const struct plan_op *op, struct init_state *st, struct init_err
 
 int op_domainname(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	(void)st;
 	if (setdomainname(op->s[0], op->len[0]) < 0)
 		return init_fail(err, errno, "setdomainname", op->s[0]);
 	return 0;
@@ -76,7 +74,6 @@ int op_sysctl(const struct plan_op *op, struct init_state *st, struct init_error
 	_cleanup_close_ int fd = -1;
 	char path[4200];
 
-	(void)st;
 	snprintf(path, sizeof(path), "/proc/sys/%s", op->s[0]);
 	if (dir < 0)
 		return init_fail(err, errno, "open", "/proc/sys");
@@ -91,8 +88,6 @@ int op_loopback_up(const struct plan_op *op, struct init_state *st, struct init_
 	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct ifreq ifr = { .ifr_name = "lo" };
 
-	(void)op;
-	(void)st;
 	if (fd < 0)
 		return init_fail(err, errno, "socket", "lo");
 	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
@@ -108,6 +103,5 @@ int op_oom_score_adj(const struct plan_op *op, struct init_state *st, struct ini
 	char val[24];
 	int len = snprintf(val, sizeof(val), "%" PRId64, (int64_t)op->n[0]);
 
-	(void)st;
 	return proc_write("/proc/self/oom_score_adj", val, (size_t)len, err);
 }
