@@ -275,7 +275,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
   // Effect's own log lines (the init plan at debug level …) go to the same pino logger.
   const toPino = Logger.make(({ logLevel, message }) => {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    const show = (m: unknown) => (typeof m === "string" ? m : JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
+    const text = Array.isArray(message) ? message.map(show).join(" ") : show(message)
     if (logLevel._tag === "Debug") log.debug(text)
     else if (logLevel._tag === "Error") log.error(text)
     else log.info(text)

@@ -107,6 +107,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         noPivot: o.noPivot ?? false,
         home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
       })
+      // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
+      yield* Effect.logDebug("init plan", { id, ops: plan.ops })
       const init = yield* kernel
         .spawnInit({
           plan: toWire(plan),

@@ -45,6 +45,13 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
     expect(r.out).toContain("CapInh:\t0000000000000000")
   })
 
+  it("sets no_new_privs when asked", async () => {
+    const on = await runToEnd(["grep", "NoNewPrivs", "/proc/self/status"])
+    expect(on.out).toMatch(/NoNewPrivs:\s+1/)
+    const off = await runToEnd(["grep", "NoNewPrivs", "/proc/self/status"], (s) => ({ ...s, process: { ...s.process!, noNewPrivileges: false } }))
+    expect(off.out).toMatch(/NoNewPrivs:\s+0/)
+  })
+
   it("masks masked paths and makes readonly paths read-only", async () => {
     // /proc/kcore does not exist on this kernel: /proc/timer_list and /proc/keys are masked instead.
     const r = await runToEnd(["sh", "-c", "wc -c < /proc/timer_list; cat /proc/keys | wc -c; echo 1 > /proc/sys/kernel/domainname && echo wrote || echo refused"])
