@@ -99,9 +99,9 @@ static int ensure(int root, const char *path, enum create last, struct init_erro
 		*end = save;
 		p = end;
 	}
-	int fd = parent;
-	parent = -1;
-	return fd;
+	int out = parent;
+	parent = -1; /* not closed on return: it is the result */
+	return out;
 }
 
 /* The parent directory of path (created if missing) and the last name in it. */
