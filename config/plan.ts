@@ -164,6 +164,11 @@ export function buildPlan(input: PlanInput): InitPlan {
       .join("\n")
     ops.push({ op: "timeOffsets", text })
   }
+  // Inherited across the clone, and set here because the init cannot: a non-dumpable process in a new
+  // user namespace may not write its oom_score_adj, and rlimits above the namespace's need the parent's.
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
+  for (const r of proc.rlimits ?? [])
+    ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
   const idMap = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
     (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
   ops.push({
@@ -197,9 +202,6 @@ export function buildPlan(input: PlanInput): InitPlan {
     if (spec.root?.readonly) ops.push({ op: "remountRootReadonly" })
   }
   if (isNew("network")) ops.push({ op: "loopbackUp" })
-  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
-  for (const r of proc.rlimits ?? [])
-    ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
   ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
 
   const env = [...(proc.env ?? [])]

@@ -23,6 +23,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
     uid: fc.nat(70000),
     tmpfs: fc.shuffledSubarray(["/tmp", "/run", "/var/tmp"]),
     rlimits: fc.boolean(),
+    oom: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
   })
   .map((r) => {
     const base = defaultSpec(["sh"])
@@ -42,6 +43,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
         capabilities: r.caps ? { bounding: r.caps, effective: r.caps, permitted: r.caps } : undefined,
         noNewPrivileges: r.nnp,
         rlimits: r.rlimits ? base.process!.rlimits : undefined,
+        oomScoreAdj: r.oom,
       },
       linux: {
         namespaces,
@@ -58,11 +60,15 @@ const idx = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.findIndex((o) =>
 const all = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.flatMap((o, i) => (o.op === name ? [i] : []))
 
 describe("the init plan", () => {
-  test.prop([arbSpec])("only namespace joins and time offsets run before the clone", (spec) => {
+  test.prop([arbSpec])("only joins, time offsets, rlimits and oom_score_adj run before the clone; joins first", (spec) => {
     const ops = plan(spec)
     const clone = idx(ops, "clone")
-    expect(ops.slice(0, clone).every((o) => o.op === "joinNamespace" || o.op === "timeOffsets")).toBe(true)
-    expect(ops.slice(clone + 1).some((o) => o.op === "joinNamespace")).toBe(false)
+    const before = new Set(["joinNamespace", "timeOffsets", "rlimit", "oomScoreAdj"])
+    expect(ops.slice(0, clone).every((o) => before.has(o.op))).toBe(true)
+    expect(ops.slice(clone + 1).some((o) => before.has(o.op))).toBe(false)
+    // Joining a user namespace first means the limits are set in the namespace they belong to.
+    const joins = all(ops, "joinNamespace")
+    for (const i of [...all(ops, "rlimit"), ...all(ops, "oomScoreAdj"), ...all(ops, "timeOffsets")]) for (const j of joins) expect(j).toBeLessThan(i)
   })
 
   test.prop([arbSpec])("the user namespace is joined first and the mount namespace last", (spec) => {

@@ -36,6 +36,21 @@ describe.skipIf(skipReason)("config features on the real kernel", () => {
     expect(r.out).toBe("example.org\n1\n500\n321\n0027\n")
   })
 
+  it("sets oom_score_adj and rlimits of a container in a new user namespace (before the clone)", async () => {
+    const r = await output(["sh", "-c", "cat /proc/self/oom_score_adj; ulimit -n"], (s) => ({
+      ...s,
+      process: { ...s.process!, oomScoreAdj: 300, rlimits: [{ type: "RLIMIT_NOFILE", soft: 222, hard: 333 }] },
+      linux: {
+        ...s.linux,
+        namespaces: [...(s.linux?.namespaces ?? []), { type: "user" }],
+        uidMappings: [{ containerID: 0, hostID: 400000, size: 65536 }],
+        gidMappings: [{ containerID: 0, hostID: 400000, size: 65536 }],
+      },
+    }))
+    expect(r.err).toBe("")
+    expect(r.out).toBe("300\n222\n")
+  })
+
   it("brings loopback up in a new network namespace and shows no host interface", async () => {
     const r = await output(["sh", "-c", "ls /sys/class/net; cat /sys/class/net/lo/flags"])
     // Only lo, and IFF_UP (0x1) is set on it.
