@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { Chunk, Effect, Layer, Option, Queue } from "effect"
+import { Effect, Layer, Queue } from "effect"
 import { addon, helperPath } from "../native/addon.ts"
 import type { Watch } from "../native/addon.ts"
 import { decodeMessage, encodeEmpty, encodePlan, Msg, Op, opName, type HelperMessage } from "../native/protocol.ts"
@@ -185,34 +185,35 @@ export const KernelLive = Layer.sync(Kernel, () => {
     start: (init, fifo) =>
       Effect.gen(function* () {
         const exited = awaitExitPromise(init)
-        // open(O_RDONLY) of a fifo blocks until the init opens it for writing: do it on the thread pool,
-        // and if the init dies first, release that open by opening the write side ourselves.
+        // open(O_RDONLY) of a fifo blocks until the init opens it for writing: do it on the thread pool.
+        // If the init's exit is seen first, it may have died before the barrier, or started, exec'd and
+        // exited already (a /bin/true): open the write side ourselves, which releases a blocked open,
+        // and let the byte in the fifo tell which ("0" is written only when the init passed the barrier).
         const opened = fs.promises.open(fifo, "r")
-        const raced = yield* Effect.promise(() => Promise.race([opened.then((fh) => ({ fh })), exited.then((status) => ({ status }))]))
-        if ("status" in raced) {
+        const first = yield* Effect.promise(() => Promise.race([opened.then(() => "opened" as const, () => "opened" as const), exited.then(() => "exited" as const)]))
+        if (first === "exited") {
           try {
             fs.closeSync(fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK))
           } catch {
-            /* nobody blocked */
+            /* no reader blocked: our open has completed */
           }
-          void opened.then((fh) => fh.close(), () => undefined)
-          // The init says why it died before it dies: prefer its report to the bare exit.
-          const ch = channels.get(init.fd)
-          const told = ch ? (yield* Queue.takeAll(ch.inbox)).pipe(Chunk.findFirst((i) => i.kind === "msg" && i.msg.type === "error")) : Option.none()
-          if (Option.isSome(told) && told.value.kind === "msg" && told.value.msg.type === "error") return yield* initFailed(told.value.msg)
-          return yield* new InitExited({ stage: "start", code: raced.status?.code ?? null, signal: raced.status?.signal ?? null })
         }
+        const fh = yield* Effect.tryPromise({ try: () => opened, catch: toSyscallError("open", fifo) })
         const buf = Buffer.alloc(1)
-        const { bytesRead } = yield* Effect.tryPromise({ try: () => raced.fh.read(buf, 0, 1), catch: toSyscallError("read", fifo) }).pipe(
-          Effect.ensuring(Effect.promise(() => raced.fh.close())),
+        const { bytesRead } = yield* Effect.tryPromise({ try: () => fh.read(buf, 0, 1), catch: toSyscallError("read", fifo) }).pipe(
+          Effect.ensuring(Effect.promise(() => fh.close())),
         )
-        if (bytesRead !== 1) return yield* new InitExited({ stage: "start", code: null, signal: null })
-        // In the process that created the container, the socket tells whether execve worked.
+        // In the process that created the container, the socket tells whether execve worked, and why the
+        // init died if it did (it reports before it exits).
         const ch = channels.get(init.fd)
-        if (ch) {
-          channels.delete(init.fd)
-          const item = yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
-          if (item.kind === "msg" && item.msg.type === "error") return yield* initFailed(item.msg)
+        if (ch) channels.delete(init.fd)
+        const report = ch
+          ? yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
+          : undefined
+        if (report?.kind === "msg" && report.msg.type === "error") return yield* initFailed(report.msg)
+        if (bytesRead !== 1) {
+          const status = yield* Effect.promise(() => exited)
+          return yield* new InitExited({ stage: "start", code: status?.code ?? null, signal: status?.signal ?? null })
         }
       }),
 
