@@ -32,6 +32,8 @@ export function wireOp(o: PlanOp): WireOp {
       }
     case "setIdRoot":
       return { op: Op.SETID_ROOT }
+    case "unshare":
+      return { op: Op.UNSHARE, n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n)] }
     case "setsid":
       return { op: Op.SETSID }
     case "rootPropagation":

@@ -22,6 +22,7 @@ export type PlanOp =
       readonly denySetgroups: boolean
     }
   | { readonly op: "setIdRoot" }
+  | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string }
@@ -173,7 +174,8 @@ export function buildPlan(input: PlanInput): InitPlan {
     (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
   ops.push({
     op: "clone",
-    namespaces: (Object.keys(CLONE_FLAGS) as NamespaceType[]).filter((t) => t !== "time" && isNew(t)),
+    // time is made by timeOffsets, cgroup by `unshare` once the init sits in its cgroups.
+    namespaces: (Object.keys(CLONE_FLAGS) as NamespaceType[]).filter((t) => t !== "time" && t !== "cgroup" && isNew(t)),
     uidMap: isNew("user") ? idMap(linux.uidMappings) : "",
     gidMap: isNew("user") ? idMap(linux.gidMappings) : "",
     denySetgroups: false,
@@ -181,6 +183,8 @@ export function buildPlan(input: PlanInput): InitPlan {
 
   // ── init, in the new namespaces ──
   if (isNew("user")) ops.push({ op: "setIdRoot" })
+  // The root of a cgroup namespace is the cgroup its creator is in: the manager joined them before MSG_GO.
+  if (isNew("cgroup")) ops.push({ op: "unshare", namespaces: ["cgroup"] })
   const newMountNs = isNew("mount")
   if (newMountNs) {
     const prop = linux.rootfsPropagation ? PROPAGATION_OPTIONS.get(linux.rootfsPropagation) : undefined

@@ -49,6 +49,7 @@ export const Op = {
   NO_NEW_PRIVS: 36,
   SECCOMP: 37,
   EXEC: 38,
+  UNSHARE: 39,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 

@@ -1,6 +1,6 @@
 /**
  * The state directory: `<root>/<id>/state.json`, written atomically (temp file,
- * fsync, rename, fsync of the directory), and `<root>/<id>/lock`, an flock
+ * then rename), and `<root>/<id>/lock`, an flock
  * held while a command changes the container so two commands never interleave.
  */
 import * as fs from "node:fs"
@@ -36,22 +36,16 @@ const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? Stri
 /** The directory of a container. */
 export const containerDir = (root: string, id: string): string => path.join(root, id)
 
+/**
+ * Write to a temp file, then rename over state.json: a reader (another command) sees the old or the
+ * new state, never half of one, and a manager killed mid-write leaves the old state. No fsync: it
+ * guards only against the machine going down, and that ends every container with it (runc and crun
+ * do not sync either); on this disk it cost ~1 ms per write, three writes per create.
+ */
 function writeAtomic(file: string, data: string): void {
   const tmp = `${file}.${process.pid}.tmp`
-  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600)
-  try {
-    fs.writeSync(fd, data)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
+  fs.writeFileSync(tmp, data, { mode: 0o600 })
   fs.renameSync(tmp, file)
-  const dfd = fs.openSync(path.dirname(file), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
-  try {
-    fs.fsyncSync(dfd)
-  } finally {
-    fs.closeSync(dfd)
-  }
 }
 
 /** The store over the real filesystem. */

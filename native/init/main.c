@@ -48,6 +48,7 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_NO_NEW_PRIVS] = op_no_new_privs,
 	[XC_OP_SECCOMP] = op_seccomp,
 	[XC_OP_EXEC] = op_exec,
+	[XC_OP_UNSHARE] = op_unshare,
 };
 
 /* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */

@@ -26,6 +26,14 @@ int op_join_ns(const struct plan_op *op, struct init_state *st, struct init_erro
 	return 0;
 }
 
+int op_unshare(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	(void)st;
+	if (unshare((int)op->n[0]) < 0)
+		return init_fail(err, errno, "unshare", "namespaces");
+	return 0;
+}
+
 /* The offsets can only be written before any process lives in the new
  * namespace: only C (the next clone) will. */
 int op_time_offsets(const struct plan_op *op, struct init_state *st, struct init_error *err)

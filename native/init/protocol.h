@@ -111,6 +111,9 @@ enum xc_op {
 	XC_OP_SECCOMP = 37,     /* S0 = struct sock_filter[] bytes, N0 = seccomp() flags */
 	XC_OP_EXEC = 38,        /* S0 = argv, S1 = env, both NUL-separated lists (each string NUL-terminated):
 	                           execve of the OP_RESOLVE_EXEC result */
+	XC_OP_UNSHARE = 39,     /* N0 = CLONE_NEW* flags: unshare() in C. A cgroup namespace is made here, after
+	                           MSG_GO, so that its root is the container's cgroup (joined by then), as in
+	                           runc's nsexec; OP_CLONE must not carry CLONE_NEWCGROUP */
 	XC_OP_MAX
 };
 
