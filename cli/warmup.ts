@@ -20,7 +20,7 @@ import { containerMachine } from "../machines/container-machine.ts"
 
 const refuse = () => Effect.fail(new CgroupError({ op: "warmup", path: "", reason: "snapshot build" }))
 const stubs = Layer.mergeAll(
-  Layer.succeed(Cgroups, { paths: refuse, create: refuse, join: refuse, pids: refuse, destroy: refuse }),
+  Layer.succeed(Cgroups, { paths: refuse, prime: () => undefined, create: refuse, join: refuse, pids: refuse, destroy: refuse }),
   Layer.succeed(Kernel, {} as Kernel["Type"]),
   Layer.succeed(StateStore, {} as StateStore["Type"]),
 )

@@ -92,6 +92,19 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
     return {
       paths: (cgroupsPath, id) =>
         Effect.try({ try: () => placeCgroups(layout().hierarchies, layout().own, cgroupsPath, id), catch: fail("locate", "/proc/self") }),
+      prime: () => {
+        try {
+          const h = layout().hierarchies.find((x) => x.version === 1) ?? layout().hierarchies[0]
+          if (!h) return
+          const own = path.posix.join(h.mountPoint, layout().own.get(h.controllers) ?? "/", "cgroup.procs")
+          // Writing our pid where it already is migrates nothing; failure only means no head start.
+          // One thread-pool op (the open is synchronous), so the write starts now, not at the next tick.
+          const fd = fs.openSync(own, "w")
+          fs.write(fd, `${process.pid}`, () => fs.close(fd, () => undefined))
+        } catch {
+          /* no cgroups mounted: nothing to prime */
+        }
+      },
       create: (paths) =>
         Effect.forEach(Object.entries(paths), ([mp, dir]) =>
           Effect.try({

@@ -59,6 +59,8 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
                   if (!groups.has(dir)) groups.set(dir, new Set())
                 }),
           ).pipe(Effect.asVoid),
+        // Nothing to warm up in memory.
+        prime: () => undefined,
         join: (paths, pid) =>
           Effect.forEach(Object.values(paths), (dir) =>
             Effect.gen(function* () {

@@ -23,6 +23,13 @@ export interface CgroupsService {
   readonly paths: (cgroupsPath: string | undefined, id: string) => Effect.Effect<CgroupPaths, CgroupError>
   /** Creates the directories (and fills cpuset.cpus/mems on v1 so that tasks may join). */
   readonly create: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
+  /**
+   * Starts, without waiting, what makes the first join slow: moving a task takes the kernel's
+   * global cgroup_threadgroup_rwsem for writing, which waits out an RCU grace period when no
+   * migration happened lately (10–30 ms here, paid by runc and crun too). Re-joining our own
+   * cgroup on the thread pool pays it while create does its other work.
+   */
+  readonly prime: () => void
   /** Moves `pid` into every one of them. */
   readonly join: (paths: CgroupPaths, pid: number) => Effect.Effect<void, CgroupError>
   /** Pids in the container's cgroup. */

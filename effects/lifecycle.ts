@@ -67,6 +67,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const store = yield* StateStore
     const cgroups = yield* Cgroups
     const kernel = yield* Kernel
+    cgroups.prime()
     const id = yield* validateId(o.id)
     const bundle = yield* bundleOf(o)
     const spec = bundle.spec
