@@ -343,7 +343,7 @@ async function main(): Promise<void> {
 
     // ---- 2. in-process ----
     note(`in-process: ${N} runs (+3 warm-up) each, interleaved`)
-    const { run, load, dispose } = await import("../promise.ts")
+    const { run, load, dispose, create } = await import("../promise.ts")
     const libRoot = path.join(tmp, "root-library")
     fs.mkdirSync(libRoot, { recursive: true })
     cleanupLib = async () => {
@@ -400,6 +400,17 @@ async function main(): Promise<void> {
       rssSamples.push(rssMiB())
     }
     const rssEnd = rssMiB()
+    // The init at its start barrier is the helper before execve: its peak RSS is the helper's.
+    let helperRss = "not measured"
+    try {
+      const c = await create({ root: libRoot, id: `rss-${process.pid}`, bundle })
+      const status = fs.readFileSync(`/proc/${c.pid}/status`, "utf8")
+      const kib = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(status)?.[1])
+      helperRss = `${(kib("VmHWM") / 1024).toFixed(2)} MiB peak (VmHWM), ${(kib("VmRSS") / 1024).toFixed(2)} MiB resident, at the start barrier`
+      await c.destroy()
+    } catch (e) {
+      helperRss = `not measured: ${(e as Error).message}`
+    }
     gc()
     const rssEndGc = rssMiB()
     const heapEndGc = heapMiB()
@@ -491,7 +502,7 @@ async function main(): Promise<void> {
         `(${rssEndGc.toFixed(1)} after gc; growth ${(rssEndGc - rssWarm).toFixed(1)} MiB, ${(perRun * 1024).toFixed(0)} KiB/run; ` +
         `heap ${heapWarm.toFixed(1)} → ${heapEndGc.toFixed(1)} MiB). The interleaved crun/runc spawns share this process.`,
     )
-    out.push("   helper (pre-execve) RSS of the library's container init: not measured (not trivially observable).")
+    out.push(`   helper (pre-execve) RSS of the container init: ${helperRss}`)
     out.push("")
 
     const xcCli = byName("xcontainer run")
