@@ -135,24 +135,16 @@ export interface DecodedFields {
 function decodeFields(buf: Uint8Array): DecodedFields {
   const n: Array<bigint | undefined> = []
   const s: Array<Uint8Array | undefined> = []
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
-  let at = 0
-  while (at < buf.length) {
-    if (buf.length - at < HDR) throw new ProtocolError("truncated field header")
-    const tag = dv.getUint16(at, true)
-    const len = dv.getUint32(at + 2, true)
-    at += HDR
-    if (len > buf.length - at) throw new ProtocolError(`field ${tag} overruns its op`)
+  for (const { type: tag, payload } of records(buf)) {
     if (tag <= 0x07) {
-      if (len !== 8) throw new ProtocolError(`integer field ${tag} has ${len} bytes`)
+      if (payload.length !== 8) throw new ProtocolError(`integer field ${tag} has ${payload.length} bytes`)
       if (n[tag] !== undefined) throw new ProtocolError(`repeated field ${tag}`)
-      n[tag] = dv.getBigUint64(at, true)
+      n[tag] = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0, true)
     } else if (tag >= 0x10 && tag <= 0x17) {
-      if (len > MAX_STR) throw new ProtocolError(`string field ${tag} too long`)
+      if (payload.length > MAX_STR) throw new ProtocolError(`string field ${tag} too long`)
       if (s[tag - 0x10] !== undefined) throw new ProtocolError(`repeated field ${tag}`)
-      s[tag - 0x10] = buf.slice(at, at + len)
+      s[tag - 0x10] = payload.slice()
     } else throw new ProtocolError(`unknown field tag ${tag}`)
-    at += len
   }
   return { n, s }
 }

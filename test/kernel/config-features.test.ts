@@ -4,7 +4,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { dispose, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
@@ -37,16 +37,9 @@ describe.skipIf(skipReason)("config features on the real kernel", () => {
   })
 
   it("sets oom_score_adj and rlimits of a container in a new user namespace (before the clone)", async () => {
-    const r = await output(["sh", "-c", "cat /proc/self/oom_score_adj; ulimit -n"], (s) => ({
-      ...s,
-      process: { ...s.process!, oomScoreAdj: 300, rlimits: [{ type: "RLIMIT_NOFILE", soft: 222, hard: 333 }] },
-      linux: {
-        ...s.linux,
-        namespaces: [...(s.linux?.namespaces ?? []), { type: "user" }],
-        uidMappings: [{ containerID: 0, hostID: 400000, size: 65536 }],
-        gidMappings: [{ containerID: 0, hostID: 400000, size: 65536 }],
-      },
-    }))
+    const r = await output(["sh", "-c", "cat /proc/self/oom_score_adj; ulimit -n"], (s) =>
+      withUserNs(400000)({ ...s, process: { ...s.process!, oomScoreAdj: 300, rlimits: [{ type: "RLIMIT_NOFILE", soft: 222, hard: 333 }] } }),
+    )
     expect(r.err).toBe("")
     expect(r.out).toBe("300\n222\n")
   })

@@ -6,7 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { create, dispose, load, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(async () => {
@@ -65,15 +65,7 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
   })
 
   it("maps ids in a new user namespace", async () => {
-    const r = await runToEnd(["sh", "-c", "id -u; cat /proc/self/uid_map"], (s) => ({
-      ...s,
-      linux: {
-        ...s.linux,
-        namespaces: [...(s.linux?.namespaces ?? []), { type: "user" }],
-        uidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }],
-        gidMappings: [{ containerID: 0, hostID: 200000, size: 65536 }],
-      },
-    }))
+    const r = await runToEnd(["sh", "-c", "id -u; cat /proc/self/uid_map"], withUserNs(200000))
     expect(r.err).toBe("")
     expect(r.out.split("\n")[0]).toBe("0")
     expect(r.out).toMatch(/^\s*0\s+200000\s+65536$/m)

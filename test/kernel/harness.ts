@@ -113,3 +113,16 @@ export function expectNoTrace(root: string, id: string, marker?: string): string
   if (mounts.includes(id)) problems.push("mount naming the id")
   return problems
 }
+
+/** A config mutation adding a new user namespace mapping container ids 0–65535 to host ids from `hostId`. */
+export const withUserNs =
+  (hostId: number) =>
+  (s: Spec): Spec => ({
+    ...s,
+    linux: {
+      ...s.linux,
+      namespaces: [...(s.linux?.namespaces ?? []), { type: "user" as const }],
+      uidMappings: [{ containerID: 0, hostID: hostId, size: 65536 }],
+      gidMappings: [{ containerID: 0, hostID: hostId, size: 65536 }],
+    },
+  })

@@ -8,20 +8,12 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { helperPath } from "../../native/addon.ts"
 import { create, dispose, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
 
-const userns = (s: Parameters<NonNullable<Parameters<typeof bundle>[1]>>[0]) => ({
-  ...s,
-  linux: {
-    ...s.linux,
-    namespaces: [...(s.linux?.namespaces ?? []), { type: "user" as const }],
-    uidMappings: [{ containerID: 0, hostID: 300000, size: 65536 }],
-    gidMappings: [{ containerID: 0, hostID: 300000, size: 65536 }],
-  },
-})
+const userns = withUserNs(300000)
 
 /** A host directory holding one marker file, and a function telling whether it is still exactly that. */
 function hostMarkerDir() {
