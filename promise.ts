@@ -7,6 +7,7 @@ import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import type { ContainerError } from "./effects/errors.ts"
 import type { ExitStatus } from "./effects/kernel.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
+import type { ExecOptions } from "./effects/exec.ts"
 import { LiveLayer } from "./live.ts"
 import { Container as EffectContainer, type ActorOptions, type OciState, type StateEvent } from "./machines/container.ts"
 import type { Status } from "./machines/container-machine.ts"
@@ -51,6 +52,15 @@ export class ContainerHandle {
   }
   signal(sig: number | string, opts: { readonly all?: boolean } = {}): Promise<void> {
     return run(Effect.suspend(() => this.effect.signal(signalNumber(sig), opts)))
+  }
+  /** Runs another process in the container; resolves once it has exec'd. */
+  async exec(options: ExecOptions): Promise<{ readonly pid: number; wait(): Promise<ExitStatus | null>; signal(sig: number | string): Promise<void> }> {
+    const p = await run(this.effect.exec(options))
+    return {
+      pid: p.pid,
+      wait: () => run(p.wait()),
+      signal: (sig) => run(Effect.suspend(() => p.signal(signalNumber(sig)))),
+    }
   }
   destroy(opts: { readonly force?: boolean } = {}): Promise<void> {
     return run(this.effect.destroy(opts))

@@ -9,10 +9,12 @@ export interface FlagSpec {
   readonly alias?: string
   /** true: takes a value. */
   readonly value: boolean
+  /** May be given several times (values collected in order). */
+  readonly multi?: boolean
 }
 
 export interface Parsed {
-  readonly flags: Map<string, string | true>
+  readonly flags: Map<string, string | true | string[]>
   readonly positional: string[]
 }
 
@@ -22,7 +24,7 @@ export class UsageError extends Error {
 
 /** Parses `args` against `specs`; stops at the first positional when `stopAtPositional` (global flags). */
 export function parseArgs(args: readonly string[], specs: readonly FlagSpec[], stopAtPositional = false): Parsed & { rest: string[] } {
-  const flags = new Map<string, string | true>()
+  const flags = new Map<string, string | true | string[]>()
   const positional: string[] = []
   const byName = new Map<string, FlagSpec>()
   for (const s of specs) {
@@ -46,7 +48,10 @@ export function parseArgs(args: readonly string[], specs: readonly FlagSpec[], s
       if (spec.value) {
         const v = eq > 0 ? a.slice(eq + 1) : args[++i]
         if (v === undefined) throw new UsageError(`flag needs an argument: ${key}`)
-        flags.set(spec.name, v)
+        if (spec.multi) {
+          const prev = flags.get(spec.name)
+          flags.set(spec.name, [...(Array.isArray(prev) ? prev : []), v])
+        } else flags.set(spec.name, v)
       } else {
         if (eq > 0 && !["true", "false"].includes(a.slice(eq + 1))) throw new UsageError(`invalid boolean value for ${key}`)
         if (eq < 0 || a.slice(eq + 1) === "true") flags.set(spec.name, true)
@@ -66,3 +71,9 @@ export const str = (p: Parsed, name: string): string | undefined => {
 }
 
 export const bool = (p: Parsed, name: string): boolean => p.flags.get(name) === true
+
+/** A repeatable flag's values. */
+export const list = (p: Parsed, name: string): string[] => {
+  const v = p.flags.get(name)
+  return Array.isArray(v) ? v : typeof v === "string" ? [v] : []
+}

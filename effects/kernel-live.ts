@@ -163,6 +163,12 @@ export const KernelLive = Layer.sync(Kernel, () => {
           init = { pid: child.msg.pid, startTime: readStartTime(child.msg.pid) ?? 0, fd: pidfd }
           yield* req.beforeGo(init)
           yield* Effect.try({ try: () => addon.send(mine, encodeEmpty(Msg.GO)), catch: toSyscallError("send", "go") })
+          if (req.barrier === false) {
+            // No start barrier (an exec'd process): EOF means execve went through, a message that it failed.
+            const item = yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
+            if (item.kind === "msg" && item.msg.type === "error") return yield* initFailed(item.msg)
+            return init
+          }
           const ready = yield* next(ch, "init", init)
           if (ready.msg.type !== "ready")
             return yield* new InitFailed({ stage: "init", op: "wait_start", syscall: "protocol", errno: "EPROTO", path: `unexpected ${ready.msg.type}` })

@@ -175,6 +175,12 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
               if (!(path.posix.basename(program) in programs))
                 return yield* new InitFailed({ stage: "init", op: "resolve_exec", syscall: "execve", errno: "ENOENT", path: program })
               if (injected) return yield* injected
+              if (req.barrier === false) {
+                // An exec'd process: no barrier, it runs at once.
+                proc.phase = "running"
+                const after = proc.behaviour.exitAfterMs
+                if (after !== undefined) setTimeout(() => die(proc, { code: proc.behaviour.code ?? 0, signal: null }), after)
+              }
               return ref
             })
             return yield* rest.pipe(Effect.tapError(() => undo))

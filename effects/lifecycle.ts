@@ -40,7 +40,7 @@ export type Services = Kernel | Cgroups | StateStore
 const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
 /** HOME of `uid` from the container's /etc/passwd, read without following symlinks out of the rootfs. */
-function homeOf(rootfs: string, uid: number): string | undefined {
+export function homeOf(rootfs: string, uid: number): string | undefined {
   let fd: number
   try {
     fd = addon.openInRoot(rootfs, "/etc/passwd", fs.constants.O_RDONLY)

@@ -13,7 +13,7 @@
  * InvalidTransition before anything is touched).
  */
 import type { Runtime } from "effect"
-import { assign, setup, stateIn } from "xstate"
+import { assign, or, setup, stateIn } from "xstate"
 import * as lifecycle from "../effects/lifecycle.ts"
 import type { ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
@@ -43,6 +43,7 @@ export type ContainerEvent =
   | { readonly type: "START" }
   | { readonly type: "DESTROY"; readonly force: boolean }
   | { readonly type: "SIGNAL"; readonly signal: number }
+  | { readonly type: "EXEC"; readonly pid: number }
   | { readonly type: "PAUSE" }
   | { readonly type: "RESUME" }
   | { readonly type: "CHECKPOINT" }
@@ -58,6 +59,8 @@ export interface ContainerContext {
   readonly exit: ExitStatus | null | undefined
   readonly error: ContainerError | undefined
   readonly lastSignal: number | undefined
+  /** Pids of the processes exec'd into the container. */
+  readonly execs: readonly number[]
 }
 
 const toError = (e: unknown) => e as ContainerError
@@ -83,7 +86,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
     },
   }).createMachine({
     id: "container",
-    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined, lastSignal: undefined }),
+    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined, lastSignal: undefined, execs: [] }),
     initial: "boot",
     states: {
       boot: {
@@ -123,7 +126,14 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
           ],
         },
         // Signals change no state; the machine only says whether they are allowed, and remembers the last.
-        on: { SIGNAL: { actions: assign({ lastSignal: ({ event }) => event.signal }) } },
+        on: {
+          SIGNAL: { actions: assign({ lastSignal: ({ event }) => event.signal }) },
+          // runc's rule: a created or running container takes new processes, a paused one does not.
+          EXEC: {
+            guard: or([stateIn({ alive: "created" }), stateIn({ alive: "running" })]),
+            actions: assign({ execs: ({ context, event }) => [...context.execs, event.pid] }),
+          },
+        },
         initial: "created",
         states: {
           created: {

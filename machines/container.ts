@@ -7,10 +7,20 @@
 import { Effect, Runtime } from "effect"
 import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
-import { InvalidTransition, type ContainerError } from "../effects/errors.ts"
+import { InvalidTransition, type ContainerError, type SyscallError } from "../effects/errors.ts"
+import { exec as execIn, type ExecOptions } from "../effects/exec.ts"
 import { Kernel, type ExitStatus } from "../effects/kernel.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
+
+/** A process exec'd into a container. */
+export interface ExecProcess {
+  readonly pid: number
+  /** Its exit (we are its parent: always a status), after which its pidfd is closed. */
+  wait(): Effect.Effect<ExitStatus | null>
+  /** A signal through its pidfd. */
+  signal(sig: number): Effect.Effect<void, SyscallError>
+}
 
 /** A transition, as subscribers receive it. */
 export interface StateEvent {
@@ -152,6 +162,32 @@ export class Container {
       if (!live) return
       this.actor.send(event)
       yield* Effect.provide(signalContainer(live, sig, opts.all ?? false), this.rt.context)
+    })
+  }
+
+  /**
+   * Runs another process in the container (created or running; not paused, as runc). Resolves once
+   * it has exec'd; the handle waits for it and signals it through its pidfd.
+   */
+  exec(options: ExecOptions): Effect.Effect<ExecProcess, ContainerError> {
+    return Effect.gen(this, function* () {
+      const snap = this.actor.getSnapshot()
+      const live = snap.context.live
+      if (!live || !snap.can({ type: "EXEC", pid: 0 }))
+        return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
+      const ref = yield* Effect.provide(execIn(live, options), this.rt.context)
+      this.actor.send({ type: "EXEC", pid: ref.pid })
+      const rt = this.rt
+      const kernel = (f: (k: Kernel["Type"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt.context)
+      return {
+        pid: ref.pid,
+        wait: () =>
+          Effect.provide(
+            Effect.flatMap(Kernel, (k) => Effect.tap(k.awaitExit(ref), () => k.release(ref))),
+            rt.context,
+          ),
+        signal: (sig: number) => kernel((k) => k.signal(ref, sig)),
+      }
     })
   }
 

@@ -1,0 +1,70 @@
+/**
+ * The plan of a process exec'd into a running container: the helper joins the
+ * init's namespaces (user first, mount last) through /proc/<init>/ns, clones
+ * the process into them with no new namespace, and the process gets its own
+ * identity, capabilities, cwd and limits. No mounts: the container's mount
+ * namespace is already set up, and joining it makes its root ours.
+ */
+import { RLIMITS } from "./linux-names.ts"
+import { DEFAULT_PATH, type InitPlan, type PlanOp } from "./plan.ts"
+import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts"
+
+/** /proc/<pid>/ns/<file> of each namespace type. */
+const NS_FILE: Record<NamespaceType, string> = {
+  user: "user",
+  ipc: "ipc",
+  uts: "uts",
+  network: "net",
+  pid: "pid",
+  cgroup: "cgroup",
+  time: "time",
+  mount: "mnt",
+}
+const JOIN_ORDER: readonly NamespaceType[] = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"]
+
+export interface ExecPlanInput {
+  /** The container's config (its namespaces). */
+  readonly spec: Spec
+  /** The init's pid: its namespaces are the container's. */
+  readonly initPid: number
+  /** The process to run. */
+  readonly process: ProcessSpec
+  readonly home?: string
+}
+
+const RLIM_INFINITY = (1n << 64n) - 1n
+const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
+
+export function buildExecPlan(input: ExecPlanInput): InitPlan {
+  const { process: proc } = input
+  const namespaces = input.spec.linux?.namespaces ?? []
+  const ops: PlanOp[] = []
+  for (const t of JOIN_ORDER)
+    if (namespaces.some((n) => n.type === t)) ops.push({ op: "joinNamespace", type: t, path: `/proc/${input.initPid}/ns/${NS_FILE[t]}` })
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
+  for (const r of proc.rlimits ?? []) ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
+  ops.push({ op: "clone", namespaces: [], uidMap: "", gidMap: "", denySetgroups: false })
+  // Joining a user namespace leaves our host uid unmapped in it: become its root before anything else.
+  if (namespaces.some((n) => n.type === "user")) ops.push({ op: "setIdRoot" })
+  ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
+  const env = [...(proc.env ?? [])]
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
+  const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
+  ops.push({ op: "resolveExec", program: proc.args[0] ?? "", searchPath: envPath ?? DEFAULT_PATH })
+  ops.push({ op: "closeFds", from: 3 })
+  const caps = proc.capabilities
+  if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
+  ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
+  if (caps)
+    ops.push({
+      op: "caps",
+      effective: caps.effective ?? [],
+      permitted: caps.permitted ?? [],
+      inheritable: caps.inheritable ?? [],
+      ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
+    })
+  ops.push({ op: "chdir", path: proc.cwd })
+  if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
+  ops.push({ op: "exec", args: proc.args, env })
+  return { ops }
+}

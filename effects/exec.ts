@@ -1,0 +1,41 @@
+/**
+ * exec: a new process in a created or running container. Its process spec is
+ * validated as the config's would be (a ConfigError names e.g.
+ * "process.cwd"), it joins the init's namespaces and the container's cgroups,
+ * and it is held by a pidfd like the init.
+ */
+import { Effect } from "effect"
+import { buildExecPlan } from "../config/exec-plan.ts"
+import { parseSpec } from "../config/parse.ts"
+import { toWire } from "../config/plan-wire.ts"
+import type { ProcessSpec } from "../config/spec.ts"
+import { Cgroups } from "./cgroups.ts"
+import { InvalidTransition, type ContainerError } from "./errors.ts"
+import { Kernel, type ProcessRef } from "./kernel.ts"
+import { homeOf, type Live, type Services } from "./lifecycle.ts"
+
+export interface ExecOptions {
+  /** An OCI process object (args, env, cwd, user, capabilities …). */
+  readonly process: unknown
+  /** Host fds for its stdin, stdout, stderr (default: ours). */
+  readonly stdio?: readonly [number, number, number]
+}
+
+/** Starts the process; resolves once it has exec'd its program. */
+export const exec = (live: Live, o: ExecOptions): Effect.Effect<ProcessRef, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const cgroups = yield* Cgroups
+    const init = live.init
+    if (!init) return yield* new InvalidTransition({ id: live.record.id, from: "stopped", operation: "exec" })
+    // The container's own config with this process in it: one validator for both.
+    const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
+    const proc = spec.process as ProcessSpec
+    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid) })
+    return yield* kernel.spawnInit({
+      plan: toWire(plan),
+      stdio: o.stdio ?? [0, 1, 2],
+      barrier: false,
+      beforeGo: (p) => cgroups.join(live.record.cgroups, p.pid),
+    })
+  })

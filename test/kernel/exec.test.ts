@@ -1,0 +1,116 @@
+/** Processes exec'd into running containers, on the real kernel. */
+import * as fs from "node:fs"
+import { afterAll, describe, expect, it } from "vitest"
+import { dispose, run } from "../../promise.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
+
+const root = skipReason ? "" : stateRoot()
+afterAll(() => dispose())
+
+const proc = (args: string[], extra: Record<string, unknown> = {}) => ({
+  args,
+  cwd: "/",
+  user: { uid: 0, gid: 0 },
+  env: ["PATH=/bin:/usr/bin"],
+  ...extra,
+})
+
+/** Our zombie children: processes whose parent is us and whose state is Z. */
+function zombies(): number[] {
+  const out: number[] = []
+  for (const p of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8")
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      if (f[0] === "Z" && Number(f[1]) === process.pid) out.push(Number(p))
+    } catch {
+      /* gone */
+    }
+  }
+  return out
+}
+
+describe.skipIf(skipReason)("exec into a container", () => {
+  it("runs in the container's namespaces, as its own process, with its own exit status", async () => {
+    const c = await run({ root, id: uniq("ex"), bundle: bundle(["sleep", "30"], (s) => ({ ...s, hostname: "inside" })).dir })
+    const io = capture()
+    const p = await c.exec({ process: proc(["sh", "-c", "echo $$; hostname; cat /proc/1/cmdline; echo; ls /proc/self/fd | tr '\\n' ' '; exit 5"]), stdio: io.stdio })
+    expect(await p.wait()).toEqual({ code: 5, signal: null })
+    const [pid, host, initCmd, fds] = io.out().split("\n")
+    expect(Number(pid)).toBeGreaterThan(1)
+    expect(host).toBe("inside")
+    expect(initCmd?.replaceAll("\0", " ").trim()).toBe("sleep 30")
+    // CVE-2024-21626: nothing but stdio (and ls's own directory fd).
+    expect(fds?.trim()).toBe("0 1 2 3")
+    io.close()
+    await c.destroy({ force: true })
+  })
+
+  it("applies the process's user, cwd, env and capabilities, and joins the container's cgroup", async () => {
+    const c = await run({ root, id: uniq("exu"), bundle: bundle(["sleep", "30"]).dir })
+    const io = capture()
+    const p = await c.exec({
+      process: proc(["sh", "-c", "id -u; id -g; pwd; echo $FOO; grep CapEff /proc/self/status; sleep 0.3"], {
+        cwd: "/tmp",
+        user: { uid: 1000, gid: 1001 },
+        env: ["PATH=/bin", "FOO=bar"],
+        capabilities: { bounding: ["CAP_KILL"], effective: [], permitted: [] },
+      }),
+      stdio: io.stdio,
+    })
+    await new Promise((r) => setTimeout(r, 100))
+    expect(await c.processes()).toContain(p.pid)
+    await p.wait()
+    expect(io.out()).toBe("1000\n1001\n/tmp\nbar\nCapEff:\t0000000000000000\n")
+    io.close()
+    await c.destroy({ force: true })
+  })
+
+  it("works in a user namespace", async () => {
+    const c = await run({ root, id: uniq("exn"), bundle: bundle(["sleep", "30"], withUserNs(500000)).dir })
+    const io = capture()
+    const p = await c.exec({ process: proc(["sh", "-c", "id -u; cat /proc/self/uid_map"]), stdio: io.stdio })
+    expect(await p.wait()).toEqual({ code: 0, signal: null })
+    expect(io.out()).toMatch(/^0\n\s*0\s+500000\s+65536\n$/)
+    io.close()
+    await c.destroy({ force: true })
+  })
+
+  it("is signalled through its pidfd", async () => {
+    const c = await run({ root, id: uniq("exs"), bundle: bundle(["sleep", "30"]).dir })
+    const p = await c.exec({ process: proc(["sleep", "30"]) })
+    await p.signal("KILL")
+    expect(await p.wait()).toEqual({ code: null, signal: 9 })
+    await c.destroy({ force: true })
+  })
+
+  it("names what is wrong: a missing program, an invalid process, a stopped container", async () => {
+    const id = uniq("exbad")
+    const c = await run({ root, id, bundle: bundle(["sleep", "30"]).dir })
+    await expect(c.exec({ process: proc(["/bin/nope"]) })).rejects.toMatchObject({ _tag: "InitFailed", errno: "ENOENT" })
+    await expect(c.exec({ process: proc(["true"], { cwd: "relative" }) })).rejects.toMatchObject({ _tag: "ConfigError", path: "process.cwd" })
+    // CVE-2024-21626: a cwd through a leaked fd does not land outside.
+    for (let n = 3; n < 8; n++)
+      await c.exec({ process: proc(["pwd"], { cwd: `/proc/self/fd/${n}` }) }).then(
+        (p) => p.wait(),
+        (e: unknown) => expect(e).toMatchObject({ _tag: "InitFailed" }),
+      )
+    await c.signal("KILL")
+    await c.wait()
+    await expect(c.exec({ process: proc(["true"]) })).rejects.toMatchObject({ _tag: "InvalidTransition", from: "stopped" })
+    await c.destroy()
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("leaves no zombie behind after a hundred short processes", async () => {
+    const c = await run({ root, id: uniq("exz"), bundle: bundle(["sleep", "30"]).dir })
+    for (let i = 0; i < 100; i++) {
+      const p = await c.exec({ process: proc(["true"]) })
+      expect(await p.wait()).toEqual({ code: 0, signal: null })
+    }
+    expect(zombies()).toEqual([])
+    await c.destroy({ force: true })
+    expect(zombies()).toEqual([])
+  })
+})
