@@ -4,13 +4,13 @@
  * `--root` so that create, start, kill and delete may come from different
  * processes (podman and containerd call the runtime once per operation).
  */
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec } from "./args.ts"
-import { ConfigError, type ContainerError } from "../effects/errors.ts"
-import type { Services } from "../effects/lifecycle.ts"
+import { exitCode, forwardingSignals, one, parse, writePidFile, type Cmd } from "./common.ts"
+import { execCmd } from "./exec-command.ts"
+import { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
@@ -42,6 +42,8 @@ commands:
   state     print the OCI state of a container
   list      list containers               (-f/--format table|json, -q/--quiet)
   kill      send a signal to a container  ([signal], -a/--all)
+  exec      run a process in a container  (-p process.json, --cwd, -e, -u uid[:gid], --additional-gids,
+                                           --cap, --no-new-privs, -d/--detach, --pid-file)
   delete    delete a container            (-f/--force)
 
 global options:
@@ -51,31 +53,6 @@ global options:
   --debug             debug logging
   -v, --version       print the version
 `
-
-type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, ContainerError | UsageError, Services>
-
-interface Ctx {
-  readonly root: string
-  readonly log: pino.Logger
-}
-
-const one = (positional: string[], what = "container id"): Effect.Effect<string, UsageError> =>
-  positional.length === 1 && positional[0]
-    ? Effect.succeed(positional[0])
-    : Effect.fail(new UsageError(`expected exactly one ${what}, got ${positional.length}`))
-
-const parse = (args: string[], specs: FlagSpec[]) =>
-  Effect.try({ try: () => parseArgs(args, specs), catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))) })
-
-const writePidFile = (file: string | undefined, pid: number | undefined) =>
-  Effect.sync(() => {
-    if (!file || pid === undefined) return
-    // Atomically, as runc does: callers poll for this file.
-    const abs = path.resolve(file)
-    const tmp = `${path.dirname(abs)}/.${path.basename(abs)}.tmp`
-    fs.writeFileSync(tmp, `${pid}`)
-    fs.renameSync(tmp, abs)
-  })
 
 const CREATE_FLAGS: FlagSpec[] = [
   { name: "bundle", alias: "b", value: true },
@@ -108,11 +85,6 @@ const startCmd: Cmd = (args, ctx) =>
     return 0
   })
 
-/** The exit status runc gives for a process status: the code, or 128 + signal. */
-export const exitCode = (s: { code: number | null; signal: number | null } | null): number =>
-  s === null ? 0 : s.signal !== null ? 128 + s.signal : (s.code ?? 0)
-
-const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const
 
 const runCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
@@ -126,13 +98,10 @@ const runCmd: Cmd = (args, ctx) =>
       yield* c.release()
       return 0
     }
-    // In the foreground the runtime forwards signals to the container, as runc does.
-    const forward = (sig: NodeJS.Signals) => void Effect.runPromise(c.signal(signalNumber(sig)).pipe(Effect.ignore))
-    for (const s of FORWARDED) process.on(s, forward)
     ctx.log.info({ id, pid: c.pid }, "started")
-    const status = yield* c.wait()
+    // In the foreground the runtime forwards signals to the container, as runc does.
+    const status = yield* forwardingSignals((sig) => c.signal(sig), c.wait())
     ctx.log.info({ id, status }, "exited")
-    for (const s of FORWARDED) process.off(s, forward)
     if (!bool(p, "keep")) yield* c.destroy({ force: true })
     return exitCode(status)
   })
@@ -224,6 +193,7 @@ const COMMANDS: Record<string, Cmd> = {
   ps: listCmd,
   kill: killCmd,
   delete: deleteCmd,
+  exec: execCmd,
 }
 
 function makeLogger(file: string | undefined, format: string | undefined, debug: boolean): pino.Logger {

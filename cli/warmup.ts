@@ -19,10 +19,12 @@ import { StateStore } from "../state/store.ts"
 import { containerMachine } from "../machines/container-machine.ts"
 
 const refuse = () => Effect.fail(new CgroupError({ op: "warmup", path: "", reason: "snapshot build" }))
+/** A service whose every method refuses (whatever methods the interface grows). */
+const refusing = <T extends object>(): T => new Proxy({} as T, { get: () => refuse })
 const stubs = Layer.mergeAll(
-  Layer.succeed(Cgroups, { paths: refuse, prime: () => undefined, create: refuse, join: refuse, pids: refuse, destroy: refuse }),
-  Layer.succeed(Kernel, {} as Kernel["Type"]),
-  Layer.succeed(StateStore, {} as StateStore["Type"]),
+  Layer.succeed(Cgroups, refusing<Cgroups["Type"]>()),
+  Layer.succeed(Kernel, refusing<Kernel["Type"]>()),
+  Layer.succeed(StateStore, refusing<StateStore["Type"]>()),
 )
 
 export function warmUp(): void {

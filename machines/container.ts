@@ -10,6 +10,7 @@ import { Cgroups } from "../effects/cgroups.ts"
 import { InvalidTransition, type ContainerError, type SyscallError } from "../effects/errors.ts"
 import { exec as execIn, type ExecOptions } from "../effects/exec.ts"
 import { Kernel, type ExitStatus } from "../effects/kernel.ts"
+import type { Spec } from "../config/spec.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
 
@@ -130,6 +131,11 @@ export class Container {
       bundle: live?.record.bundle ?? "",
       ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
     }
+  }
+
+  /** The container's config, as validated at create. */
+  config(): Spec | undefined {
+    return this.actor.getSnapshot().context.live?.record.spec
   }
 
   /** When the container was created (ISO 8601). */

@@ -123,6 +123,20 @@ describe.skipIf(skipReason)("the command line on the real kernel", () => {
     }
   })
 
+  it("exec runs a process in the container with runc's flags and exit status", () => {
+    const id = uniq("exec")
+    expect(xc(["run", "-d", "-b", bundle(["sleep", "30"], (s) => ({ ...s, hostname: "cli-box" })).dir, id]).code).toBe(0)
+    expect(xc(["exec", id, "sh", "-c", "hostname; echo $$"])).toMatchObject({ code: 0, out: expect.stringMatching(/^cli-box\n\d+\n$/) })
+    expect(xc(["exec", "-u", "1000:1001", "--cwd", "/tmp", "-e", "FOO=bar", id, "sh", "-c", "id -u; id -g; pwd; echo $FOO; exit 4"])).toMatchObject({
+      code: 4,
+      out: "1000\n1001\n/tmp\nbar\n",
+    })
+    expect(xc(["exec", id, "/nope"])).toMatchObject({ code: 1, err: expect.stringMatching(/execve \/nope: ENOENT/) })
+    expect(xc(["exec", "-u", "root", id, "true"]).err).toMatch(/--user: "root" is not uid\[:gid\]/)
+    expect(xc(["delete", "-f", id]).code).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
   it("logs to --log as JSON", () => {
     const log = path.join(stateRoot(), "log.json")
     const id = uniq("log")

@@ -1,0 +1,56 @@
+/** What the command-line commands share: their type, argument helpers, pid files, exit statuses. */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect } from "effect"
+import type pino from "pino"
+import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
+import type { ContainerError } from "../effects/errors.ts"
+import type { ExitStatus } from "../effects/kernel.ts"
+import type { Services } from "../effects/lifecycle.ts"
+import { signalNumber } from "../promise.ts"
+
+export interface Ctx {
+  readonly root: string
+  readonly log: pino.Logger
+}
+
+/** A command: its arguments after the command name → an exit status. */
+export type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, ContainerError | UsageError, Services>
+
+export const one = (positional: string[], what = "container id"): Effect.Effect<string, UsageError> =>
+  positional.length === 1 && positional[0]
+    ? Effect.succeed(positional[0])
+    : Effect.fail(new UsageError(`expected exactly one ${what}, got ${positional.length}`))
+
+export const parse = (args: string[], specs: FlagSpec[], stopAtPositional = false) =>
+  Effect.try({
+    try: () => parseArgs(args, specs, stopAtPositional),
+    catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))),
+  })
+
+export const writePidFile = (file: string | undefined, pid: number | undefined) =>
+  Effect.sync(() => {
+    if (!file || pid === undefined) return
+    // Atomically, as runc does: callers poll for this file.
+    const abs = path.resolve(file)
+    const tmp = `${path.dirname(abs)}/.${path.basename(abs)}.tmp`
+    fs.writeFileSync(tmp, `${pid}`)
+    fs.renameSync(tmp, abs)
+  })
+
+/** The exit status runc gives for a process status: the code, or 128 + signal. */
+export const exitCode = (s: ExitStatus | null): number => (s === null ? 0 : s.signal !== null ? 128 + s.signal : (s.code ?? 0))
+
+const FORWARDED = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGWINCH"] as const
+
+/** Runs `wait` with our signals forwarded through `send`, as runc does for a process in the foreground. */
+export const forwardingSignals = <A, E>(send: (sig: number) => Effect.Effect<void, unknown>, wait: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const forward = (sig: NodeJS.Signals) => void Effect.runPromise(send(signalNumber(sig)).pipe(Effect.ignore))
+      for (const s of FORWARDED) process.on(s, forward)
+      return forward
+    }),
+    () => wait,
+    (forward) => Effect.sync(() => FORWARDED.forEach((s) => process.off(s, forward))),
+  )

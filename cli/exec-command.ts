@@ -1,0 +1,101 @@
+/**
+ * `xcontainer exec [flags] <id> <command> [args…]` with runc's flags. As runc,
+ * the process starts from the container's config process (user, env, caps,
+ * cwd) and the flags override it; `-p` gives a whole process.json instead.
+ */
+import * as fs from "node:fs"
+import { Effect } from "effect"
+import { bool, list, str, UsageError, type FlagSpec } from "./args.ts"
+import { exitCode, forwardingSignals, parse, writePidFile, type Cmd } from "./common.ts"
+import { ConfigError } from "../effects/errors.ts"
+import { Container } from "../machines/container.ts"
+import type { ProcessSpec } from "../config/spec.ts"
+
+const EXEC_FLAGS: FlagSpec[] = [
+  { name: "process", alias: "p", value: true },
+  { name: "cwd", value: true },
+  { name: "env", alias: "e", value: true, multi: true },
+  { name: "user", alias: "u", value: true },
+  { name: "additional-gids", alias: "g", value: true, multi: true },
+  { name: "cap", alias: "c", value: true, multi: true },
+  { name: "no-new-privs", value: false },
+  { name: "tty", alias: "t", value: false },
+  { name: "console-socket", value: true },
+  { name: "detach", alias: "d", value: false },
+  { name: "pid-file", value: true },
+  { name: "ignore-paused", value: false },
+  { name: "preserve-fds", value: true },
+  { name: "process-label", value: true },
+  { name: "apparmor", value: true },
+  { name: "cgroup", value: true },
+]
+
+/** `-u uid[:gid]`: numbers only, never looked up as names (CVE-2016-3697). */
+function parseUser(u: string): { uid: number; gid?: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(u)
+  if (!m) throw new ConfigError({ path: "--user", reason: `"${u}" is not uid[:gid]` })
+  return { uid: Number(m[1]), ...(m[2] !== undefined ? { gid: Number(m[2]) } : {}) }
+}
+
+const numbers = (flag: string, xs: string[]): number[] =>
+  xs.flatMap((x) => x.split(",")).map((x) => {
+    if (!/^\d+$/.test(x)) throw new ConfigError({ path: flag, reason: `"${x}" is not a number` })
+    return Number(x)
+  })
+
+export const execCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, EXEC_FLAGS, true)
+    const [id, ...command] = p.rest
+    if (!id) return yield* Effect.fail(new UsageError("usage: exec [flags] <container-id> <command> [args…]"))
+    if (bool(p, "tty") || str(p, "console-socket")) return yield* new ConfigError({ path: "--tty", reason: "terminals are not supported yet" })
+    if (Number(str(p, "preserve-fds") ?? "0") > 0) return yield* new ConfigError({ path: "--preserve-fds", reason: "preserving fds is not supported yet" })
+    const c = yield* Container.load({ root: ctx.root, id })
+    const process_ = yield* Effect.try({
+      try: (): unknown => {
+        const file = str(p, "process")
+        if (file) return JSON.parse(fs.readFileSync(file, "utf8"))
+        if (command.length === 0) throw new UsageError("exec needs a command, or -p process.json")
+        const base = c.config()?.process
+        if (!base) throw new ConfigError({ path: "process", reason: "the container has no process to start from" })
+        const user = str(p, "user") ? parseUser(str(p, "user")!) : undefined
+        const caps = list(p, "cap")
+        const withCaps = (xs: readonly string[] | undefined) => [...(xs ?? []), ...caps]
+        const proc: ProcessSpec = {
+          ...base,
+          args: command,
+          terminal: false,
+          cwd: str(p, "cwd") ?? base.cwd,
+          env: [...(base.env ?? []), ...list(p, "env")],
+          user: {
+            ...base.user,
+            ...(user ? { uid: user.uid, gid: user.gid ?? base.user.gid } : {}),
+            additionalGids: [...(base.user.additionalGids ?? []), ...numbers("--additional-gids", list(p, "additional-gids"))],
+          },
+          ...(base.capabilities
+            ? {
+                capabilities: {
+                  ...base.capabilities,
+                  bounding: withCaps(base.capabilities.bounding),
+                  effective: withCaps(base.capabilities.effective),
+                  permitted: withCaps(base.capabilities.permitted),
+                },
+              }
+            : {}),
+          noNewPrivileges: bool(p, "no-new-privs") || base.noNewPrivileges,
+        }
+        return proc
+      },
+      catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
+    })
+    const proc = yield* c.exec({ process: process_ }).pipe(Effect.tapError(() => c.release()))
+    yield* writePidFile(str(p, "pid-file"), proc.pid)
+    ctx.log.info({ id, pid: proc.pid }, "exec")
+    if (bool(p, "detach")) {
+      yield* c.release()
+      return 0
+    }
+    const status = yield* forwardingSignals((sig) => proc.signal(sig), proc.wait())
+    yield* c.release()
+    return exitCode(status)
+  })
