@@ -10,6 +10,7 @@ import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec } from "./args.ts"
 import { exitCode, forwardingSignals, one, parse, writePidFile, type Cmd } from "./common.ts"
 import { execCmd } from "./exec-command.ts"
+import { featuresCmd, specCmd } from "./spec-command.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
@@ -42,6 +43,8 @@ commands:
   state     print the OCI state of a container
   list      list containers               (-f/--format table|json, -q/--quiet)
   kill      send a signal to a container  ([signal], -a/--all)
+  spec      write a default config.json    (-b/--bundle, --rootless)
+  features  print what this runtime supports (runtime-spec features JSON)
   exec      run a process in a container  (-p process.json, --cwd, -e, -u uid[:gid], --additional-gids,
                                            --cap, --no-new-privs, -d/--detach, --pid-file)
   delete    delete a container            (-f/--force)
@@ -194,6 +197,8 @@ const COMMANDS: Record<string, Cmd> = {
   kill: killCmd,
   delete: deleteCmd,
   exec: execCmd,
+  spec: specCmd,
+  features: featuresCmd,
 }
 
 function makeLogger(file: string | undefined, format: string | undefined, debug: boolean): pino.Logger {
@@ -257,7 +262,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value
   const err = Cause.squash(exit.cause) as Error
-  log.error({ command: name, error: (err as { _tag?: string })._tag ?? err.name }, err.message)
+  // Into the --log file; without one, the plain line below is the whole report (no JSON noise on stderr).
+  if (str(g, "log")) log.error({ command: name, error: (err as { _tag?: string })._tag ?? err.name }, err.message)
   // runc prints the error on stderr whatever --log says: callers (podman, containerd) show it to the user.
   process.stderr.write(`xcontainer: ${err.message}\n`)
   return 1

@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
 import { bundle, expectNoTrace, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
@@ -37,6 +38,30 @@ describe("the command line", () => {
     const flag = spawnSync(BIN, ["--nope", "list"], { encoding: "utf8" })
     expect(flag.status).toBe(1)
     expect(flag.stderr).toMatch(/flag provided but not defined: --nope/)
+  })
+})
+
+describe("spec and features", () => {
+  it("writes runc's default config.json once, and a rootless one on request", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-spec-"))
+    expect(spawnSync(BIN, ["spec", "-b", dir]).status).toBe(0)
+    const spec = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { process: { args: string[] }; linux: { namespaces: { type: string }[] } }
+    expect(spec.process.args).toEqual(["sh"])
+    const again = spawnSync(BIN, ["spec", "-b", dir], { encoding: "utf8" })
+    expect(again.status).toBe(1)
+    expect(again.stderr).toMatch(/exists/)
+    fs.rmSync(path.join(dir, "config.json"))
+    expect(spawnSync(BIN, ["spec", "--rootless", "-b", dir]).status).toBe(0)
+    const rootless = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { linux: { namespaces: { type: string }[]; uidMappings: unknown[] } }
+    expect(rootless.linux.namespaces.map((n) => n.type)).toContain("user")
+    expect(rootless.linux.uidMappings).toHaveLength(1)
+  })
+
+  it("prints features that match what the runtime does", () => {
+    const f = JSON.parse(spawnSync(BIN, ["features"], { encoding: "utf8" }).stdout) as { linux: { namespaces: string[]; capabilities: string[] }; mountOptions: string[] }
+    expect(f.linux.namespaces).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])
+    expect(f.linux.capabilities).toContain("CAP_CHECKPOINT_RESTORE")
+    expect(f.mountOptions).toContain("rbind")
   })
 })
 
