@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
+import { checkResourceShape } from "./resources.ts"
 import { Spec } from "./spec.ts"
 
 const decode = Schema.decodeUnknownEither(Spec, { errors: "all", onExcessProperty: "ignore" })
@@ -96,6 +97,8 @@ export function checkRules(spec: Spec): Problem {
   }
   if (linux.seccomp !== undefined) return { path: "linux.seccomp", reason: "seccomp is not supported yet" }
   if (linux.intelRdt !== undefined) return { path: "linux.intelRdt", reason: "Intel RDT (resctrl) is not available on this host" }
+  const resources = checkResourceShape(linux.resources)
+  if (resources) return resources
   for (const [i, d] of (linux.devices ?? []).entries()) {
     if (!path.isAbsolute(d.path)) return { path: `linux.devices[${i}].path`, reason: `"${d.path}" is not an absolute path` }
     if (d.type !== "p" && (d.major === undefined || d.minor === undefined))

@@ -76,6 +76,68 @@ export const Hook = S.Struct({
   timeout: S.optional(S.Int),
 })
 
+/** A device cgroup rule; an absent type means "a" (all), an absent major/minor or -1 means any. */
+export const DeviceRule = S.Struct({
+  allow: S.Boolean,
+  type: S.optional(S.Literal("a", "c", "b")),
+  major: S.optional(Int64),
+  minor: S.optional(Int64),
+  access: S.optional(S.String),
+})
+
+/**
+ * linux.resources (runtime-spec config-linux.md). Limits are int64 where the spec
+ * says so: -1 means unlimited, 0 (or absent) leaves the kernel's value, as in runc.
+ * Knobs not applied yet are typed as unknown so that a config using them is refused
+ * by name (config/resources.ts) rather than silently ignored.
+ */
+export const Resources = S.Struct({
+  memory: S.optional(
+    S.Struct({
+      limit: S.optional(Int64),
+      reservation: S.optional(Int64),
+      /** On v1 memory+swap, as runc: must be >= limit. */
+      swap: S.optional(Int64),
+      kernel: S.optional(S.Unknown),
+      kernelTCP: S.optional(S.Unknown),
+      swappiness: S.optional(Int64),
+      disableOOMKiller: S.optional(S.Boolean),
+      useHierarchy: S.optional(S.Unknown),
+      checkBeforeUpdate: S.optional(S.Unknown),
+    }),
+  ),
+  cpu: S.optional(
+    S.Struct({
+      shares: S.optional(Int64),
+      quota: S.optional(Int64),
+      burst: S.optional(S.Unknown),
+      period: S.optional(Int64),
+      realtimeRuntime: S.optional(S.Unknown),
+      realtimePeriod: S.optional(S.Unknown),
+      cpus: S.optional(S.String),
+      mems: S.optional(S.String),
+      idle: S.optional(S.Unknown),
+    }),
+  ),
+  pids: S.optional(S.Struct({ limit: Int64 })),
+  blockIO: S.optional(
+    S.Struct({
+      weight: S.optional(Int64),
+      leafWeight: S.optional(S.Unknown),
+      weightDevice: S.optional(S.Unknown),
+      throttleReadBpsDevice: S.optional(S.Unknown),
+      throttleWriteBpsDevice: S.optional(S.Unknown),
+      throttleReadIOPSDevice: S.optional(S.Unknown),
+      throttleWriteIOPSDevice: S.optional(S.Unknown),
+    }),
+  ),
+  hugepageLimits: S.optional(S.Array(S.Struct({ pageSize: S.String, limit: Int64 }))),
+  devices: S.optional(S.Array(DeviceRule)),
+  network: S.optional(S.Unknown),
+  rdma: S.optional(S.Unknown),
+  unified: S.optional(S.Unknown),
+})
+
 export const Linux = S.Struct({
   namespaces: S.optional(S.Array(Namespace)),
   uidMappings: S.optional(S.Array(IdMapping)),
@@ -83,8 +145,7 @@ export const Linux = S.Struct({
   timeOffsets: S.optional(S.Struct({ monotonic: S.optional(TimeOffset), boottime: S.optional(TimeOffset) })),
   devices: S.optional(S.Array(Device)),
   cgroupsPath: S.optional(S.String),
-  /** Resource limits are applied by the cgroups layer; kept as data here. */
-  resources: S.optional(S.Unknown),
+  resources: S.optional(Resources),
   rootfsPropagation: S.optional(
     S.Literal("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"),
   ),
@@ -115,3 +176,5 @@ export type ProcessSpec = typeof Process.Type
 export type MountSpec = typeof Mount.Type
 export type DeviceSpec = typeof Device.Type
 export type IdMappingSpec = typeof IdMapping.Type
+export type ResourcesSpec = typeof Resources.Type
+export type DeviceRuleSpec = typeof DeviceRule.Type

@@ -6,7 +6,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Duration, Effect, Layer, Schedule } from "effect"
+import { parseCpuList, type HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
+import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 
 /** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
@@ -77,6 +79,53 @@ export interface CgroupsFsOptions {
   readonly procSelfCgroup?: string
   /** How many times rmdir is retried on EBUSY, 10 ms apart. */
   readonly removeRetries?: number
+  /** Where huge page sizes are listed (default /sys/kernel/mm/hugepages). */
+  readonly hugepagesDir?: string
+  /** How long a freeze may stay FREEZING before it is undone and reported. */
+  readonly freezeTimeoutMs?: number
+}
+
+const has = (h: Hierarchy, controller: string) => h.controllers.split(",").includes(controller)
+
+/** A cpu or node list from the first of `files` that reads as one. */
+function cpuSet(files: readonly string[]): Set<number> {
+  for (const f of files) {
+    const list = parseCpuList(readTrim(f))
+    if (list && list.length > 0) return new Set(list)
+  }
+  return new Set()
+}
+
+/** The host's facts for config/resources.ts. */
+function readFacts(hierarchies: readonly Hierarchy[], own: ReadonlyMap<string, string>, hugepagesDir: string): HostFacts {
+  const v1 = hierarchies.filter((h) => h.version === 1)
+  const v1Files = new Set<string>()
+  for (const h of v1)
+    try {
+      for (const f of fs.readdirSync(h.mountPoint)) v1Files.add(f)
+    } catch {
+      /* an unreadable hierarchy offers nothing */
+    }
+  // The container nests under our own cpuset cgroup: what that one has is what it may be given.
+  const cpuset = v1.find((h) => has(h, "cpuset"))
+  const ownCpuset = cpuset ? path.join(cpuset.mountPoint, own.get(cpuset.controllers) ?? "/") : undefined
+  let sizes: string[] = []
+  try {
+    sizes = fs
+      .readdirSync(hugepagesDir)
+      .map((d) => /^hugepages-(\d+)kB$/.exec(d)?.[1])
+      .filter((kb): kb is string => kb !== undefined)
+      .map((kb) => hugepageSizeName(Number(kb)))
+  } catch {
+    /* no huge pages */
+  }
+  return {
+    v1Controllers: new Set(v1.flatMap((h) => h.controllers.split(","))),
+    v1Files,
+    cpus: cpuSet([...(ownCpuset ? [path.join(ownCpuset, "cpuset.effective_cpus"), path.join(ownCpuset, "cpuset.cpus")] : []), "/sys/devices/system/cpu/online"]),
+    mems: cpuSet([...(ownCpuset ? [path.join(ownCpuset, "cpuset.effective_mems"), path.join(ownCpuset, "cpuset.mems")] : []), "/sys/devices/system/node/online"]),
+    hugepageSizes: new Set(sizes),
+  }
 }
 
 /** The live layer. */
@@ -88,8 +137,67 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
         hierarchies: parseHierarchies(fs.readFileSync(opts.mountinfo ?? "/proc/self/mountinfo", "utf8")),
         own: parseOwnCgroups(fs.readFileSync(opts.procSelfCgroup ?? "/proc/self/cgroup", "utf8")),
       })
-    const isCpuset = (mountPoint: string) => layout().hierarchies.some((h) => h.mountPoint === mountPoint && h.controllers.split(",").includes("cpuset"))
+    const isCpuset = (mountPoint: string) => layout().hierarchies.some((h) => h.mountPoint === mountPoint && has(h, "cpuset"))
+    /** The container's directory in the hierarchy carrying `controller` ("" = cgroup2), if any. */
+    const dirOf = (paths: CgroupPaths, controller: string): string | undefined => {
+      const h = layout().hierarchies.find((x) => (controller === "" ? x.version === 2 : x.version === 1 && has(x, controller)))
+      return h ? paths[h.mountPoint] : undefined
+    }
+    const write = (file: string, value: string) =>
+      Effect.try({ try: () => fs.writeFileSync(file, value), catch: fail(`write ${JSON.stringify(value)} to`, file) })
+    const readFile = (file: string) => Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: fail("read", file) })
+    /** Where freezing happens: v1's freezer, else cgroup2's cgroup.freeze. */
+    const freezer = (paths: CgroupPaths) => {
+      const v1 = dirOf(paths, "freezer")
+      if (v1) return { version: 1 as const, dir: v1 }
+      const v2 = dirOf(paths, "")
+      return v2 ? { version: 2 as const, dir: v2 } : undefined
+    }
+    const isFrozen = (f: { version: 1 | 2; dir: string }) =>
+      f.version === 1 ? readTrim(path.join(f.dir, "freezer.state")) === "FROZEN" : /^frozen 1$/m.test(readTrim(path.join(f.dir, "cgroup.events")))
     return {
+      facts: () =>
+        Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") }),
+      apply: (paths, resources) =>
+        Effect.gen(function* () {
+          const facts = yield* Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") })
+          for (const w of v1Writes(resources, facts.v1Files)) {
+            const dir = dirOf(paths, w.controller)
+            // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
+            // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).
+            if (!dir) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
+            yield* write(path.join(dir, w.file), w.value)
+          }
+        }),
+      read: (paths, controller, file) => {
+        const dir = dirOf(paths, controller)
+        return dir
+          ? readFile(path.join(dir, file))
+          : Effect.fail(new CgroupError({ op: `read ${file}`, path: "/sys/fs/cgroup", reason: `no ${controller || "cgroup2"} hierarchy` }))
+      },
+      freeze: (paths, on) =>
+        Effect.gen(function* () {
+          const f = freezer(paths)
+          if (!f) return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: "/sys/fs/cgroup", reason: "no freezer hierarchy" })
+          const request = f.version === 1 ? write(path.join(f.dir, "freezer.state"), on ? "FROZEN" : "THAWED") : write(path.join(f.dir, "cgroup.freeze"), on ? "1" : "0")
+          yield* request
+          const deadline = Date.now() + (opts.freezeTimeoutMs ?? 2000)
+          // v1 passes through FREEZING while tasks reach the refrigerator; a task forked meanwhile can keep it
+          // there, so the request is repeated (runc's freezeWithRetry). v2 reports in cgroup.events.
+          for (let round = 0; isFrozen(f) !== on; round++) {
+            if (Date.now() > deadline) {
+              if (on) yield* request.pipe(Effect.zipRight(write(path.join(f.dir, f.version === 1 ? "freezer.state" : "cgroup.freeze"), f.version === 1 ? "THAWED" : "0")), Effect.ignore)
+              return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: f.dir, reason: `ETIMEDOUT: not ${on ? "FROZEN" : "THAWED"} after ${opts.freezeTimeoutMs ?? 2000} ms` })
+            }
+            yield* Effect.sleep(Duration.millis(round < 10 ? 1 : 10))
+            if (on && round % 10 === 9) yield* request
+          }
+        }),
+      frozen: (paths) =>
+        Effect.sync(() => {
+          const f = freezer(paths)
+          return f !== undefined && fs.existsSync(f.dir) && isFrozen(f)
+        }),
       paths: (cgroupsPath, id) =>
         Effect.try({ try: () => placeCgroups(layout().hierarchies, layout().own, cgroupsPath, id), catch: fail("locate", "/proc/self") }),
       prime: () => {

@@ -7,10 +7,16 @@
  * A pid leaves its cgroup when it dies: provided together with the kernel
  * model (`ModelLayer`), the cgroups ask KernelModelControl which pids live;
  * on its own, every pid counts as alive.
+ *
+ * Resources are the same writes the fs layer makes (v1Writes), kept per
+ * directory and file so that `read` returns them; freezing is a flag per
+ * directory (the model's processes do not stop: the machine is what is tested).
  */
 import { Context, Effect, Layer, Option } from "effect"
+import type { HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
 import { placeCgroups } from "./cgroups-fs.ts"
+import { v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 import { KernelModelControl, kernelModel, type KernelModelOptions } from "./kernel-model.ts"
 
@@ -24,8 +30,18 @@ export const MODEL_OWN: ReadonlyMap<string, string> = new Map([
   ["", "/user.slice"],
 ])
 
+/** A host with every v1 controller, two cpus, one node and 2MB pages. */
+export const MODEL_FACTS: HostFacts = {
+  v1Controllers: new Set(["cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "pids", "blkio", "hugetlb"]),
+  v1Files: new Set(["memory.memsw.limit_in_bytes", "blkio.weight"]),
+  cpus: new Set([0, 1]),
+  mems: new Set([0]),
+  hugepageSizes: new Set(["2MB"]),
+}
+
 export interface CgroupsModelOptions {
   readonly hierarchies?: readonly Hierarchy[]
+  readonly facts?: HostFacts
   /** Our own cgroup per hierarchy, keyed by sorted controller list ("" for cgroup2). */
   readonly own?: ReadonlyMap<string, string>
 }
@@ -46,6 +62,21 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
       const kernel = yield* Effect.serviceOption(KernelModelControl)
       const alive = (pid: number) => Option.match(kernel, { onNone: () => true, onSome: (k) => k.isAlive(pid) })
       const groups = new Map<string, Set<number>>()
+      const files = new Map<string, Map<string, string>>()
+      const frozenDirs = new Set<string>()
+      /** The directory standing for `controller`: the v1 one carrying it, cgroup2 for "", else the first (the model is lenient). */
+      const dirOf = (paths: CgroupPaths, controller: string) => {
+        const h =
+          hierarchies.find((x) => (controller === "" ? x.version === 2 : x.version === 1 && x.controllers.split(",").includes(controller))) ?? hierarchies[0]
+        return h ? paths[h.mountPoint] : undefined
+      }
+      const existing = (paths: CgroupPaths, op: string) =>
+        Effect.gen(function* () {
+          const dirs = Object.values(paths)
+          const missing = dirs.find((d) => !groups.has(d))
+          if (missing !== undefined || dirs.length === 0) return yield* new CgroupError({ op, path: missing ?? "", reason: "ENOENT" })
+          return dirs
+        })
       const members = (dir: string) => [...(groups.get(dir) ?? [])].filter(alive).sort((a, b) => a - b)
       const mountOf = (dir: string) => hierarchies.find((h) => dir === h.mountPoint || dir.startsWith(`${h.mountPoint}/`))?.mountPoint
 
@@ -73,6 +104,30 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
             }),
           ).pipe(Effect.asVoid),
         pids: (paths) => Effect.sync(() => [...new Set(Object.values(paths).flatMap(members))].sort((a, b) => a - b)),
+        facts: () => Effect.succeed(opts.facts ?? MODEL_FACTS),
+        apply: (paths, resources) =>
+          Effect.gen(function* () {
+            yield* existing(paths, "apply")
+            for (const w of v1Writes(resources, (opts.facts ?? MODEL_FACTS).v1Files)) {
+              const dir = dirOf(paths, w.controller)!
+              const m = files.get(dir) ?? new Map<string, string>()
+              files.set(dir, m.set(w.file, w.value))
+            }
+          }),
+        read: (paths, controller, file) =>
+          Effect.gen(function* () {
+            const dir = dirOf(paths, controller)
+            const v = dir === undefined ? undefined : files.get(dir)?.get(file)
+            if (v === undefined) return yield* new CgroupError({ op: "read", path: `${dir ?? ""}/${file}`, reason: "ENOENT" })
+            return `${v}\n`
+          }),
+        freeze: (paths, on) =>
+          Effect.gen(function* () {
+            const dirs = yield* existing(paths, on ? "freeze" : "thaw")
+            for (const d of dirs) if (on) frozenDirs.add(d)
+            else frozenDirs.delete(d)
+          }),
+        frozen: (paths) => Effect.sync(() => Object.values(paths).some((d) => frozenDirs.has(d) && groups.has(d))),
         destroy: (paths) =>
           Effect.forEach(Object.values(paths), (dir) =>
             Effect.gen(function* () {
@@ -80,6 +135,8 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
               const busy = members(dir).length > 0 || [...groups.keys()].some((g) => g.startsWith(`${dir}/`))
               if (busy) return yield* new CgroupError({ op: "remove", path: dir, reason: "EBUSY" })
               groups.delete(dir)
+              files.delete(dir)
+              frozenDirs.delete(dir)
             }),
           ).pipe(Effect.asVoid),
       })

@@ -3,9 +3,13 @@
  * Placement follows runc's fs manager: an absolute `linux.cgroupsPath` is
  * taken from each hierarchy's root, a relative one (and the default, the id)
  * is nested under the caller's own cgroup in that hierarchy.
- * Resource limits, freezing and stats arrive with the cgroups issue.
+ * Resources are applied on v1 hierarchies (cgroups-v1-resources.ts says what is
+ * written where); the freezer is v1's freezer.state, or cgroup.freeze when only
+ * cgroup2 carries it.
  */
 import { Context, type Effect } from "effect"
+import type { HostFacts } from "../config/resources.ts"
+import type { ResourcesSpec } from "../config/spec.ts"
 import type { CgroupError } from "./errors.ts"
 
 /** A mounted hierarchy: its mount point and the controllers it carries ("" for cgroup2). */
@@ -34,6 +38,16 @@ export interface CgroupsService {
   readonly join: (paths: CgroupPaths, pid: number) => Effect.Effect<void, CgroupError>
   /** Pids in the container's cgroup. */
   readonly pids: (paths: CgroupPaths) => Effect.Effect<number[], CgroupError>
+  /** What this host's cgroups offer, for validating linux.resources before anything is created. */
+  readonly facts: () => Effect.Effect<HostFacts, CgroupError>
+  /** Writes the resources into the created cgroups (before any task joins them). */
+  readonly apply: (paths: CgroupPaths, resources: ResourcesSpec | undefined) => Effect.Effect<void, CgroupError>
+  /** Reads one file of the container's cgroup in the hierarchy carrying `controller` ("" for cgroup2). */
+  readonly read: (paths: CgroupPaths, controller: string, file: string) => Effect.Effect<string, CgroupError>
+  /** Freezes (on) or thaws every task; returns once the kernel reports the new state, or fails after a bound. */
+  readonly freeze: (paths: CgroupPaths, on: boolean) => Effect.Effect<void, CgroupError>
+  /** Whether the cgroup is frozen (false when it has no freezer or is gone). */
+  readonly frozen: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
   /** Removes the directories, retrying a bounded number of times while dying tasks keep them busy. */
   readonly destroy: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
 }

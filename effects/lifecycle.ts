@@ -8,13 +8,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, validateId, type Bundle } from "../config/parse.ts"
+import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { Cgroups } from "./cgroups.ts"
-import { SyscallError, type ContainerError } from "./errors.ts"
+import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
@@ -72,6 +73,9 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const bundle = yield* bundleOf(o)
     const spec = bundle.spec
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
+    // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
+    const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
+    if (problem) return yield* new ConfigError(problem)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
@@ -90,6 +94,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       // Record the cgroups before making them, so that a crash from here on leaves nothing delete cannot find.
       yield* store.write(o.root, record)
       yield* cgroups.create(paths)
+      // Limits and device rules are in place before the init joins: it never runs unconstrained.
+      yield* cgroups.apply(paths, spec.linux?.resources)
       const fifo = fifoPath(o.root, id)
       yield* kernel.mkfifo(fifo)
       // The init opens the fifo as the container's root: in a user namespace that is another host uid (runc does the same).
