@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
+import { seccompProblem } from "./seccomp-compile.ts"
 import { checkResourceShape } from "./resources.ts"
 import { Spec } from "./spec.ts"
 
@@ -95,7 +96,8 @@ export function checkRules(spec: Spec): Problem {
     if (key.includes("/") || key.includes(".."))
       return { path: `linux.sysctl.${key}`, reason: "is not a sysctl name" }
   }
-  if (linux.seccomp !== undefined) return { path: "linux.seccomp", reason: "seccomp is not supported yet" }
+  const seccomp = linux.seccomp && seccompProblem(linux.seccomp)
+  if (seccomp) return seccomp
   if (linux.intelRdt !== undefined) return { path: "linux.intelRdt", reason: "Intel RDT (resctrl) is not available on this host" }
   const resources = checkResourceShape(linux.resources)
   if (resources) return resources

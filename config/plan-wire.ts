@@ -92,6 +92,8 @@ export function wireOp(o: PlanOp): WireOp {
       return { op: Op.CHDIR, s: [o.path] }
     case "noNewPrivs":
       return { op: Op.NO_NEW_PRIVS }
+    case "seccomp":
+      return { op: Op.SECCOMP, n: [b(o.flags)], s: [o.filter] }
     case "exec":
       return { op: Op.EXEC, s: [nulList(o.args), nulList(o.env)] }
   }

@@ -8,6 +8,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_OPTIONS, RLIMITS } from "./linux-names.ts"
+import { compileSeccompCached } from "./seccomp-compile.ts"
 import type { MountSpec, NamespaceType, Spec } from "./spec.ts"
 
 /** One step of the plan. `op` names it; protocol.h documents what the helper does. */
@@ -74,6 +75,8 @@ export type PlanOp =
     }
   | { readonly op: "chdir"; readonly path: string }
   | { readonly op: "noNewPrivs" }
+  /** A compiled filter (config/seccomp-compile.ts); `skipped`: syscall names no ABI knows, for the debug log. */
+  | { readonly op: "seccomp"; readonly filter: Uint8Array; readonly flags: number; readonly skipped: readonly string[] }
   | { readonly op: "exec"; readonly args: readonly string[]; readonly env: readonly string[] }
 
 export type PlanOpName = PlanOp["op"]
@@ -215,6 +218,12 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push({ op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH })
   ops.push({ op: "waitStart" })
   ops.push({ op: "closeFds", from: 3 })
+  const seccomp = seccompOp(spec)
+  // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it as runc does
+  // (standard_init_linux.go), before the capabilities and the user change, so the
+  // filter must allow what those steps call (setgroups, setres[ug]id, prctl, capset,
+  // chdir, execve). With no_new_privs it goes last, so that only execve is filtered.
+  if (seccomp && !proc.noNewPrivileges) ops.push(seccomp)
 
   const caps = proc.capabilities
   if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
@@ -231,8 +240,19 @@ export function buildPlan(input: PlanInput): InitPlan {
     })
   ops.push({ op: "chdir", path: proc.cwd })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
+  if (seccomp && proc.noNewPrivileges) ops.push(seccomp)
   ops.push({ op: "exec", args: proc.args, env })
   return { ops }
+}
+
+/** The seccomp op of linux.seccomp, compiled once per distinct profile. */
+function seccompOp(spec: Spec): PlanOp | undefined {
+  const profile = spec.linux?.seccomp
+  if (!profile) return undefined
+  const compiled = compileSeccompCached(profile)
+  if (compiled._tag === "Left") throw new Error(`buildPlan: ${compiled.left.message} (parseSpec checks it)`)
+  const { filter, flags, skipped } = compiled.right
+  return { op: "seccomp", filter, flags, skipped }
 }
 
 const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))

@@ -5,6 +5,7 @@
  * JSON path by config/parse.ts.
  */
 import { Schema as S } from "effect"
+import { Seccomp } from "./seccomp-spec.ts"
 
 const Uint32 = S.Int.pipe(S.between(0, 0xffffffff))
 const Int64 = S.Int
@@ -153,7 +154,7 @@ export const Linux = S.Struct({
   readonlyPaths: S.optional(S.Array(S.String)),
   mountLabel: S.optional(S.String),
   sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
-  seccomp: S.optional(S.Unknown),
+  seccomp: S.optional(Seccomp),
   personality: S.optional(S.Unknown),
   intelRdt: S.optional(S.Unknown),
 })

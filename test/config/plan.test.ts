@@ -19,6 +19,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
     masked: fc.array(fc.constantFrom("/proc/keys", "/proc/timer_list", "/sys/firmware"), { maxLength: 3 }),
     ro: fc.array(fc.constantFrom("/proc/sys", "/proc/bus"), { maxLength: 2 }),
     nnp: fc.boolean(),
+    seccomp: fc.boolean(),
     readonlyRoot: fc.boolean(),
     uid: fc.nat(70000),
     tmpfs: fc.shuffledSubarray(["/tmp", "/run", "/var/tmp"]),
@@ -48,6 +49,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
       linux: {
         namespaces,
         maskedPaths: r.masked,
+        ...(r.seccomp ? { seccomp: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }] } } : {}),
         readonlyPaths: r.ro,
         ...(user ? { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] } : {}),
       },
@@ -107,7 +109,7 @@ describe("the init plan", () => {
     const ops = plan(spec)
     const wait = idx(ops, "waitStart")
     expect(idx(ops, "resolveExec")).toBeLessThan(wait)
-    for (const name of ["closeFds", "capsBounding", "user", "caps", "chdir", "noNewPrivs", "exec"] as const)
+    for (const name of ["closeFds", "capsBounding", "user", "caps", "chdir", "noNewPrivs", "seccomp", "exec"] as const)
       for (const i of all(ops, name)) expect(i).toBeGreaterThan(wait)
   })
 
@@ -117,8 +119,25 @@ describe("the init plan", () => {
     if (idx(ops, "capsBounding") >= 0) expect(idx(ops, "capsBounding")).toBeLessThan(user)
     if (idx(ops, "caps") >= 0) expect(idx(ops, "caps")).toBeGreaterThan(user)
     expect(ops.at(-1)?.op).toBe("exec")
-    if (spec.process?.noNewPrivileges) expect(ops.at(-2)?.op).toBe("noNewPrivs")
+    const seccomp = spec.linux?.seccomp && spec.process?.noNewPrivileges ? 1 : 0
+    if (spec.process?.noNewPrivileges) expect(ops.at(-2 - seccomp)?.op).toBe("noNewPrivs")
     else expect(idx(ops, "noNewPrivs")).toBe(-1)
+  })
+
+  test.prop([arbSpec])("seccomp: last before exec, after no_new_privs; without it, before the privileges are dropped (as runc)", (spec) => {
+    const ops = plan(spec)
+    const at = all(ops, "seccomp")
+    if (!spec.linux?.seccomp) return void expect(at).toEqual([])
+    expect(at.length).toBe(1)
+    const [i] = at as [number]
+    if (spec.process?.noNewPrivileges) {
+      expect(ops[i + 1]?.op).toBe("exec")
+      expect(ops[i - 1]?.op).toBe("noNewPrivs")
+    } else {
+      // A filter without no_new_privs needs CAP_SYS_ADMIN: installed while the init still has it.
+      expect(i).toBeGreaterThan(idx(ops, "closeFds"))
+      for (const name of ["capsBounding", "user", "caps", "chdir", "exec"] as const) for (const j of all(ops, name)) expect(j).toBeGreaterThan(i)
+    }
   })
 
   test.prop([arbSpec])("a new user namespace becomes root before anything else", (spec) => {
