@@ -64,6 +64,14 @@ export function checkRules(spec: Spec): Problem {
   if (proc.apparmorProfile) return { path: "process.apparmorProfile", reason: "AppArmor is not enabled on this host" }
   if (proc.selinuxLabel) return { path: "process.selinuxLabel", reason: "SELinux is not enabled on this host" }
 
+  const HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
+  for (const [name, list] of Object.entries(spec.hooks ?? {})) {
+    if (!HOOKS.includes(name)) return { path: `hooks.${name}`, reason: `unknown hook (one of ${HOOKS.join(", ")})` }
+    for (const [i, h] of list.entries()) {
+      if (!path.isAbsolute(h.path)) return { path: `hooks.${name}[${i}].path`, reason: `"${h.path}" is not an absolute path` }
+      if (h.timeout !== undefined && h.timeout <= 0) return { path: `hooks.${name}[${i}].timeout`, reason: "must be a positive number of seconds" }
+    }
+  }
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     if (!path.isAbsolute(m.destination))
       return { path: `mounts[${i}].destination`, reason: `"${m.destination}" is not an absolute path` }

@@ -32,6 +32,10 @@ export function wireOp(o: PlanOp): WireOp {
       }
     case "setIdRoot":
       return { op: Op.SETID_ROOT }
+    case "sync":
+      return { op: Op.SYNC }
+    case "hook":
+      return { op: Op.HOOK, n: [b(o.timeoutSec), o.state === "create" ? 0n : 1n], s: [o.path, nulList(o.args), nulList(o.env)] }
     case "unshare":
       return { op: Op.UNSHARE, n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n)] }
     case "setsid":

@@ -24,6 +24,17 @@ export type PlanOp =
     }
   | { readonly op: "setIdRoot" }
   | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
+  /** The init waits while the manager runs the prestart and createRuntime hooks. */
+  | { readonly op: "sync" }
+  /** A createContainer ("create" state) or startContainer ("start" state) hook, run by the init. */
+  | {
+      readonly op: "hook"
+      readonly path: string
+      readonly args: readonly string[]
+      readonly env: readonly string[]
+      readonly timeoutSec: number
+      readonly state: "create" | "start"
+    }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string }
@@ -196,6 +207,11 @@ export function buildPlan(input: PlanInput): InitPlan {
     ops.push(...mountOps(input, isNew))
     ops.push(...deviceOps(input, isNew("user")))
   }
+  // runtime-spec: prestart and createRuntime run in the runtime namespace, createContainer in ours,
+  // all after the environment is made and before pivot_root (so createContainer's path is a host path).
+  const hooks = spec.hooks ?? {}
+  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) ops.push({ op: "sync" })
+  ops.push(...hookOps(hooks.createContainer, "create"))
   ops.push({ op: "execFifo", path: input.fifoPath })
   if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })
 
@@ -217,6 +233,8 @@ export function buildPlan(input: PlanInput): InitPlan {
   const program = proc.args[0] ?? ""
   ops.push({ op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH })
   ops.push({ op: "waitStart" })
+  // startContainer: after start, in the container, before the program (its path resolves inside).
+  ops.push(...hookOps(hooks.startContainer, "start"))
   ops.push({ op: "closeFds", from: 3 })
   const seccomp = seccompOp(spec)
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it as runc does
@@ -254,6 +272,10 @@ function seccompOp(spec: Spec): PlanOp | undefined {
   const { filter, flags, skipped } = compiled.right
   return { op: "seccomp", filter, flags, skipped }
 }
+
+type HookSpec = NonNullable<Spec["hooks"]>[string][number]
+const hookOps = (list: readonly HookSpec[] | undefined, state: "create" | "start"): PlanOp[] =>
+  (list ?? []).map((h) => ({ op: "hook", path: h.path, args: h.args ?? [h.path], env: h.env ?? [], timeoutSec: h.timeout ?? 0, state }))
 
 const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
 

@@ -102,6 +102,18 @@ export class CgroupError extends Data.TaggedError("CgroupError")<{
   }
 }
 
+/** An OCI hook failed (exit status, signal, timeout, or it could not be run). */
+export class HookFailed extends Data.TaggedError("HookFailed")<{
+  readonly hook: string
+  readonly index: number
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message() {
+    return `${this.hook} hook ${this.index} (${this.path}): ${this.reason}`
+  }
+}
+
 /** Anything the runtime can fail with. */
 export type ContainerError =
   | ConfigError
@@ -113,3 +125,4 @@ export type ContainerError =
   | ContainerExists
   | StateError
   | CgroupError
+  | HookFailed

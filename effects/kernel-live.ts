@@ -9,7 +9,7 @@ import * as os from "node:os"
 import { Effect, Layer, Queue } from "effect"
 import { addon, helperPath } from "../native/addon.ts"
 import type { Watch } from "../native/addon.ts"
-import { decodeMessage, encodeEmpty, encodePlan, Msg, Op, opName, type HelperMessage } from "../native/protocol.ts"
+import { decodeMessage, encodeGo, encodePlan, Op, opName, type HelperMessage } from "../native/protocol.ts"
 import { InitExited, InitFailed, SyscallError } from "./errors.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 
@@ -162,14 +162,22 @@ export const KernelLive = Layer.sync(Kernel, () => {
             return yield* new InitFailed({ stage: "helper", op: "clone", syscall: "protocol", errno: "EPROTO", path: `unexpected ${child.msg.type}` })
           init = { pid: child.msg.pid, startTime: readStartTime(child.msg.pid) ?? 0, fd: pidfd }
           yield* req.beforeGo(init)
-          yield* Effect.try({ try: () => addon.send(mine, encodeEmpty(Msg.GO)), catch: toSyscallError("send", "go") })
+          const go = (states?: { create: string; start: string }) =>
+            Effect.try({ try: () => addon.send(mine, encodeGo(states)), catch: toSyscallError("send", "go") })
+          yield* go(req.hookStates?.(init))
           if (req.barrier === false) {
             // No start barrier (an exec'd process): EOF means execve went through, a message that it failed.
             const item = yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
             if (item.kind === "msg" && item.msg.type === "error") return yield* initFailed(item.msg)
             return init
           }
-          const ready = yield* next(ch, "init", init)
+          let ready = yield* next(ch, "init", init)
+          // At its sync op the init waits for us to run the runtime-namespace hooks.
+          while (ready.msg.type === "sync") {
+            if (req.onSync) yield* req.onSync(init)
+            yield* go()
+            ready = yield* next(ch, "init", init)
+          }
           if (ready.msg.type !== "ready")
             return yield* new InitFailed({ stage: "init", op: "wait_start", syscall: "protocol", errno: "EPROTO", path: `unexpected ${ready.msg.type}` })
           channels.set(init.fd, ch)

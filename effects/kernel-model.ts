@@ -172,6 +172,7 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
             const undo = Effect.sync(() => die(proc, { code: null, signal: 9 })).pipe(Effect.zipRight(release(ref)))
             const rest = Effect.gen(function* () {
               yield* req.beforeGo(ref)
+              if (req.onSync && req.plan.some((o) => o.op === Op.SYNC)) yield* req.onSync(ref)
               if (!(path.posix.basename(program) in programs))
                 return yield* new InitFailed({ stage: "init", op: "resolve_exec", syscall: "execve", errno: "ENOENT", path: program })
               if (injected) return yield* injected

@@ -6,7 +6,7 @@
  */
 import { Context, type Effect } from "effect"
 import type { WireOp } from "../native/protocol.ts"
-import type { CgroupError, InitExited, InitFailed, SyscallError } from "./errors.ts"
+import type { CgroupError, ContainerError, InitExited, InitFailed, SyscallError } from "./errors.ts"
 
 /** How a process ended: `code` for exit(), `signal` when killed; null = not ours to reap. */
 export interface ExitStatus {
@@ -31,11 +31,15 @@ export interface SpawnRequest {
   readonly barrier?: boolean
   /** Runs between the clone and MSG_GO: join cgroups, record the pid. */
   readonly beforeGo: (init: ProcessRef) => Effect.Effect<void, CgroupError | SyscallError>
+  /** The OCI states the init hands to its createContainer and startContainer hooks (they need the pid). */
+  readonly hookStates?: (init: ProcessRef) => { readonly create: string; readonly start: string }
+  /** Runs while the init waits at its `sync` op: the prestart and createRuntime hooks. */
+  readonly onSync?: (init: ProcessRef) => Effect.Effect<void, ContainerError>
 }
 
 export interface KernelService {
   /** Spawns the helper, sends the plan, and returns once init waits at the start barrier. */
-  readonly spawnInit: (req: SpawnRequest) => Effect.Effect<ProcessRef, InitFailed | InitExited | SyscallError | CgroupError>
+  readonly spawnInit: (req: SpawnRequest) => Effect.Effect<ProcessRef, ContainerError>
   /** Releases the init blocked on the exec fifo at `fifo`, and waits until it has exec'd (or failed). */
   readonly start: (init: ProcessRef, fifo: string) => Effect.Effect<void, InitFailed | InitExited | SyscallError>
   /** Creates the exec fifo. */

@@ -16,6 +16,7 @@ import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { Cgroups } from "./cgroups.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
+import { runHooks, runHooksLogged, type HookState } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
@@ -126,6 +127,12 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               yield* store.write(o.root, record).pipe(Effect.orDie)
               yield* cgroups.join(paths, p.pid)
             }),
+          hookStates: (p) => ({
+            create: JSON.stringify(hookState(record, "creating", p.pid)),
+            start: JSON.stringify(hookState(record, "created", p.pid)),
+          }),
+          onSync: (p) =>
+            Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", p.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", p.pid))),
         })
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
@@ -137,6 +144,16 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
     return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
   })
+
+/** The runtime-spec state handed to hooks. */
+export const hookState = (record: ContainerRecord, status: HookState["status"], pid?: number): HookState => ({
+  ociVersion: record.spec.ociVersion,
+  id: record.id,
+  status,
+  ...(pid !== undefined ? { pid } : {}),
+  bundle: record.bundle,
+  ...(record.spec.annotations ? { annotations: record.spec.annotations } : {}),
+})
 
 /** start: release the init from its barrier; it execs the user's program. */
 export const start = (root: string, live: Live): Effect.Effect<Live, ContainerError, Services> =>
@@ -154,6 +171,8 @@ export const start = (root: string, live: Live): Effect.Effect<Live, ContainerEr
         Effect.zipRight(store.write(root, record)),
       ),
     )
+    // poststart: the program runs; a failing hook is logged and changes nothing (runtime-spec).
+    yield* runHooksLogged(record.spec, "poststart", hookState(record, "running", live.init.pid))
     return { ...live, record }
   })
 
@@ -205,9 +224,11 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
         yield* store.remove(root, live.record.id)
       }),
     )
+    // poststop: after the container is gone; failures are logged and do not block delete.
+    yield* runHooksLogged(live.record.spec, "poststop", hookState(live.record, "stopped"))
   })
 
-/** The status a record has in reality (runc's refreshState): init alive at the barrier → created, alive → running, else stopped. */
+/** The status a record has in reality (runc's refreshState): init alive at the barrier → created, frozen → paused, alive → running, else stopped. */
 export const reconcile = (root: string, id: string): Effect.Effect<Live & { status: RecordedStatus }, ContainerError, Services> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel

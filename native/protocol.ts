@@ -12,6 +12,7 @@ export const Msg = {
   CHILD: 1,
   READY: 2,
   ERROR: 3,
+  SYNC: 4,
   PLAN: 16,
   GO: 17,
 } as const
@@ -50,6 +51,8 @@ export const Op = {
   SECCOMP: 37,
   EXEC: 38,
   UNSHARE: 39,
+  SYNC: 40,
+  HOOK: 41,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 
@@ -124,8 +127,12 @@ export function encodePlan(ops: readonly WireOp[]): Uint8Array {
   return msg
 }
 
-/** A message with no payload (MSG_GO). */
+/** A message with no payload. */
 export const encodeEmpty = (type: number): Uint8Array => frame(type, new Uint8Array(0))
+
+/** MSG_GO, with the OCI states the helper hands to its createContainer (S0) and startContainer (S1) hooks. */
+export const encodeGo = (states?: { readonly create: string; readonly start: string }): Uint8Array =>
+  frame(Msg.GO, states ? encodeFields({ op: 0, s: [states.create, states.start] }) : new Uint8Array(0))
 
 export interface DecodedFields {
   readonly n: Array<bigint | undefined>
@@ -177,6 +184,7 @@ export function decodePlan(buf: Uint8Array): Array<{ op: number } & DecodedField
 export type HelperMessage =
   | { readonly type: "child"; readonly pid: number }
   | { readonly type: "ready" }
+  | { readonly type: "sync" }
   | {
       readonly type: "error"
       readonly errno: number
@@ -198,6 +206,8 @@ export function decodeMessage(buf: Uint8Array): HelperMessage {
       return { type: "child", pid: Number(f.n[0] ?? 0n) }
     case Msg.READY:
       return { type: "ready" }
+    case Msg.SYNC:
+      return { type: "sync" }
     case Msg.ERROR:
       return {
         type: "error",
@@ -219,6 +229,8 @@ export function encodeMessage(m: HelperMessage): Uint8Array {
       return frame(Msg.CHILD, encodeFields({ op: 0, n: [BigInt(m.pid)] }))
     case "ready":
       return frame(Msg.READY, new Uint8Array(0))
+    case "sync":
+      return frame(Msg.SYNC, new Uint8Array(0))
     case "error":
       return frame(
         Msg.ERROR,

@@ -149,6 +149,19 @@ int recv_plan(struct xc_plan *plan, struct init_error *err, uint32_t *index, uin
 	return 0;
 }
 
+int send_sync(void)
+{
+	return send_msg(XC_MSG_SYNC, NULL, -1);
+}
+
+/* The OCI states MSG_GO carries for OP_HOOK (S0, S1), NUL-terminated. */
+static char hook_state[2][XC_MAX_STR + 1];
+
+const char *go_state(unsigned which)
+{
+	return which < 2 ? hook_state[which] : "";
+}
+
 int wait_go(void)
 {
 	const uint8_t *payload;
@@ -160,5 +173,19 @@ int wait_go(void)
 		return -1;
 	if (xc_decode_header(msgbuf, (size_t)n, &type, &payload, &plen) < 0 || type != XC_MSG_GO)
 		return -1;
+	/* Fields: u16 tag, u32 length, value; only S0 and S1, each bounded. */
+	for (uint32_t at = 0; at < plen;) {
+		if (plen - at < XC_HDR)
+			return -1;
+		uint16_t tag = (uint16_t)(payload[at] | payload[at + 1] << 8);
+		uint32_t len = (uint32_t)payload[at + 2] | (uint32_t)payload[at + 3] << 8 |
+			       (uint32_t)payload[at + 4] << 16 | (uint32_t)payload[at + 5] << 24;
+		at += XC_HDR;
+		if (len > plen - at || len > XC_MAX_STR || (tag != XC_F_S0 && tag != XC_F_S1))
+			return -1;
+		memcpy(hook_state[tag - XC_F_S0], payload + at, len);
+		hook_state[tag - XC_F_S0][len] = '\0';
+		at += len;
+	}
 	return 0;
 }

@@ -68,7 +68,7 @@ static int before_clone_op(uint16_t code)
 /* The only fields that carry binary data rather than a C string. */
 static int binary_field(uint16_t code, unsigned i)
 {
-	return (code == XC_OP_EXEC && i <= 1) || (code == XC_OP_USER && i == 0) ||
+	return (code == XC_OP_EXEC && i <= 1) || (code == XC_OP_HOOK && (i == 1 || i == 2)) || (code == XC_OP_USER && i == 0) ||
 	       (code == XC_OP_SECCOMP && i == 0);
 }
 

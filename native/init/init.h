@@ -44,6 +44,8 @@ char *fdpath(char buf[FDPATH_MAX], int fd);
 /* channel.c */
 int recv_plan(struct xc_plan *plan, struct init_error *err, uint32_t *index, uint16_t *code);
 int wait_go(void);
+int send_sync(void);
+const char *go_state(unsigned which); /* what the last MSG_GO carried for OP_HOOK */
 int send_child(int pid, int pidfd);
 int send_ready(void);
 void report(const struct init_error *err, uint32_t index, uint16_t code);
@@ -65,5 +67,9 @@ op_fn op_hostname, op_domainname, op_sysctl, op_loopback_up, op_oom_score_adj;
 op_fn op_setid_root, op_setsid, op_rlimit, op_umask, op_exec_fifo, op_wait_start, op_resolve_exec,
 	op_close_fds, op_caps_bounding, op_user, op_caps, op_chdir, op_no_new_privs, op_seccomp,
 	op_exec;
+char **split_list(const char *s, uint32_t len);
+
+/* hooks.c */
+op_fn op_sync, op_hook;
 
 #endif

@@ -49,6 +49,8 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_SECCOMP] = op_seccomp,
 	[XC_OP_EXEC] = op_exec,
 	[XC_OP_UNSHARE] = op_unshare,
+	[XC_OP_SYNC] = op_sync,
+	[XC_OP_HOOK] = op_hook,
 };
 
 /* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */

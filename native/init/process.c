@@ -287,7 +287,7 @@ int op_seccomp(const struct plan_op *op, struct init_state *st, struct init_erro
 }
 
 /* A NUL-terminated list (checked by the decoder) as a NULL-terminated array. */
-static char **split_list(const char *s, uint32_t len)
+char **split_list(const char *s, uint32_t len)
 {
 	size_t count = 0, k = 0;
 	char **v;

@@ -42,9 +42,12 @@
 enum xc_msg {
 	XC_MSG_CHILD = 1, /* N0 = pid of C (in the manager's pid ns); SCM_RIGHTS: pidfd of C */
 	XC_MSG_READY = 2, /* no fields: C waits on the exec fifo */
+	XC_MSG_SYNC = 4,  /* no fields: C waits at OP_SYNC for the manager's MSG_GO (it runs its hooks) */
 	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail */
 	XC_MSG_PLAN = 16, /* payload = ops */
-	XC_MSG_GO = 17,   /* no payload: C may run its ops */
+	XC_MSG_GO = 17,   /* C may run its ops. Optional fields: S0 = the OCI state given to OP_HOOK with N1 = 0
+	                     (createContainer), S1 = the one for N1 = 1 (startContainer); only the pid makes
+	                     them unknowable when the plan is built. Later MSG_GOs may repeat them. */
 };
 
 enum xc_field {
@@ -114,6 +117,11 @@ enum xc_op {
 	XC_OP_UNSHARE = 39,     /* N0 = CLONE_NEW* flags: unshare() in C. A cgroup namespace is made here, after
 	                           MSG_GO, so that its root is the container's cgroup (joined by then), as in
 	                           runc's nsexec; OP_CLONE must not carry CLONE_NEWCGROUP */
+	XC_OP_SYNC = 40,        /* send MSG_SYNC and wait for MSG_GO: the manager runs the prestart and
+	                           createRuntime hooks at this point (EOF instead: exit 1) */
+	XC_OP_HOOK = 41,        /* S0 = path, S1 = argv, S2 = env (NUL lists as OP_EXEC), N0 = timeout in seconds
+	                           (0: none), N1 = which state from MSG_GO goes to its stdin: run it in our
+	                           namespaces and wait; a non-zero exit, a signal or the timeout fails the op */
 	XC_OP_MAX
 };
 

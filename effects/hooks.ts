@@ -1,0 +1,57 @@
+/**
+ * The OCI hooks that run in the runtime namespace (prestart, createRuntime,
+ * poststart, poststop): each gets the container's state JSON on stdin, its
+ * own argv and env, and is killed at its timeout. The container-namespace ones
+ * (createContainer, startContainer) are run by the init helper (OP_HOOK).
+ */
+import { spawn } from "node:child_process"
+import { Effect } from "effect"
+import type { Spec } from "../config/spec.ts"
+import { HookFailed } from "./errors.ts"
+
+export type HookName = "prestart" | "createRuntime" | "createContainer" | "startContainer" | "poststart" | "poststop"
+
+/** The state a hook reads on stdin (runtime-spec "State"). */
+export interface HookState {
+  readonly ociVersion: string
+  readonly id: string
+  readonly status: "creating" | "created" | "running" | "stopped"
+  readonly pid?: number
+  readonly bundle: string
+  readonly annotations?: Readonly<Record<string, string>>
+}
+
+const runOne = (name: HookName, index: number, hook: NonNullable<Spec["hooks"]>[string][number], stdin: string) =>
+  Effect.async<void, HookFailed>((resume) => {
+    const fail = (reason: string) => resume(Effect.fail(new HookFailed({ hook: name, index, path: hook.path, reason })))
+    const [argv0, ...args] = hook.args ?? [hook.path]
+    const child = spawn(hook.path, args, {
+      argv0,
+      env: Object.fromEntries((hook.env ?? []).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)])),
+      stdio: ["pipe", "ignore", "inherit"],
+    })
+    const timer = hook.timeout ? setTimeout(() => child.kill("SIGKILL"), hook.timeout * 1000) : undefined
+    child.stdin.on("error", () => undefined) // a hook that does not read its stdin
+    child.stdin.end(stdin)
+    child.on("error", (e) => {
+      clearTimeout(timer)
+      fail((e as NodeJS.ErrnoException).code ?? e.message)
+    })
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer)
+      if (code === 0) resume(Effect.void)
+      else if (signal === "SIGKILL" && hook.timeout) fail(`timed out after ${hook.timeout} s`)
+      else fail(signal ? `killed by ${signal}` : `exited ${code}`)
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+/** Runs the hooks named `name` in order; the first failure stops them (create/start semantics). */
+export const runHooks = (spec: Spec, name: HookName, state: HookState): Effect.Effect<void, HookFailed> =>
+  Effect.forEach(spec.hooks?.[name] ?? [], (h, i) => runOne(name, i, h, JSON.stringify(state)), { discard: true })
+
+/** Runs them all, logging failures instead (poststart and poststop: the spec says warn and go on). */
+export const runHooksLogged = (spec: Spec, name: HookName, state: HookState): Effect.Effect<void> =>
+  Effect.forEach(spec.hooks?.[name] ?? [], (h, i) =>
+    runOne(name, i, h, JSON.stringify(state)).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))),
+  { discard: true })
