@@ -50,6 +50,12 @@ export class ContainerHandle {
   start(): Promise<void> {
     return run(this.effect.start())
   }
+  pause(): Promise<void> {
+    return run(this.effect.pause())
+  }
+  resume(): Promise<void> {
+    return run(this.effect.resume())
+  }
   signal(sig: number | string, opts: { readonly all?: boolean } = {}): Promise<void> {
     return run(Effect.suspend(() => this.effect.signal(signalNumber(sig), opts)))
   }

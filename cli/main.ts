@@ -10,6 +10,7 @@ import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec } from "./args.ts"
 import { exitCode, forwardingSignals, one, parse, writePidFile, type Cmd } from "./common.ts"
 import { execCmd } from "./exec-command.ts"
+import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
@@ -48,6 +49,9 @@ commands:
   exec      run a process in a container  (-p process.json, --cwd, -e, -u uid[:gid], --additional-gids,
                                            --cap, --no-new-privs, -d/--detach, --pid-file)
   delete    delete a container            (-f/--force)
+  pause     freeze every process of a container
+  resume    thaw a paused container
+  ps        processes of a container      (-f/--format table|json, then ps(1) options; default -ef)
 
 global options:
   --root DIR          state directory (default ${DEFAULT_ROOT})
@@ -193,7 +197,9 @@ const COMMANDS: Record<string, Cmd> = {
   run: runCmd,
   state: stateCmd,
   list: listCmd,
-  ps: listCmd,
+  ps: psCmd,
+  pause: pauseCmd,
+  resume: resumeCmd,
   kill: killCmd,
   delete: deleteCmd,
   exec: execCmd,

@@ -176,7 +176,15 @@ export const start = (root: string, live: Live): Effect.Effect<Live, ContainerEr
     return { ...live, record }
   })
 
-/** Signals the init, or with `all` every process in the container's cgroup. */
+/** Thaws the container's cgroup if it is frozen. */
+const thawIfFrozen = (live: Live) =>
+  Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.frozen(live.record.cgroups), (frozen) => (frozen ? c.freeze(live.record.cgroups, false) : Effect.void)))
+
+/**
+ * Signals the init, or with `all` every process in the container's cgroup. A frozen task takes no
+ * signal until thawed, so SIGKILL to a paused container thaws it to deliver (runc's Signal: "only
+ * thaw the cgroup for SIGKILL"); other signals stay pending until resume.
+ */
 export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<void, ContainerError, Services> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel
@@ -185,6 +193,7 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
       const pids = yield* cgroups.pids(live.record.cgroups)
       yield* Effect.forEach(pids, (p) => kernel.signalPid(p, sig))
     } else if (live.init) yield* kernel.signal(live.init, sig)
+    if (sig === 9) yield* thawIfFrozen(live)
   })
 
 /** Kills everything in the container and waits for the init; with a pid namespace the kernel kills the rest with it. */
@@ -195,6 +204,8 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
     let status: ExitStatus | null = null
     if (live.init) {
       yield* kernel.signal(live.init, 9).pipe(Effect.ignore)
+      // A paused container's init cannot die frozen.
+      yield* thawIfFrozen(live).pipe(Effect.ignore)
       status = yield* kernel.awaitExit(live.init)
     }
     // Without a pid namespace (or after a crash) stragglers may remain in the cgroup: kill until it is empty.
@@ -202,9 +213,20 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
       const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
       if (pids.length === 0) break
       yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
+      yield* thawIfFrozen(live).pipe(Effect.ignore)
       yield* Effect.sleep("10 millis")
     }
     return status
+  })
+
+/** pause (on) or resume: the freezer, then the recorded status, under the container's lock. */
+export const setPaused = (root: string, live: Live, on: boolean): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const cgroups = yield* Cgroups
+    const store = yield* StateStore
+    const record = { ...live.record, status: on ? ("paused" as const) : ("running" as const) }
+    yield* store.withLock(root, live.record.id, cgroups.freeze(live.record.cgroups, on).pipe(Effect.zipRight(store.write(root, record))))
+    return { ...live, record }
   })
 
 /** destroy: kill what is left, remove cgroups and the state dir. */
@@ -240,7 +262,9 @@ export const reconcile = (root: string, id: string): Effect.Effect<Live & { stat
       return { record, init: undefined, status: "stopped" as const }
     }
     const atBarrier = fs.existsSync(fifoPath(root, id))
-    return { record, init, status: atBarrier ? ("created" as const) : ("running" as const) }
+    if (atBarrier) return { record, init, status: "created" as const }
+    const frozen = yield* Effect.flatMap(Cgroups, (c) => c.frozen(record.cgroups))
+    return { record, init, status: frozen ? ("paused" as const) : ("running" as const) }
   })
 
 /** Reads a record without touching the kernel (for `list`). */

@@ -2,7 +2,7 @@
  * A container's lifecycle as an XState v5 machine. The transition table is
  * runc's (libcontainer/state_linux.go):
  *
- *   creating ─► created ─START─► starting ─► running ⇄ paused
+ *   creating ─► created ─START─► starting ─► running ⇄ paused   (PAUSE via pausing, RESUME via resuming)
  *       │          │                            │
  *       ▼          └────────── init exits ──────┴──► stopped ─DESTROY─► destroying ─► destroyed
  *    failed        (DESTROY from created; DESTROY{force} from running/paused)
@@ -77,6 +77,8 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
       load: fromEffect(rt, (i: { root: string; id: string }) => lifecycle.reconcile(i.root, i.id)),
       start: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.start(i.root, i.live)),
       destroy: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.destroy(i.root, i.live)),
+      pause: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.setPaused(i.root, i.live, true)),
+      resume: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.setPaused(i.root, i.live, false)),
       watchInit: fromEffect(rt, (live: lifecycle.Live | undefined) =>
         live?.init ? Effect.flatMap(Kernel, (k) => k.awaitExit(live.init!)) : Effect.never,
       ),
@@ -109,6 +111,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
           onDone: [
             { guard: ({ event }) => event.output.status === "created", target: "alive.created", actions: assign({ live: ({ event }) => event.output }) },
             { guard: ({ event }) => event.output.status === "running", target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
+            { guard: ({ event }) => event.output.status === "paused", target: "alive.paused", actions: assign({ live: ({ event }) => event.output }) },
             { target: "stopped", actions: assign({ live: ({ event }) => event.output }) },
           ],
           onError: { target: "failed", actions: assign({ error: ({ event }) => toError(event.error) }) },
@@ -152,13 +155,32 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
           },
           running: {
             always: { guard: ({ context }) => context.exit !== undefined, target: "#container.stopped" },
-            on: { DESTROY: { guard: "forced", target: "#container.destroying" } },
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, PAUSE: "pausing" },
           },
-          pausing: { tags: ["busy"] },
+          // The init may exit meanwhile: alive's watcher then takes the machine to stopped, interrupting these.
+          pausing: {
+            tags: ["busy"],
+            entry: assign({ error: undefined }),
+            invoke: {
+              src: "pause",
+              input: ({ context }) => ({ root: context.root, live: context.live! }),
+              onDone: { target: "paused", actions: assign({ live: ({ event }) => event.output }) },
+              onError: { target: "running", actions: assign({ error: ({ event }) => toError(event.error) }) },
+            },
+          },
           paused: {
-            on: { DESTROY: { guard: "forced", target: "#container.destroying" } },
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, RESUME: "resuming" },
           },
-          resuming: { tags: ["busy"] },
+          resuming: {
+            tags: ["busy"],
+            entry: assign({ error: undefined }),
+            invoke: {
+              src: "resume",
+              input: ({ context }) => ({ root: context.root, live: context.live! }),
+              onDone: { target: "running", actions: assign({ live: ({ event }) => event.output }) },
+              onError: { target: "paused", actions: assign({ error: ({ event }) => toError(event.error) }) },
+            },
+          },
           checkpointing: { tags: ["busy"] },
         },
       },

@@ -158,6 +158,16 @@ export class Container {
     return this.dispatch({ type: "START" }, "start")
   }
 
+  /** Freezes every process in the container (running → paused). */
+  pause(): Effect.Effect<void, ContainerError> {
+    return this.dispatch({ type: "PAUSE" }, "pause")
+  }
+
+  /** Thaws a paused container (paused → running). */
+  resume(): Effect.Effect<void, ContainerError> {
+    return this.dispatch({ type: "RESUME" }, "resume")
+  }
+
   /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
   signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
     return Effect.gen(this, function* () {
