@@ -1,66 +1,17 @@
 /**
  * The equivalence proof for our seccomp compiler: over random profiles and
  * random seccomp_data, the compiled BPF (run by a small interpreter) returns
- * exactly what a direct reading of the profile's semantics returns. The
- * reference below is written from the rules in config/seccomp-compile.ts's
- * header, not from the compiler's code.
+ * exactly what a direct reading of the profile's semantics returns
+ * (test/config/seccomp-reference.ts).
  */
 import { fc, test } from "@fast-check/vitest"
 import { Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { compileSeccomp } from "../../config/seccomp-compile.ts"
-import { ACTIONS, AUDIT_ARCH, OPS, SECCOMP_RET, type SeccompCondition, type SeccompProfile } from "../../config/seccomp-spec.ts"
+import { ACTIONS, AUDIT_ARCH, OPS, SECCOMP_RET, type SeccompProfile } from "../../config/seccomp-spec.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../../config/syscalls-x86.ts"
 import { runBpf, type SeccompData } from "./bpf-interp.ts"
-
-const X32_BIT = 0x40000000
-const M32 = 0xffffffffn
-
-const verdict = (action: keyof typeof ACTIONS, errno: number | undefined) =>
-  action === "SCMP_ACT_ERRNO" || action === "SCMP_ACT_TRACE" ? (ACTIONS[action] | (errno ?? 1)) >>> 0 : ACTIONS[action]
-
-const big = (n: number) => (n >= 2 ** 64 ? (1n << 64n) - 1n : BigInt(n))
-
-function holds(c: SeccompCondition, arg: bigint, wide: boolean): boolean {
-  const t = (x: bigint) => (wide ? x : x & M32)
-  const a = t(arg)
-  const v = t(big(c.value))
-  switch (c.op) {
-    case "SCMP_CMP_EQ": return a === v
-    case "SCMP_CMP_NE": return a !== v
-    case "SCMP_CMP_LT": return a < v
-    case "SCMP_CMP_LE": return a <= v
-    case "SCMP_CMP_GT": return a > v
-    case "SCMP_CMP_GE": return a >= v
-    case "SCMP_CMP_MASKED_EQ": return (a & v) === t(big(c.valueTwo ?? 0))
-  }
-}
-
-/** The profile's verdict for one syscall, read straight from the profile. */
-export function reference(p: SeccompProfile, d: SeccompData): number {
-  const arches = p.architectures ?? []
-  let table: Readonly<Record<string, number>>
-  let wide = false
-  if (d.arch === AUDIT_ARCH.X86_64 && d.nr >>> 0 >= X32_BIT) {
-    if (!arches.includes("SCMP_ARCH_X32")) return SECCOMP_RET.KILL_PROCESS
-    table = SYSCALLS_X32
-  } else if (d.arch === AUDIT_ARCH.X86_64) {
-    table = SYSCALLS_X86_64
-    wide = true
-  } else if (d.arch === AUDIT_ARCH.I386 && arches.includes("SCMP_ARCH_X86")) table = SYSCALLS_I386
-  else return SECCOMP_RET.KILL_PROCESS
-  const def = verdict(p.defaultAction, p.defaultErrnoRet)
-  for (const s of p.syscalls ?? []) {
-    const ret = verdict(s.action, s.errnoRet)
-    if (ret === def) continue
-    if (!s.names.some((n) => Object.hasOwn(table, n) && table[n] === d.nr >>> 0)) continue
-    const args = s.args ?? []
-    const split = new Set(args.map((a) => a.index)).size < args.length
-    const test = (c: SeccompCondition) => holds(c, d.args[c.index] ?? 0n, wide)
-    if (split ? args.some(test) : args.every(test)) return ret
-  }
-  return def
-}
+import { big, M32, reference, X32_BIT } from "./seccomp-reference.ts"
 
 // Names on all ABIs, on some (socketcall: i386 only; arch_prctl: not i386), and on none.
 const NAMES = ["read", "write", "mkdir", "kill", "personality", "clone", "socket", "socketcall", "arch_prctl", "waitpid", "rt_sigaction", "no_such_call"]
@@ -84,7 +35,7 @@ const arbRule = fc
     args: fc.option(fc.array(arbArg, { maxLength: 3 }), { nil: undefined }),
   })
   .map((r) => (takesErrno(r.action) ? r : { ...r, errnoRet: undefined }))
-export const arbProfile: fc.Arbitrary<SeccompProfile> = fc
+const arbProfile: fc.Arbitrary<SeccompProfile> = fc
   .record({
     defaultAction: fc.constantFrom(...ACTION_NAMES),
     defaultErrnoRet: fc.option(fc.integer({ min: 0, max: 4095 }), { nil: undefined }),

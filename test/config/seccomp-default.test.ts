@@ -1,0 +1,53 @@
+/** The default profile (Moby's, rendered for x86_64), checked through the compiled BPF. */
+import { fc, test } from "@fast-check/vitest"
+import { Either } from "effect"
+import { describe, expect, it } from "vitest"
+import { compileSeccomp, X32_SYSCALL_BIT } from "../../config/seccomp-compile.ts"
+import { DEFAULT_SECCOMP, defaultSeccompProfile } from "../../config/seccomp-default.ts"
+import { AUDIT_ARCH, SECCOMP_RET } from "../../config/seccomp-spec.ts"
+import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../../config/syscalls-x86.ts"
+import { runBpf } from "./bpf-interp.ts"
+import { reference } from "./seccomp-reference.ts"
+
+const filter = Either.getOrThrow(compileSeccomp(DEFAULT_SECCOMP)).filter
+const EPERM = SECCOMP_RET.ERRNO | 1
+const x64 = (name: string, ...args: bigint[]) => runBpf(filter, { nr: SYSCALLS_X86_64[name]!, arch: AUDIT_ARCH.X86_64, args })
+
+describe("the default seccomp profile", () => {
+  it("allows what a shell needs and refuses what escapes a container", () => {
+    for (const n of ["read", "write", "openat", "execve", "wait4", "rt_sigaction", "getdents64", "arch_prctl"]) expect(x64(n)).toBe(SECCOMP_RET.ALLOW)
+    for (const n of ["mount", "umount2", "unshare", "setns", "reboot", "kexec_load", "init_module", "bpf", "keyctl", "open_by_handle_at"]) expect(x64(n)).toBe(EPERM)
+  })
+
+  it("filters clone on its namespace flags, refuses clone3 with ENOSYS and AF_VSOCK sockets", () => {
+    expect(x64("clone", 0x11n /* SIGCHLD */)).toBe(SECCOMP_RET.ALLOW)
+    expect(x64("clone", 0x10000000n /* CLONE_NEWUSER */)).toBe(EPERM)
+    expect(x64("clone3")).toBe(SECCOMP_RET.ERRNO | 38)
+    expect(x64("socket", 2n)).toBe(SECCOMP_RET.ALLOW)
+    expect(x64("socket", 40n)).toBe(EPERM)
+    expect(x64("personality", 0n)).toBe(SECCOMP_RET.ALLOW)
+    expect(x64("personality", 0x0040000n /* ADDR_NO_RANDOMIZE */)).toBe(EPERM)
+  })
+
+  it("governs the i386 and x32 ABIs with the same list", () => {
+    expect(runBpf(filter, { nr: SYSCALLS_I386.mount!, arch: AUDIT_ARCH.I386, args: [] })).toBe(EPERM)
+    expect(runBpf(filter, { nr: SYSCALLS_I386.socketcall!, arch: AUDIT_ARCH.I386, args: [] })).toBe(SECCOMP_RET.ALLOW)
+    expect(runBpf(filter, { nr: SYSCALLS_X32.read!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.ALLOW)
+    expect(runBpf(filter, { nr: SYSCALLS_X32.mount!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(EPERM)
+    expect(SYSCALLS_X32.read).toBeGreaterThanOrEqual(X32_SYSCALL_BIT)
+  })
+
+  it("lets CAP_SYS_ADMIN containers mount and clone freely, as Moby renders it", () => {
+    const admin = Either.getOrThrow(compileSeccomp(defaultSeccompProfile(["CAP_SYS_ADMIN"]))).filter
+    expect(runBpf(admin, { nr: SYSCALLS_X86_64.mount!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.ALLOW)
+    expect(runBpf(admin, { nr: SYSCALLS_X86_64.clone!, arch: AUDIT_ARCH.X86_64, args: [0x10000000n] })).toBe(SECCOMP_RET.ALLOW)
+  })
+
+  test.prop([fc.constantFrom(AUDIT_ARCH.X86_64, AUDIT_ARCH.I386), fc.nat(600), fc.boolean(), fc.array(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { minLength: 6, maxLength: 6 })], { numRuns: 2000 })(
+    "its compiled filter agrees with the profile's reference semantics",
+    (arch, n, x32, args) => {
+      const d = { nr: x32 && arch === AUDIT_ARCH.X86_64 ? X32_SYSCALL_BIT + n : n, arch, args }
+      expect(runBpf(filter, d)).toBe(reference(DEFAULT_SECCOMP, d))
+    },
+  )
+})

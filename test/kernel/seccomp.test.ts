@@ -1,0 +1,106 @@
+/**
+ * Seccomp filters on the real kernel: errno, kill, argument conditions, the
+ * default profile, and both install points (with and without no_new_privs).
+ */
+import { afterAll, describe, expect, it } from "vitest"
+import { DEFAULT_SECCOMP } from "../../config/seccomp-default.ts"
+import type { SeccompProfile } from "../../config/seccomp-spec.ts"
+import type { Spec } from "../../config/spec.ts"
+import { dispose, run } from "../../promise.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+
+const root = skipReason ? "" : stateRoot()
+afterAll(async () => {
+  await dispose()
+})
+
+const withSeccomp =
+  (seccomp: SeccompProfile | undefined, extra: (s: Spec) => Spec = (s) => s) =>
+  (s: Spec): Spec =>
+    extra({ ...s, linux: { ...s.linux, seccomp } })
+
+async function runToEnd(args: string[], mutate: (s: Spec) => Spec) {
+  const b = bundle(args, mutate)
+  const io = capture()
+  const id = uniq("sc")
+  try {
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    const status = await c.wait()
+    await c.destroy()
+    return { out: io.out(), err: io.err(), status, id }
+  } finally {
+    io.close()
+  }
+}
+
+const ALLOW_BUT = (rules: SeccompProfile["syscalls"]): SeccompProfile => ({ defaultAction: "SCMP_ACT_ALLOW", syscalls: rules })
+const noNnp = (s: Spec): Spec => ({ ...s, process: { ...s.process!, noNewPrivileges: false } })
+const withCaps = (more: string[]) => (s: Spec): Spec => {
+  const caps = [...(s.process!.capabilities?.bounding ?? []), ...more]
+  return { ...s, process: { ...s.process!, capabilities: { bounding: caps, effective: caps, permitted: caps } } }
+}
+
+describe.skipIf(skipReason)("seccomp on the real kernel", () => {
+  it("a blocked mkdir returns the configured errno", async () => {
+    const p = ALLOW_BUT([{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 28 }])
+    const r = await runToEnd(["mkdir", "/dev/shm/x"], withSeccomp(p))
+    expect(r.err).toMatch(/No space left on device/)
+    expect(r.status).toEqual({ code: 1, signal: null })
+    expect(expectNoTrace(root, r.id)).toEqual([])
+  })
+
+  it("defaultErrnoRet and the default EPERM of a rule", async () => {
+    const p: SeccompProfile = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO" }] }
+    const r = await runToEnd(["mkdir", "/dev/shm/x"], withSeccomp(p))
+    expect(r.err).toMatch(/Operation not permitted/)
+  })
+
+  it("KILL_PROCESS kills the program with SIGSYS", async () => {
+    const p = ALLOW_BUT([{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_KILL_PROCESS" }])
+    const r = await runToEnd(["mkdir", "/dev/shm/x"], withSeccomp(p))
+    expect(r.status).toEqual({ code: null, signal: 31 })
+    // A child of the shell: the shell sees it killed by SIGSYS (128 + 31).
+    const sh = await runToEnd(["sh", "-c", "mkdir /dev/shm/x; echo status=$?"], withSeccomp(p))
+    expect(sh.out).toBe("status=159\n")
+  })
+
+  it("argument conditions: kill(pid, SIGUSR1) refused, kill(pid, 0) allowed", async () => {
+    const p = ALLOW_BUT([{ names: ["kill"], action: "SCMP_ACT_ERRNO", args: [{ index: 1, value: 10, op: "SCMP_CMP_EQ" }] }])
+    const r = await runToEnd(["sh", "-c", "kill -0 $$ && echo zero-ok; kill -USR1 $$ || echo usr1-refused"], withSeccomp(p))
+    expect(r.out).toBe("zero-ok\nusr1-refused\n")
+    expect(r.err).toMatch(/Operation not permitted/)
+  })
+
+  it("LOG lets the call through", async () => {
+    const p = ALLOW_BUT([{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_LOG" }])
+    const r = await runToEnd(["sh", "-c", "mkdir /dev/shm/x && echo made"], withSeccomp(p))
+    expect(r.out).toBe("made\n")
+  })
+
+  it("without no_new_privs the filter is installed while the init is still privileged", async () => {
+    const p = ALLOW_BUT([{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 28 }])
+    const r = await runToEnd(["sh", "-c", "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /dev/shm/x"], withSeccomp(p, noNnp))
+    expect(r.out).toMatch(/NoNewPrivs:\s+0\nSeccomp:\s+2\n/)
+    expect(r.err).toMatch(/No space left on device/)
+  })
+
+  it.each([
+    ["with no_new_privs", (s: Spec) => s],
+    ["without no_new_privs", noNnp],
+  ])("the default profile runs a shell, ls, cat, sleep and ps (%s)", async (_, extra) => {
+    const r = await runToEnd(["sh", "-c", "ls / >/dev/null && cat /proc/self/status >/dev/null && sleep 0.1 && ps >/dev/null && echo fine"], withSeccomp(DEFAULT_SECCOMP, extra))
+    expect(r.err).toBe("")
+    expect(r.out).toBe("fine\n")
+  })
+
+  it("the default profile blocks mount, unshare and reboot even with CAP_SYS_ADMIN and CAP_SYS_BOOT", async () => {
+    const script = "mount -t tmpfs t /tmp || echo mount-refused; unshare -m true || echo unshare-refused; reboot -f || echo reboot-refused"
+    const r = await runToEnd(["sh", "-c", script], withSeccomp(DEFAULT_SECCOMP, withCaps(["CAP_SYS_ADMIN", "CAP_SYS_BOOT"])))
+    expect(r.out).toBe("mount-refused\nunshare-refused\nreboot-refused\n")
+    expect(r.err).toMatch(/Operation not permitted/)
+    // The control: the same capabilities without the filter can mount.
+    const control = await runToEnd(["sh", "-c", "mount -t tmpfs t /tmp && echo mounted"], withCaps(["CAP_SYS_ADMIN"]))
+    expect(control.err).toBe("")
+    expect(control.out).toBe("mounted\n")
+  })
+})
