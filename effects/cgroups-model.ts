@@ -20,13 +20,17 @@ import { v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 import { KernelModelControl, kernelModel, type KernelModelOptions } from "./kernel-model.ts"
 
-/** A hybrid host: one v1 hierarchy and the unified one, both with us in /user.slice. */
+/** A hybrid host: v1 hierarchies for cpu, devices and the freezer, and the unified one, all with us in /user.slice. */
 export const MODEL_HIERARCHIES: readonly Hierarchy[] = [
   { mountPoint: "/sys/fs/cgroup/cpu,cpuacct", controllers: "cpu,cpuacct", version: 1 },
+  { mountPoint: "/sys/fs/cgroup/devices", controllers: "devices", version: 1 },
+  { mountPoint: "/sys/fs/cgroup/freezer", controllers: "freezer", version: 1 },
   { mountPoint: "/sys/fs/cgroup/unified", controllers: "", version: 2 },
 ]
 export const MODEL_OWN: ReadonlyMap<string, string> = new Map([
   ["cpu,cpuacct", "/user.slice"],
+  ["devices", "/user.slice"],
+  ["freezer", "/user.slice"],
   ["", "/user.slice"],
 ])
 
@@ -64,10 +68,9 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
       const groups = new Map<string, Set<number>>()
       const files = new Map<string, Map<string, string>>()
       const frozenDirs = new Set<string>()
-      /** The directory standing for `controller`: the v1 one carrying it, cgroup2 for "", else the first (the model is lenient). */
+      /** The directory in the hierarchy carrying `controller` (v1), or cgroup2's for "". */
       const dirOf = (paths: CgroupPaths, controller: string) => {
-        const h =
-          hierarchies.find((x) => (controller === "" ? x.version === 2 : x.version === 1 && x.controllers.split(",").includes(controller))) ?? hierarchies[0]
+        const h = hierarchies.find((x) => (controller === "" ? x.version === 2 : x.version === 1 && x.controllers.split(",").includes(controller)))
         return h ? paths[h.mountPoint] : undefined
       }
       const existing = (paths: CgroupPaths, op: string) =>
@@ -109,7 +112,9 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
           Effect.gen(function* () {
             yield* existing(paths, "apply")
             for (const w of v1Writes(resources, (opts.facts ?? MODEL_FACTS).v1Files)) {
-              const dir = dirOf(paths, w.controller)!
+              const dir = dirOf(paths, w.controller)
+              // As the fs layer: no hierarchy for a knob is an error, device rules included (fail closed).
+              if (dir === undefined) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
               const m = files.get(dir) ?? new Map<string, string>()
               files.set(dir, m.set(w.file, w.value))
             }
@@ -123,8 +128,10 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
           }),
         freeze: (paths, on) =>
           Effect.gen(function* () {
-            const dirs = yield* existing(paths, on ? "freeze" : "thaw")
-            for (const d of dirs) if (on) frozenDirs.add(d)
+            yield* existing(paths, on ? "freeze" : "thaw")
+            const d = dirOf(paths, "freezer") ?? dirOf(paths, "")
+            if (d === undefined) return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: "/sys/fs/cgroup", reason: "no freezer hierarchy" })
+            if (on) frozenDirs.add(d)
             else frozenDirs.delete(d)
           }),
         frozen: (paths) => Effect.sync(() => Object.values(paths).some((d) => frozenDirs.has(d) && groups.has(d))),

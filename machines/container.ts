@@ -138,6 +138,11 @@ export class Container {
     return this.actor.getSnapshot().context.live?.record.spec
   }
 
+  /** The container's cgroup directories (hierarchy mount point → directory). */
+  cgroupPaths(): Readonly<Record<string, string>> {
+    return this.actor.getSnapshot().context.live?.record.cgroups ?? {}
+  }
+
   /** When the container was created (ISO 8601). */
   created(): string | undefined {
     return this.actor.getSnapshot().context.live?.record.created

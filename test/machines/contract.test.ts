@@ -19,32 +19,36 @@ import { CLONE_FLAGS } from "../../config/linux-names.ts"
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xc-cg-contract-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
-/** A hybrid layout under a temp dir: one v1 hierarchy (cpu,cpuacct) and the unified one. */
-function fakeHost(): { hierarchies: Hierarchy[]; own: Map<string, string>; mountinfo: string; procSelfCgroup: string } {
+/** A hybrid layout under a temp dir: one v1 hierarchy (cpu,cpuacct) and the unified one; `full` adds devices and freezer. */
+function fakeHost(full = false): { hierarchies: Hierarchy[]; own: Map<string, string>; mountinfo: string; procSelfCgroup: string } {
   const base = fs.mkdtempSync(path.join(tmp, "host-"))
   const v1 = path.join(base, "cpu,cpuacct")
   const v2 = path.join(base, "unified")
-  for (const d of [v1, v2]) fs.mkdirSync(path.join(d, "user.slice"), { recursive: true })
+  const extra = full ? ["devices", "freezer"] : []
+  for (const d of [v1, v2, ...extra.map((e) => path.join(base, e))]) fs.mkdirSync(path.join(d, "user.slice"), { recursive: true })
   const mountinfo = path.join(base, "mountinfo")
   fs.writeFileSync(
     mountinfo,
     [
       `30 25 0:26 / ${v1} rw,nosuid shared:10 - cgroup cgroup rw,cpu,cpuacct`,
       `31 25 0:27 / ${v2} rw,nosuid shared:11 - cgroup2 cgroup2 rw,nsdelegate`,
+      ...extra.map((e, i) => `${40 + i} 25 0:${40 + i} / ${path.join(base, e)} rw,nosuid - cgroup cgroup rw,${e}`),
       `22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw`,
       "",
     ].join("\n"),
   )
   const procSelfCgroup = path.join(base, "cgroup")
-  fs.writeFileSync(procSelfCgroup, "4:cpuacct,cpu:/user.slice\n0::/user.slice\n")
+  fs.writeFileSync(procSelfCgroup, `4:cpuacct,cpu:/user.slice\n${extra.map((e, i) => `${5 + i}:${e}:/user.slice\n`).join("")}0::/user.slice\n`)
   return {
     hierarchies: [
       { mountPoint: v1, controllers: "cpu,cpuacct", version: 1 },
       { mountPoint: v2, controllers: "", version: 2 },
+      ...extra.map((e) => ({ mountPoint: path.join(base, e), controllers: e, version: 1 as const })),
     ],
     own: new Map([
       ["cpu,cpuacct", "/user.slice"],
       ["", "/user.slice"],
+      ...extra.map((e) => [e, "/user.slice"] as [string, string]),
     ]),
     mountinfo,
     procSelfCgroup,
@@ -52,7 +56,7 @@ function fakeHost(): { hierarchies: Hierarchy[]; own: Map<string, string>; mount
 }
 
 /** The assertions every Cgroups layer meets; `mounts` are the hierarchy mount points it was given. */
-function cgroupsContract(name: string, make: () => { layer: Layer.Layer<Cgroups>; mounts: string[] }) {
+function cgroupsContract(name: string, make: (full?: boolean) => { layer: Layer.Layer<Cgroups>; mounts: string[] }) {
   describe(`Cgroups contract: ${name}`, () => {
     // Each test gets a fresh layer (and fresh temp hierarchies).
     let made = make()
@@ -97,6 +101,33 @@ function cgroupsContract(name: string, make: () => { layer: Layer.Layer<Cgroups>
       expect(gone).toEqual([])
     })
 
+    it("applies resources as v1 writes that read back; freezes and thaws; refuses a cgroup never created", async () => {
+      made = make(true)
+      const out = await run(
+        Effect.gen(function* () {
+          const c = yield* Cgroups
+          const p = yield* c.paths(undefined, "res")
+          const missing = yield* c.apply(p, { pids: { limit: 5 } }).pipe(Effect.flip)
+          yield* c.create(p)
+          yield* c.apply(p, { cpu: { shares: 256, period: 100000, quota: 50000 } })
+          const read = (f: string) => c.read(p, "cpu", f).pipe(Effect.map((t) => t.trim()))
+          const before = yield* c.frozen(p)
+          yield* c.freeze(p, true)
+          const paused = yield* c.frozen(p)
+          yield* c.freeze(p, false)
+          const thawed = yield* c.frozen(p)
+          return { missing, shares: yield* read("cpu.shares"), quota: yield* read("cpu.cfs_quota_us"), before, paused, thawed }
+        }),
+      )
+      expect(out).toMatchObject({ missing: { _tag: "CgroupError" }, shares: "256", quota: "50000", before: false, paused: true, thawed: false })
+    })
+
+    it("fails closed when no hierarchy can enforce device rules", async () => {
+      made = make()
+      const r = await run(Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.paths(undefined, "nodev"), (p) => c.create(p).pipe(Effect.zipRight(c.apply(p, undefined))))).pipe(Effect.flip))
+      expect(r).toMatchObject({ _tag: "CgroupError", reason: expect.stringContaining("devices") })
+    })
+
     it("refuses to join a cgroup that was not created", async () => {
       made = make()
       const r = await run(Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.paths(undefined, "never"), (p) => c.join(p, 1))).pipe(Effect.flip))
@@ -105,12 +136,12 @@ function cgroupsContract(name: string, make: () => { layer: Layer.Layer<Cgroups>
   })
 }
 
-cgroupsContract("CgroupsModel", () => {
-  const h = fakeHost()
+cgroupsContract("CgroupsModel", (full) => {
+  const h = fakeHost(full)
   return { layer: cgroupsModel({ hierarchies: h.hierarchies, own: h.own }), mounts: h.hierarchies.map((x) => x.mountPoint) }
 })
-cgroupsContract("CgroupsFs on a temp tree", () => {
-  const h = fakeHost()
+cgroupsContract("CgroupsFs on a temp tree", (full) => {
+  const h = fakeHost(full)
   return { layer: CgroupsFs({ mountinfo: h.mountinfo, procSelfCgroup: h.procSelfCgroup, removeRetries: 2 }), mounts: h.hierarchies.map((x) => x.mountPoint) }
 })
 

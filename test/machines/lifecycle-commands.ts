@@ -4,7 +4,7 @@
  * the model kernel (test/machines/lifecycle-model.test.ts) and on the real one
  * (test/kernel/lifecycle-property.test.ts); a `World` says which.
  *
- * Model, per id slot: absent | created | running | exiting | stopped, where
+ * Model, per id slot: absent | created | running | paused | exiting | stopped, where
  * "exiting" is a running short program (`true`) that may already have exited:
  * the real machine is then running or stopped, and only commands whose outcome
  * does not depend on which are generated (wait, start, destroy --force, a
@@ -28,7 +28,7 @@ import type { Status } from "../../machines/container-machine.ts"
 export type Program = "long" | "short"
 /** What a create uses: a program with or without its own pid namespace, or a source that must fail. */
 export type SourceKind = `${Program}-${"ns" | "nons"}` | "invalid-config" | "missing-program"
-export type ModelStatus = "created" | "running" | "exiting" | "stopped"
+export type ModelStatus = "created" | "running" | "paused" | "exiting" | "stopped"
 
 export interface ModelContainer {
   status: ModelStatus
@@ -197,7 +197,11 @@ export class SignalCmd implements Cmd {
     readonly slot: number,
     readonly sig: 9 | 10 | 15,
   ) {}
-  check = (m: Readonly<Model>) => m.containers.get(this.slot)?.status !== "exiting"
+  // A paused process keeps TERM and USR1 pending until resume: only KILL (which thaws) has an outcome to check.
+  check = (m: Readonly<Model>) => {
+    const s = m.containers.get(this.slot)?.status
+    return s !== "exiting" && (s !== "paused" || this.sig === 9)
+  }
   async run(m: Model, w: World) {
     const mc = m.containers.get(this.slot)
     if (!mc) return notFound(w, this.slot)
@@ -225,7 +229,7 @@ export class DestroyCmd implements Cmd {
   async run(m: Model, w: World) {
     const mc = m.containers.get(this.slot)
     if (!mc) return notFound(w, this.slot)
-    if (mc.status === "running" && !this.force)
+    if ((mc.status === "running" || mc.status === "paused") && !this.force)
       await refusedUnchanged(w, this.slot, "InvalidTransition", this.toString(), (c) => c.destroy())
     else {
       const c = w.handles.get(this.slot)!
@@ -237,6 +241,27 @@ export class DestroyCmd implements Cmd {
     await checkAgreement(m, w)
   }
   toString = () => `destroy(${this.slot}${this.force ? ", force" : ""})`
+}
+
+/** pause (on) or resume: allowed from running, resp. paused (runc's table); refused, changing nothing, elsewhere. */
+export class FreezeCmd implements Cmd {
+  constructor(
+    readonly slot: number,
+    readonly on: boolean,
+  ) {}
+  check = (m: Readonly<Model>) => m.containers.get(this.slot)?.status !== "exiting"
+  async run(m: Model, w: World) {
+    const mc = m.containers.get(this.slot)
+    if (!mc) return notFound(w, this.slot)
+    const op = (c: Container) => (this.on ? c.pause() : c.resume())
+    if (mc.status !== (this.on ? "running" : "paused")) await refusedUnchanged(w, this.slot, "InvalidTransition", this.toString(), op)
+    else {
+      expectOk(await attempt(w, op(w.handles.get(this.slot)!)), this.toString())
+      mc.status = this.on ? "paused" : "running"
+    }
+    await checkAgreement(m, w)
+  }
+  toString = () => `${this.on ? "pause" : "resume"}(${this.slot})`
 }
 
 /** Another process's view: drop this handle (release) and load the container from the state dir. */
@@ -284,6 +309,8 @@ export function lifecycleCommands(slots: number): fc.Arbitrary<Cmd>[] {
     slot.map((s) => new StartCmd(s)),
     fc.tuple(slot, fc.constantFrom<9 | 10 | 15>(9, 10, 15)).map(([s, sig]) => new SignalCmd(s, sig)),
     fc.tuple(slot, fc.boolean()).map(([s, f]) => new DestroyCmd(s, f)),
+    fc.tuple(slot, fc.boolean()).map(([s, on]) => new FreezeCmd(s, on)),
+    fc.tuple(slot, fc.boolean()).map(([s, on]) => new FreezeCmd(s, on)),
     slot.map((s) => new LoadCmd(s)),
     slot.map((s) => new WaitCmd(s)),
   ]

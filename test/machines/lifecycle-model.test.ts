@@ -10,6 +10,7 @@ import { Effect, Layer, ManagedRuntime } from "effect"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
+import { Cgroups } from "../../effects/cgroups.ts"
 import { CgroupsModelControl, modelLayer } from "../../effects/cgroups-model.ts"
 import { InitFailed } from "../../effects/errors.ts"
 import { KernelModelControl, type KernelModelOptions } from "../../effects/kernel-model.ts"
@@ -57,8 +58,12 @@ async function makeWorld(kernel: KernelModelOptions = {}) {
       if (c.pid === undefined) return expected === "stopped" ? [] : [`no init pid while ${expected}`]
       const p = kc.all().find((x) => x.pid === c.pid)
       if (!p) return [`no model process for pid ${c.pid}`]
-      const want = { created: "barrier", running: "running", stopped: "exited" }[expected as string]
-      return want === undefined || p.phase === want ? [] : [`model process ${p.pid} is ${p.phase}`]
+      const want = { created: "barrier", running: "running", paused: "running", stopped: "exited" }[expected as string]
+      const problems = want === undefined || p.phase === want ? [] : [`model process ${p.pid} is ${p.phase}`]
+      // The machine's word against the freezer's (the model cgroups keep a flag per directory).
+      const frozen = await rt.runPromise(Effect.flatMap(Cgroups, (cg) => cg.frozen(c.cgroupPaths())))
+      if (expected !== "stopped" && frozen !== (expected === "paused")) problems.push(`freezer says frozen=${frozen} while ${expected}`)
+      return problems
     },
     traces: async (id) => {
       const out: string[] = []
