@@ -2,11 +2,11 @@
  * bin/xcontainer as podman and containerd drive it: one process per operation,
  * state carried by --root, runc's exit statuses and output shapes.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { bundle, expectNoTrace, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
 
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
@@ -23,11 +23,6 @@ const xc = (args: string[], cwd?: string) => {
   fs.rmSync(dir, { recursive: true })
   return res
 }
-
-beforeAll(() => {
-  // The CLI runs from the bundle; build it from the current sources.
-  execFileSync("node", [path.resolve(import.meta.dirname, "..", "..", "cli", "bundle.mjs")], { cwd: path.resolve(import.meta.dirname, "..", "..") })
-})
 
 describe("the command line", () => {
   it("prints its version and refuses unknown commands and flags", () => {
