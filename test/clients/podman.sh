@@ -31,6 +31,10 @@ check "run -d"              ""           "${P[@]}" run -d --name "$name" --netwo
 check "exec"                "in-exec"    "${P[@]}" exec "$name" sh -c 'echo in-exec'
 check "exec -u"             "1000"       "${P[@]}" exec -u 1000 "$name" id -u
 check "ps shows it running" "Up"         "${P[@]}" ps --filter "name=$name"
+check "pause"               "$name"      "${P[@]}" pause "$name"
+check "paused"              "paused"     "${P[@]}" inspect -f '{{.State.Status}}' "$name"
+check "unpause"             "$name"      "${P[@]}" unpause "$name"
+check "running again"       "running"    "${P[@]}" inspect -f '{{.State.Status}}' "$name"
 check "stop"                "$name"      "${P[@]}" stop -t 2 "$name"
 check "rm"                  "$name"      "${P[@]}" rm "$name"
 check "--memory"            "67108864"   "${P[@]}" run --rm --network none "${limits[@]}" --memory 64m "$image" cat /sys/fs/cgroup/memory/memory.limit_in_bytes
