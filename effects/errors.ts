@@ -114,6 +114,29 @@ export class HookFailed extends Data.TaggedError("HookFailed")<{
   }
 }
 
+/** No usable CRIU (checkpoint/restore only; the rest of the runtime works without it). */
+export class CriuMissing extends Data.TaggedError("CriuMissing")<{
+  /** What was found ("nothing at /usr/local/sbin/criu or on PATH", "criu 3.17.1 at /usr/sbin/criu"). */
+  readonly found: string
+  readonly install: string
+}> {
+  override get message() {
+    return `criu: need CRIU >= 4.1, found ${this.found}; install it with: ${this.install}`
+  }
+}
+
+/** CRIU refused or failed a request; `log` holds the error lines of its log with the lines before them. */
+export class CriuFailed extends Data.TaggedError("CriuFailed")<{
+  readonly action: string
+  readonly reason: string
+  readonly logFile?: string
+  readonly log?: string
+}> {
+  override get message() {
+    return `criu ${this.action}: ${this.reason}${this.log ? `\n--- ${this.logFile ?? "criu log"}\n${this.log}\n---` : ""}`
+  }
+}
+
 /** Anything the runtime can fail with. */
 export type ContainerError =
   | ConfigError
@@ -126,3 +149,5 @@ export type ContainerError =
   | StateError
   | CgroupError
   | HookFailed
+  | CriuMissing
+  | CriuFailed

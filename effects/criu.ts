@@ -1,0 +1,244 @@
+/**
+ * The Criu service: checkpoint (dump) and restore of a process tree through
+ * CRIU's RPC service (effects/criu-swrk.ts), in CRIU's own terms — the
+ * container-level policy (which mounts are external, cgroups, the state
+ * record) lives in effects/checkpoint.ts.
+ *
+ * CRIU is found at $XCONTAINER_CRIU, /usr/local/sbin/criu, or on PATH, and is
+ * looked for only when a checkpoint or restore is asked for: the rest of the
+ * runtime works without it. Debian 12's criu 3.17 fails on kernel 6.x (vdso),
+ * so anything older than 4.1 counts as missing.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Context, Effect, Layer } from "effect"
+import { criu_cg_mode, criu_req_type } from "../native/criu/rpc_pb.ts"
+import { lastCriuError, readCriuLog } from "./criu-log.ts"
+import { swrk, type CriuNotification } from "./criu-swrk.ts"
+import { CriuFailed, CriuMissing, type ContainerError } from "./errors.ts"
+import { toSyscallError } from "./kernel-live.ts"
+
+export type { CriuNotification } from "./criu-swrk.ts"
+
+/** How to get a working CRIU here (the script builds 4.1.1 from the tarball kept beside it). */
+export const CRIU_INSTALL = "bash ../shared/deps/criu/install.sh"
+const MIN_VERSION = 40100
+
+export interface CriuVersion {
+  readonly path: string
+  /** major * 10000 + minor * 100 + sublevel (runc's encoding). */
+  readonly version: number
+  readonly text: string
+}
+
+/** runc's --manage-cgroups-mode values. */
+export type ManageCgroupsMode = "soft" | "full" | "strict" | "ignore"
+
+/** A mount CRIU must not dump or restore itself: on dump `key` is its mountpoint in the container and `val` a name; on restore `key` is that name and `val` the host path to bind. */
+export interface ExtMount {
+  readonly key: string
+  readonly val: string
+}
+
+/** What dump and restore share. */
+export interface CriuCommon {
+  readonly imagePath: string
+  /** Where CRIU writes its log and work files (default: imagePath). */
+  readonly workPath?: string
+  /** The root of the tree's mount namespace as the host sees it. */
+  readonly root: string
+  readonly tcpEstablished?: boolean
+  readonly extUnixSk?: boolean
+  readonly shellJob?: boolean
+  readonly fileLocks?: boolean
+  readonly manageCgroupsMode?: ManageCgroupsMode
+  readonly extMounts?: readonly ExtMount[]
+  readonly onNotify?: (n: CriuNotification) => Effect.Effect<void, ContainerError>
+}
+
+export interface DumpOptions extends CriuCommon {
+  readonly pid: number
+  readonly leaveRunning?: boolean
+  /** The tree's freezer cgroup: CRIU freezes through it instead of stopping each task with ptrace. */
+  readonly freezeCgroup?: string
+}
+
+export interface RestoreOptions extends CriuCommon {
+  /** Runs once CRIU is spawned, before it restores anything (join it to the cgroups the tree goes into). */
+  readonly beforeRestore?: (criuPid: number) => Effect.Effect<void, ContainerError>
+  /** Controller ("cpu,cpuacct", "name=systemd") → path in its hierarchy where the dumped cgroup root goes. */
+  readonly cgroupRoots?: Readonly<Record<string, string>>
+  readonly stdio?: readonly [number | "ignore", number | "ignore", number | "ignore"]
+}
+
+export interface CriuService {
+  /** Finds CRIU and asks its version; CriuMissing when there is none or it is older than 4.1. */
+  readonly check: Effect.Effect<CriuVersion, CriuMissing>
+  /** Dumps the tree rooted at `pid` into imagePath (killing it unless leaveRunning). */
+  readonly dump: (o: DumpOptions) => Effect.Effect<void, ContainerError>
+  /** Restores the images as a sibling of CRIU, i.e. our child; returns the restored root's pid. */
+  readonly restore: (o: RestoreOptions) => Effect.Effect<number, ContainerError>
+}
+
+export class Criu extends Context.Tag("xcontainer/Criu")<Criu, CriuService>() {}
+
+const CG_MODES: Record<ManageCgroupsMode, criu_cg_mode> = {
+  soft: criu_cg_mode.SOFT,
+  full: criu_cg_mode.FULL,
+  strict: criu_cg_mode.STRICT,
+  ignore: criu_cg_mode.IGNORE,
+}
+
+/** The CRIU binary to use, or undefined. */
+function locate(): string | undefined {
+  const fromEnv = process.env["XCONTAINER_CRIU"]
+  if (fromEnv) return fromEnv
+  const candidates = ["/usr/local/sbin/criu", ...(process.env["PATH"] ?? "").split(":").filter(Boolean).map((d) => path.join(d, "criu"))]
+  return candidates.find((p) => {
+    try {
+      fs.accessSync(p, fs.constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+}
+
+const openDir = (dir: string, create: boolean) =>
+  Effect.try({
+    try: () => {
+      // A container may be checkpointed again into the same directory.
+      if (create) fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+      return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY)
+    },
+    catch: toSyscallError("open", dir),
+  })
+
+/** Opens the image (and work) directories for the request; CRIU reaches them as /proc/<our pid>/fd/N. */
+const withDirs = <A>(
+  o: CriuCommon,
+  createImages: boolean,
+  use: (imagesFd: number, workFd: number | undefined, logDir: string) => Effect.Effect<A, ContainerError>,
+): Effect.Effect<A, ContainerError> =>
+  Effect.acquireUseRelease(
+    Effect.gen(function* () {
+      const images = yield* openDir(o.imagePath, createImages)
+      const work = o.workPath ? yield* openDir(o.workPath, true).pipe(Effect.tapError(() => Effect.sync(() => fs.closeSync(images)))) : undefined
+      return { images, work }
+    }),
+    ({ images, work }) => use(images, work, o.workPath ?? o.imagePath),
+    ({ images, work }) =>
+      Effect.sync(() => {
+        fs.closeSync(images)
+        if (work !== undefined) fs.closeSync(work)
+      }),
+  )
+
+/** The options dump and restore share, as criu_opts fields. */
+const commonOpts = (o: CriuCommon, imagesFd: number, workFd: number | undefined, logFile: string) => ({
+  imagesDirFd: imagesFd,
+  ...(workFd !== undefined ? { workDirFd: workFd } : {}),
+  logLevel: 4,
+  logFile,
+  root: o.root,
+  manageCgroups: true,
+  manageCgroupsMode: o.manageCgroupsMode ? CG_MODES[o.manageCgroupsMode] : criu_cg_mode.DEFAULT,
+  notifyScripts: true,
+  shellJob: o.shellJob ?? false,
+  tcpEstablished: o.tcpEstablished ?? false,
+  extUnixSk: o.extUnixSk ?? false,
+  fileLocks: o.fileLocks ?? false,
+  orphanPtsMaster: true,
+  extMnt: (o.extMounts ?? []).map((m) => ({ key: m.key, val: m.val })),
+})
+
+/** Puts the log's error lines into a CriuFailed (a spawn or protocol failure has no log to add). */
+const withLog =
+  (logDir: string, logFile: string) =>
+  (e: ContainerError): Effect.Effect<never, ContainerError> => {
+    if (e._tag !== "CriuFailed") return Effect.fail(e)
+    const file = path.join(logDir, logFile)
+    const log = readCriuLog(file)
+    if (!log) return Effect.fail(e)
+    // CRIU's cr_errmsg is its first error line, on this host often a harmless one (no CAP_SYS_RESOURCE for
+    // RLIMIT_NOFILE); the last one is what stopped it.
+    const last = lastCriuError(log)
+    const reason = last ? `${e.reason.replace(/ \(.*\)$/s, "")}: ${last}` : e.reason
+    return Effect.fail(new CriuFailed({ action: e.action, reason, logFile: file, log }))
+  }
+
+export const CriuLive = Layer.effect(
+  Criu,
+  Effect.gen(function* () {
+    // Asked once per runtime: CRIU does not change under a running manager.
+    const check = yield* Effect.cached(
+      Effect.gen(function* () {
+        const found = locate()
+        if (!found) return yield* new CriuMissing({ found: "nothing (no $XCONTAINER_CRIU, /usr/local/sbin/criu, or criu on PATH)", install: CRIU_INSTALL })
+        const resp = yield* swrk({ criuPath: found, action: "version", request: { type: criu_req_type.VERSION } }).pipe(
+          Effect.mapError((e) => new CriuMissing({ found: `${found}, which does not answer (${e.message})`, install: CRIU_INSTALL })),
+        )
+        const v = resp.version
+        const version = (v?.majorNumber ?? 0) * 10000 + (v?.minorNumber ?? 0) * 100 + (v?.sublevel ?? 0)
+        const text = `${v?.majorNumber ?? 0}.${v?.minorNumber ?? 0}${v?.sublevel ? `.${v.sublevel}` : ""}`
+        if (version < MIN_VERSION) return yield* new CriuMissing({ found: `criu ${text} at ${found}`, install: CRIU_INSTALL })
+        return { path: found, version, text }
+      }),
+    )
+    return {
+      check,
+      dump: (o) =>
+        Effect.gen(function* () {
+          const criu = yield* check
+          const logFile = "dump.log"
+          yield* withDirs(o, true, (imagesFd, workFd, logDir) =>
+            swrk({
+              criuPath: criu.path,
+              action: "dump",
+              request: {
+                type: criu_req_type.DUMP,
+                opts: {
+                  ...commonOpts(o, imagesFd, workFd, logFile),
+                  pid: o.pid,
+                  leaveRunning: o.leaveRunning ?? false,
+                  ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
+                },
+              },
+              ...(o.onNotify ? { onNotify: o.onNotify } : {}),
+            }).pipe(Effect.catchAll(withLog(logDir, logFile))),
+          )
+        }),
+      restore: (o) =>
+        Effect.gen(function* () {
+          const criu = yield* check
+          const logFile = "restore.log"
+          return yield* withDirs(o, false, (imagesFd, workFd, logDir) =>
+            swrk({
+              criuPath: criu.path,
+              action: "restore",
+              request: {
+                type: criu_req_type.RESTORE,
+                opts: {
+                  ...commonOpts(o, imagesFd, workFd, logFile),
+                  // The restored root is forked with CLONE_PARENT: it becomes our child, so its exit status is ours to reap.
+                  rstSibling: true,
+                  evasiveDevices: true,
+                  cgRoot: Object.entries(o.cgroupRoots ?? {}).map(([ctrl, p]) => ({ ctrl, path: p })),
+                },
+              },
+              ...(o.stdio ? { stdio: o.stdio } : {}),
+              ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
+              ...(o.onNotify ? { onNotify: o.onNotify } : {}),
+            }).pipe(
+              Effect.flatMap((resp) =>
+                resp.restore?.pid
+                  ? Effect.succeed(resp.restore.pid)
+                  : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
+              ),
+              Effect.catchAll(withLog(logDir, logFile)),
+            ),
+          )
+        }),
+    }
+  }),
+)
