@@ -8,6 +8,7 @@ import type { ContainerError } from "./effects/errors.ts"
 import type { ExitStatus } from "./effects/kernel.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
 import type { ExecOptions } from "./effects/exec.ts"
+import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
 import { Container as EffectContainer, type ActorOptions, type OciState, type StateEvent } from "./machines/container.ts"
 import type { Status } from "./machines/container-machine.ts"
@@ -59,14 +60,29 @@ export class ContainerHandle {
   signal(sig: number | string, opts: { readonly all?: boolean } = {}): Promise<void> {
     return run(Effect.suspend(() => this.effect.signal(signalNumber(sig), opts)))
   }
+  /** The master fd of the init's terminal (process.terminal without a console socket). */
+  console(): number | undefined {
+    return this.effect.console()
+  }
+  /** Sets the terminal's window size. */
+  resize(rows: number, columns: number): Promise<void> {
+    return run(this.effect.resize(rows, columns))
+  }
   /** Runs another process in the container; resolves once it has exec'd. */
-  async exec(options: ExecOptions): Promise<{ readonly pid: number; wait(): Promise<ExitStatus | null>; signal(sig: number | string): Promise<void> }> {
+  async exec(
+    options: ExecOptions,
+  ): Promise<{ readonly pid: number; readonly console?: number; wait(): Promise<ExitStatus | null>; signal(sig: number | string): Promise<void> }> {
     const p = await run(this.effect.exec(options))
     return {
       pid: p.pid,
+      ...(p.console !== undefined ? { console: p.console } : {}),
       wait: () => run(p.wait()),
       signal: (sig) => run(Effect.suspend(() => p.signal(signalNumber(sig)))),
     }
+  }
+  /** Dumps the container with CRIU (see Container.checkpoint). */
+  checkpoint(options: CheckpointOptions): Promise<void> {
+    return run(this.effect.checkpoint(options))
   }
   destroy(opts: { readonly force?: boolean } = {}): Promise<void> {
     return run(this.effect.destroy(opts))
@@ -92,6 +108,10 @@ export const create = (options: CreateOptions & ActorOptions): Promise<Container
 /** Loads a container created by any process. */
 export const load = (options: { readonly root: string; readonly id: string } & ActorOptions): Promise<ContainerHandle> =>
   run(EffectContainer.load(options)).then((c) => new ContainerHandle(c))
+
+/** Restores a CRIU checkpoint as a running container. */
+export const restore = (options: RestoreOptions & ActorOptions): Promise<ContainerHandle> =>
+  run(EffectContainer.restore(options)).then((c) => new ContainerHandle(c))
 
 /** create + start. */
 export const run_ = (options: CreateOptions & ActorOptions): Promise<ContainerHandle> =>

@@ -54,3 +54,36 @@ export const forwardingSignals = <A, E>(send: (sig: number) => Effect.Effect<voi
     () => wait,
     (forward) => Effect.sync(() => FORWARDED.forEach((s) => process.off(s, forward))),
   )
+
+/**
+ * Proxies our terminal to a container's pty master: stdin raw, bytes both ways, window size on
+ * SIGWINCH. Returns the Effect that undoes it once the container's output is drained (the read
+ * ends with EIO when the last process holding the pty is gone; at most a second's wait).
+ */
+export function proxyTerminal(master: number, resize: (rows: number, columns: number) => void): Effect.Effect<void> {
+  const stdin = process.stdin
+  const wasRaw = stdin.isTTY ? stdin.isRaw : false
+  if (stdin.isTTY) stdin.setRawMode(true)
+  // The read stream owns the fd (it closes it when destroyed); a close of our own could hit the
+  // same number reused by then for another file.
+  const fromPty = fs.createReadStream("", { fd: master, autoClose: true })
+  const toPty = fs.createWriteStream("", { fd: master, autoClose: false })
+  fromPty.on("error", () => undefined) // EIO once the container side is gone
+  toPty.on("error", () => undefined)
+  fromPty.pipe(process.stdout, { end: false })
+  stdin.pipe(toPty)
+  const onWinch = () => {
+    if (process.stdout.isTTY) resize(process.stdout.rows, process.stdout.columns)
+  }
+  onWinch()
+  process.on("SIGWINCH", onWinch)
+  const drained = new Promise<void>((resolve) => fromPty.once("close", resolve))
+  return Effect.promise(async () => {
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 1000))])
+    process.off("SIGWINCH", onWinch)
+    stdin.unpipe(toPty)
+    if (stdin.isTTY) stdin.setRawMode(wasRaw)
+    stdin.pause()
+    fromPty.destroy()
+  })
+}

@@ -6,7 +6,8 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { bool, list, str, UsageError, type FlagSpec } from "./args.ts"
-import { exitCode, forwardingSignals, parse, writePidFile, type Cmd } from "./common.ts"
+import { exitCode, forwardingSignals, parse, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
+import { addon } from "../native/addon.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
 import type { ProcessSpec } from "../config/spec.ts"
@@ -48,7 +49,6 @@ export const execCmd: Cmd = (args, ctx) =>
     const p = yield* parse(args, EXEC_FLAGS, true)
     const [id, ...command] = p.rest
     if (!id) return yield* Effect.fail(new UsageError("usage: exec [flags] <container-id> <command> [args…]"))
-    if (bool(p, "tty") || str(p, "console-socket")) return yield* new ConfigError({ path: "--tty", reason: "terminals are not supported yet" })
     if (Number(str(p, "preserve-fds") ?? "0") > 0) return yield* new ConfigError({ path: "--preserve-fds", reason: "preserving fds is not supported yet" })
     const c = yield* Container.load({ root: ctx.root, id })
     const process_ = yield* Effect.try({
@@ -64,7 +64,7 @@ export const execCmd: Cmd = (args, ctx) =>
         const proc: ProcessSpec = {
           ...base,
           args: command,
-          terminal: false,
+          terminal: bool(p, "tty"),
           cwd: str(p, "cwd") ?? base.cwd,
           env: [...(base.env ?? []), ...list(p, "env")],
           user: {
@@ -88,14 +88,18 @@ export const execCmd: Cmd = (args, ctx) =>
       },
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
     })
-    const proc = yield* c.exec({ process: process_ }).pipe(Effect.tapError(() => c.release()))
+    const consoleSocket = str(p, "console-socket")
+    const proc = yield* c.exec({ process: process_, ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
     yield* writePidFile(str(p, "pid-file"), proc.pid)
     ctx.log.info({ id, pid: proc.pid }, "exec")
     if (bool(p, "detach")) {
+      if (proc.console !== undefined) fs.closeSync(proc.console)
       yield* c.release()
       return 0
     }
-    const status = yield* forwardingSignals((sig) => proc.signal(sig), proc.wait())
+    const master = proc.console
+    const stopProxy = master !== undefined ? proxyTerminal(master, (rows, cols) => void addon.setWinsize(master, rows, cols)) : undefined
+    const status = yield* forwardingSignals((sig) => proc.signal(sig), proc.wait()).pipe(Effect.ensuring(stopProxy ?? Effect.void))
     yield* c.release()
     return exitCode(status)
   })

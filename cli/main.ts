@@ -4,11 +4,12 @@
  * `--root` so that create, start, kill and delete may come from different
  * processes (podman and containerd call the runtime once per operation).
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import pino from "pino"
-import { bool, parseArgs, str, UsageError, type FlagSpec } from "./args.ts"
-import { exitCode, forwardingSignals, one, parse, writePidFile, type Cmd } from "./common.ts"
+import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
+import { exitCode, forwardingSignals, one, parse, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
@@ -74,12 +75,28 @@ const createCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, CREATE_FLAGS)
     const id = yield* one(p.positional)
-    if (str(p, "console-socket")) return yield* new ConfigError({ path: "--console-socket", reason: "terminals are not supported yet" })
-    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot") })
+    const c = yield* createFor(p, ctx, id, true)
     ctx.log.info({ id, pid: c.pid }, "created")
     yield* writePidFile(str(p, "pid-file"), c.pid)
     yield* c.release()
     return 0
+  })
+
+/**
+ * create from the CLI's flags. A terminal needs somewhere to go: a --console-socket, or, for a
+ * `run` in the foreground, our own terminal; a detaching command without a socket is refused, as runc.
+ */
+const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
+  Effect.gen(function* () {
+    const consoleSocket = str(p, "console-socket")
+    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot"), ...(consoleSocket ? { consoleSocket } : {}) })
+    const master = c.console()
+    if (master !== undefined && detaching) {
+      fs.closeSync(master)
+      yield* c.destroy({ force: true }).pipe(Effect.ignore)
+      return yield* new ConfigError({ path: "--console-socket", reason: "process.terminal is set: a detached container needs a console socket for its terminal" })
+    }
+    return c
   })
 
 const startCmd: Cmd = (args, ctx) =>
@@ -97,9 +114,11 @@ const runCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, [...CREATE_FLAGS, { name: "detach", alias: "d", value: false }, { name: "keep", value: false }])
     const id = yield* one(p.positional)
-    if (str(p, "console-socket")) return yield* new ConfigError({ path: "--console-socket", reason: "terminals are not supported yet" })
-    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot") })
+    const c = yield* createFor(p, ctx, id, bool(p, "detach"))
     yield* writePidFile(str(p, "pid-file"), c.pid)
+    // A terminal without a console socket is proxied to ours, sized before the program starts.
+    const master = c.console()
+    const stopProxy = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
     yield* c.start().pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
     if (bool(p, "detach")) {
       yield* c.release()
@@ -107,7 +126,7 @@ const runCmd: Cmd = (args, ctx) =>
     }
     ctx.log.info({ id, pid: c.pid }, "started")
     // In the foreground the runtime forwards signals to the container, as runc does.
-    const status = yield* forwardingSignals((sig) => c.signal(sig), c.wait())
+    const status = yield* forwardingSignals((sig) => c.signal(sig), c.wait()).pipe(Effect.ensuring(stopProxy ?? Effect.void))
     ctx.log.info({ id, status }, "exited")
     if (!bool(p, "keep")) yield* c.destroy({ force: true })
     return exitCode(status)
@@ -271,6 +290,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   // Into the --log file; without one, the plain line below is the whole report (no JSON noise on stderr).
   if (str(g, "log")) log.error({ command: name, error: (err as { _tag?: string })._tag ?? err.name }, err.message)
   // runc prints the error on stderr whatever --log says: callers (podman, containerd) show it to the user.
-  process.stderr.write(`xcontainer: ${err.message}\n`)
+  process.stderr.write(`xcontainer: ${bool(g, "debug") ? (err.stack ?? err.message) : err.message}\n`)
   return 1
 }

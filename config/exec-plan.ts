@@ -6,7 +6,7 @@
  * namespace is already set up, and joining it makes its root ours.
  */
 import { RLIMITS } from "./linux-names.ts"
-import { DEFAULT_PATH, type InitPlan, type PlanOp } from "./plan.ts"
+import { consoleOp, DEFAULT_PATH, type InitPlan, type PlanOp } from "./plan.ts"
 import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts"
 
 /** /proc/<pid>/ns/<file> of each namespace type. */
@@ -46,6 +46,7 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   ops.push({ op: "clone", namespaces: [], uidMap: "", gidMap: "", denySetgroups: false })
   // Joining a user namespace leaves our host uid unmapped in it: become its root before anything else.
   if (namespaces.some((n) => n.type === "user")) ops.push({ op: "setIdRoot" })
+  if (proc.terminal) ops.push(consoleOp(proc, false))
   ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
   const env = [...(proc.env ?? [])]
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)

@@ -47,7 +47,6 @@ export function checkRules(spec: Spec): Problem {
   if (!spec.process) return { path: "process", reason: "is required to create a container" }
   const proc = spec.process
   if (!path.isAbsolute(proc.cwd)) return { path: "process.cwd", reason: `"${proc.cwd}" is not an absolute path` }
-  if (proc.terminal) return { path: "process.terminal", reason: "terminals are not supported yet" }
   for (const [set, names] of Object.entries(proc.capabilities ?? {})) {
     const i = (names ?? []).findIndex((n) => !CAPABILITIES.has(n))
     if (i >= 0) return { path: `process.capabilities.${set}[${i}]`, reason: `unknown capability "${names?.[i]}"` }

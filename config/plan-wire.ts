@@ -32,6 +32,8 @@ export function wireOp(o: PlanOp): WireOp {
       }
     case "setIdRoot":
       return { op: Op.SETID_ROOT }
+    case "console":
+      return { op: Op.CONSOLE, n: [b(o.rows), b(o.columns), o.bindConsole ? 1n : 0n] }
     case "sync":
       return { op: Op.SYNC }
     case "hook":

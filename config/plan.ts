@@ -24,6 +24,8 @@ export type PlanOp =
     }
   | { readonly op: "setIdRoot" }
   | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
+  /** A pty in the container's devpts as the process's terminal; the master goes to the manager. */
+  | { readonly op: "console"; readonly rows: number; readonly columns: number; readonly bindConsole: boolean }
   /** The init waits while the manager runs the prestart and createRuntime hooks. */
   | { readonly op: "sync" }
   /** A createContainer ("create" state) or startContainer ("start" state) hook, run by the init. */
@@ -199,6 +201,9 @@ export function buildPlan(input: PlanInput): InitPlan {
   if (isNew("user")) ops.push({ op: "setIdRoot" })
   // The root of a cgroup namespace is the cgroup its creator is in: the manager joined them before MSG_GO.
   if (isNew("cgroup")) ops.push({ op: "unshare", namespaces: ["cgroup"] })
+  // A session of its own, as runc's init (nsexec.c): CRIU refuses to dump a tree whose session leader is
+  // outside its pid namespace. A terminal's setsid comes with its console op.
+  if (!proc.terminal) ops.push({ op: "setsid" })
   const newMountNs = isNew("mount")
   if (newMountNs) {
     const prop = linux.rootfsPropagation ? PROPAGATION_OPTIONS.get(linux.rootfsPropagation) : undefined
@@ -214,6 +219,8 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push(...hookOps(hooks.createContainer, "create"))
   ops.push({ op: "execFifo", path: input.fifoPath })
   if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })
+  // After pivot_root: the pty comes from the container's own devpts instance.
+  if (proc.terminal) ops.push(consoleOp(proc, true))
 
   for (const [key, value] of Object.entries(linux.sysctl ?? {})) ops.push({ op: "sysctl", key: key.replaceAll(".", "/"), value })
   if (spec.hostname !== undefined) ops.push({ op: "hostname", name: spec.hostname })
@@ -272,6 +279,14 @@ function seccompOp(spec: Spec): PlanOp | undefined {
   const { filter, flags, skipped } = compiled.right
   return { op: "seccomp", filter, flags, skipped }
 }
+
+/** The terminal op of a process (`bindConsole`: the init's pty also becomes /dev/console). */
+export const consoleOp = (proc: NonNullable<Spec["process"]>, bindConsole: boolean): PlanOp => ({
+  op: "console",
+  rows: proc.consoleSize?.height ?? 0,
+  columns: proc.consoleSize?.width ?? 0,
+  bindConsole,
+})
 
 type HookSpec = NonNullable<Spec["hooks"]>[string][number]
 const hookOps = (list: readonly HookSpec[] | undefined, state: "create" | "start"): PlanOp[] =>

@@ -12,17 +12,19 @@ import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
 import { InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
-import { homeOf, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, homeOf, type Live, type Services } from "./lifecycle.ts"
 
 export interface ExecOptions {
   /** An OCI process object (args, env, cwd, user, capabilities …). */
   readonly process: unknown
   /** Host fds for its stdin, stdout, stderr (default: ours). */
   readonly stdio?: readonly [number, number, number]
+  /** With process.terminal: where the pty master goes (runc's --console-socket); else the handle keeps it. */
+  readonly consoleSocket?: string
 }
 
-/** Starts the process; resolves once it has exec'd its program. */
-export const exec = (live: Live, o: ExecOptions): Effect.Effect<ProcessRef, ContainerError, Services> =>
+/** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
+export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRef; console?: number }, ContainerError, Services> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel
     const cgroups = yield* Cgroups
@@ -32,10 +34,13 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<ProcessRef, Cont
     const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
     const proc = spec.process as ProcessSpec
     const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid) })
-    return yield* kernel.spawnInit({
+    let consoleFd: number | undefined
+    const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
       stdio: o.stdio ?? [0, 1, 2],
       barrier: false,
       beforeGo: (p) => cgroups.join(live.record.cgroups, p.pid),
+      onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
     })
+    return { ref, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
   })

@@ -154,6 +154,13 @@ export const KernelLive = Layer.sync(Kernel, () => {
         // The helper exits right after handing over the init: reap it whenever that happens.
         addon.watchExit(helper.pidfd, () => fs.closeSync(helper.pidfd))
         let init: ProcessRef | undefined
+        const takeConsole = (fds: readonly number[]) => {
+          const [master, ...extra] = fds
+          extra.forEach((fd) => fs.closeSync(fd))
+          if (master === undefined) return Effect.fail(new InitFailed({ stage: "init", op: "console", syscall: "protocol", errno: "EPROTO", path: "no fd" }))
+          if (!req.onConsole) return Effect.sync(() => fs.closeSync(master))
+          return req.onConsole(master)
+        }
         const run = Effect.gen(function* () {
           yield* Effect.try({ try: () => addon.send(mine, encodePlan(req.plan)), catch: toSyscallError("send", "plan") })
           const child = yield* next(ch, "clone")
@@ -167,15 +174,24 @@ export const KernelLive = Layer.sync(Kernel, () => {
           yield* go(req.hookStates?.(init))
           if (req.barrier === false) {
             // No start barrier (an exec'd process): EOF means execve went through, a message that it failed.
-            const item = yield* Queue.take(ch.inbox).pipe(Effect.ensuring(closeChannel(ch)))
+            let item = yield* Queue.take(ch.inbox)
+            while (item.kind === "msg" && item.msg.type === "console") {
+              yield* takeConsole(item.fds)
+              item = yield* Queue.take(ch.inbox)
+            }
+            yield* closeChannel(ch)
             if (item.kind === "msg" && item.msg.type === "error") return yield* initFailed(item.msg)
             return init
           }
           let ready = yield* next(ch, "init", init)
-          // At its sync op the init waits for us to run the runtime-namespace hooks.
-          while (ready.msg.type === "sync") {
-            if (req.onSync) yield* req.onSync(init)
-            yield* go()
+          // At its sync op the init waits for us to run the runtime-namespace hooks; a console op hands
+          // us the terminal's master.
+          while (ready.msg.type === "sync" || ready.msg.type === "console") {
+            if (ready.msg.type === "console") yield* takeConsole(ready.fds)
+            else {
+              if (req.onSync) yield* req.onSync(init)
+              yield* go()
+            }
             ready = yield* next(ch, "init", init)
           }
           if (ready.msg.type !== "ready")

@@ -173,6 +173,8 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
             const rest = Effect.gen(function* () {
               yield* req.beforeGo(ref)
               if (req.onSync && req.plan.some((o) => o.op === Op.SYNC)) yield* req.onSync(ref)
+              // A terminal's master: /dev/null stands in (the callee owns and closes it).
+              if (req.onConsole && req.plan.some((o) => o.op === Op.CONSOLE)) yield* req.onConsole(fs.openSync("/dev/null", "r+"))
               if (!(path.posix.basename(program) in programs))
                 return yield* new InitFailed({ stage: "init", op: "resolve_exec", syscall: "execve", errno: "ENOENT", path: program })
               if (injected) return yield* injected

@@ -33,6 +33,8 @@ export interface SpawnRequest {
   readonly beforeGo: (init: ProcessRef) => Effect.Effect<void, CgroupError | SyscallError>
   /** The OCI states the init hands to its createContainer and startContainer hooks (they need the pid). */
   readonly hookStates?: (init: ProcessRef) => { readonly create: string; readonly start: string }
+  /** Receives the master of the process's terminal (a `console` op); it is the callee's to close. */
+  readonly onConsole?: (master: number) => Effect.Effect<void, ContainerError>
   /** Runs while the init waits at its `sync` op: the prestart and createRuntime hooks. */
   readonly onSync?: (init: ProcessRef) => Effect.Effect<void, ContainerError>
 }

@@ -29,13 +29,36 @@ export interface CreateOptions {
   readonly stdio?: readonly [number, number, number]
   /** MS_MOVE + chroot instead of pivot_root (runc's --no-pivot). */
   readonly noPivot?: boolean
+  /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
+  readonly consoleSocket?: string
 }
 
 /** A container as the lifecycle sees it: its record and, while it lives, its init. */
 export interface Live {
   readonly record: ContainerRecord
   readonly init: ProcessRef | undefined
+  /** The master of the init's terminal, when it has one and no console socket took it. */
+  readonly console?: number
 }
+
+/**
+ * What to do with a terminal's master: send it to the console socket (runc's protocol: one
+ * message, the name as data, the fd as SCM_RIGHTS) and close ours, or keep it for the caller.
+ */
+export const consoleHandler = (socketPath: string | undefined, keep: (fd: number) => void) => (master: number) =>
+  Effect.try({
+    try: () => {
+      if (!socketPath) return keep(master)
+      const sock = addon.connectUnix(socketPath)
+      try {
+        addon.send(sock, new TextEncoder().encode("/dev/ptmx"), [master])
+      } finally {
+        fs.closeSync(sock)
+        fs.closeSync(master)
+      }
+    },
+    catch: (e) => new SyscallError({ syscall: (e as NodeJS.ErrnoException).syscall ?? "send", errno: (e as NodeJS.ErrnoException).code ?? String(e), path: socketPath }),
+  })
 
 export type Services = Kernel | Cgroups | StateStore
 
@@ -117,8 +140,10 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       })
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
       yield* Effect.logDebug("init plan", { id, ops: plan.ops })
+      let consoleFd: number | undefined
       const init = yield* kernel
         .spawnInit({
+          onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
           plan: toWire(plan),
           stdio: o.stdio ?? [0, 1, 2],
           beforeGo: (p) =>
@@ -138,7 +163,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       yield* store.write(o.root, record).pipe(
         Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)),
       )
-      return { record, init }
+      return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.

@@ -18,7 +18,7 @@ export function makeBundle(dir: string, args: readonly string[] = ["sh"]): strin
       fs.mkdirSync(path.join(rootfs, d), { recursive: true })
     fs.copyFileSync(BUSYBOX, path.join(rootfs, "bin", "busybox"))
     fs.chmodSync(path.join(rootfs, "bin", "busybox"), 0o755)
-    const applets = ["sh", "ls", "cat", "echo", "true", "false", "hostname", "id", "sleep", "ps", "mount", "grep", "head", "wc", "touch", "mkdir", "kill", "env", "pwd", "readlink", "stat", "test", "ip", "ifconfig", "uname", "dd", "mknod", "rm", "sed", "tr", "seq", "date", "awk"]
+    const applets = ["sh", "ls", "cat", "echo", "true", "false", "hostname", "id", "sleep", "ps", "mount", "grep", "head", "wc", "touch", "mkdir", "kill", "env", "pwd", "readlink", "stat", "test", "ip", "ifconfig", "uname", "dd", "mknod", "rm", "sed", "tr", "seq", "date", "awk", "stty", "tty"]
     for (const a of applets) fs.symlinkSync("busybox", path.join(rootfs, "bin", a))
     fs.writeFileSync(path.join(rootfs, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
     fs.writeFileSync(path.join(rootfs, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n")

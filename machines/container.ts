@@ -7,16 +7,21 @@
 import { Effect, Runtime } from "effect"
 import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
-import { InvalidTransition, type ContainerError, type SyscallError } from "../effects/errors.ts"
+import { InvalidTransition, SyscallError, type ContainerError } from "../effects/errors.ts"
 import { exec as execIn, type ExecOptions } from "../effects/exec.ts"
 import { Kernel, type ExitStatus } from "../effects/kernel.ts"
 import type { Spec } from "../config/spec.ts"
+import { addon } from "../native/addon.ts"
+import { toSyscallError } from "../effects/kernel-live.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
+import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
 
 /** A process exec'd into a container. */
 export interface ExecProcess {
   readonly pid: number
+  /** The master of its terminal (process.terminal without a console socket); the caller closes it. */
+  readonly console?: number
   /** Its exit (we are its parent: always a status), after which its pidfd is closed. */
   wait(): Effect.Effect<ExitStatus | null>
   /** A signal through its pidfd. */
@@ -103,6 +108,11 @@ export class Container {
     return Container.boot(options.id, options.root, { mode: "load", root: options.root, id: options.id }, options)
   }
 
+  /** Restores a checkpoint as a new running container (same or new id); its init is our child again. */
+  static restore(options: RestoreOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
+    return Container.boot(options.id, options.root, { mode: "restore", root: options.root, options }, options)
+  }
+
   /** create + start. */
   static run(options: CreateOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
     // As `runc run`: a container that cannot start is not left behind.
@@ -131,6 +141,21 @@ export class Container {
       bundle: live?.record.bundle ?? "",
       ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
     }
+  }
+
+  /**
+   * The master of the init's terminal (process.terminal, created without a console socket): read
+   * and write it (e.g. `new tty.ReadStream(fd)`), resize it with `resize()`. The caller closes it.
+   */
+  console(): number | undefined {
+    return this.actor.getSnapshot().context.live?.console
+  }
+
+  /** Sets the terminal's window size. */
+  resize(rows: number, columns: number): Effect.Effect<void, SyscallError> {
+    const fd = this.console()
+    if (fd === undefined) return Effect.fail(new SyscallError({ syscall: "ioctl", errno: "ENOTTY", path: "the container has no terminal" }))
+    return Effect.try({ try: () => addon.setWinsize(fd, rows, columns), catch: toSyscallError("ioctl", "TIOCSWINSZ") })
   }
 
   /** The container's config, as validated at create. */
@@ -173,6 +198,11 @@ export class Container {
     return this.dispatch({ type: "RESUME" }, "resume")
   }
 
+  /** Dumps the container with CRIU (running → checkpointed, or still running with leaveRunning). */
+  checkpoint(options: CheckpointOptions): Effect.Effect<void, ContainerError> {
+    return this.dispatch({ type: "CHECKPOINT", options }, "checkpoint")
+  }
+
   /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
   signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
     return Effect.gen(this, function* () {
@@ -196,12 +226,13 @@ export class Container {
       const live = snap.context.live
       if (!live || !snap.can({ type: "EXEC", pid: 0 }))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
-      const ref = yield* Effect.provide(execIn(live, options), this.rt.context)
+      const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt.context)
       this.actor.send({ type: "EXEC", pid: ref.pid })
       const rt = this.rt
       const kernel = (f: (k: Kernel["Type"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt.context)
       return {
         pid: ref.pid,
+        ...(console !== undefined ? { console } : {}),
         wait: () =>
           Effect.provide(
             Effect.flatMap(Kernel, (k) => Effect.tap(k.awaitExit(ref), () => k.release(ref))),

@@ -74,6 +74,10 @@ export interface Addon {
   mkfifo(path: string, mode: number): void
   /** flock(fd, op) on the thread pool (it may block); op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
   flock(fd: number, op: number): Promise<void>
+  /** A unix stream socket connected to `path` (O_CLOEXEC): runc's --console-socket, to `send` the pty master on. */
+  connectUnix(path: string): number
+  /** ioctl(fd, TIOCSWINSZ) on a terminal. */
+  setWinsize(fd: number, rows: number, columns: number): void
   /** openat2(open(root), path, { flags: flags|O_CLOEXEC, resolve: RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS }). */
   openInRoot(root: string, path: string, flags: number): number
 }

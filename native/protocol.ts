@@ -13,6 +13,7 @@ export const Msg = {
   READY: 2,
   ERROR: 3,
   SYNC: 4,
+  CONSOLE: 5,
   PLAN: 16,
   GO: 17,
 } as const
@@ -53,6 +54,7 @@ export const Op = {
   UNSHARE: 39,
   SYNC: 40,
   HOOK: 41,
+  CONSOLE: 42,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 
@@ -185,6 +187,7 @@ export type HelperMessage =
   | { readonly type: "child"; readonly pid: number }
   | { readonly type: "ready" }
   | { readonly type: "sync" }
+  | { readonly type: "console" }
   | {
       readonly type: "error"
       readonly errno: number
@@ -208,6 +211,8 @@ export function decodeMessage(buf: Uint8Array): HelperMessage {
       return { type: "ready" }
     case Msg.SYNC:
       return { type: "sync" }
+    case Msg.CONSOLE:
+      return { type: "console" }
     case Msg.ERROR:
       return {
         type: "error",
@@ -231,6 +236,8 @@ export function encodeMessage(m: HelperMessage): Uint8Array {
       return frame(Msg.READY, new Uint8Array(0))
     case "sync":
       return frame(Msg.SYNC, new Uint8Array(0))
+    case "console":
+      return frame(Msg.CONSOLE, new Uint8Array(0))
     case "error":
       return frame(
         Msg.ERROR,

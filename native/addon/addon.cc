@@ -21,6 +21,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mkfifo", Napi::Function::New(env, xc::Mkfifo, "mkfifo"));
   exports.Set("flock", Napi::Function::New(env, xc::Flock, "flock"));
   exports.Set("openInRoot", Napi::Function::New(env, xc::OpenInRoot, "openInRoot"));
+  exports.Set("connectUnix", Napi::Function::New(env, xc::ConnectUnix, "connectUnix"));
+  exports.Set("setWinsize", Napi::Function::New(env, xc::SetWinsize, "setWinsize"));
   return exports;
 }
 

@@ -21,5 +21,8 @@ Napi::Value TryReap(const Napi::CallbackInfo& info);
 Napi::Value Mkfifo(const Napi::CallbackInfo& info);
 Napi::Value Flock(const Napi::CallbackInfo& info);
 Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
+// tty.cc
+Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
+Napi::Value SetWinsize(const Napi::CallbackInfo& info);
 
 }  // namespace xc

@@ -149,6 +149,11 @@ int recv_plan(struct xc_plan *plan, struct init_error *err, uint32_t *index, uin
 	return 0;
 }
 
+int send_console(int master)
+{
+	return send_msg(XC_MSG_CONSOLE, NULL, master);
+}
+
 int send_sync(void)
 {
 	return send_msg(XC_MSG_SYNC, NULL, -1);

@@ -69,6 +69,13 @@ op_fn op_setid_root, op_setsid, op_rlimit, op_umask, op_exec_fifo, op_wait_start
 	op_exec;
 char **split_list(const char *s, uint32_t len);
 
+/* An O_PATH fd of path in the root, an empty file created if missing (never through a symlink out). */
+int ensure_file_in_root(const struct init_state *st, const char *path, struct init_error *err);
+int send_console(int master);
+
+/* console.c */
+op_fn op_console;
+
 /* hooks.c */
 op_fn op_sync, op_hook;
 

@@ -51,6 +51,7 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_UNSHARE] = op_unshare,
 	[XC_OP_SYNC] = op_sync,
 	[XC_OP_HOOK] = op_hook,
+	[XC_OP_CONSOLE] = op_console,
 };
 
 /* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */

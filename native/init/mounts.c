@@ -104,6 +104,13 @@ static int ensure(int root, const char *path, enum create last, struct init_erro
 	return out;
 }
 
+int ensure_file_in_root(const struct init_state *st, const char *path, struct init_error *err)
+{
+	if (need_root(st, err) < 0)
+		return -1;
+	return ensure(st->rootfd, path, CREATE_FILE, err);
+}
+
 /* The parent directory of path (created if missing) and the last name in it. */
 static int open_parent(int root, const char *path, char buf[PATH_MAX], const char **name,
 		       struct init_error *err)

@@ -42,6 +42,7 @@
 enum xc_msg {
 	XC_MSG_CHILD = 1, /* N0 = pid of C (in the manager's pid ns); SCM_RIGHTS: pidfd of C */
 	XC_MSG_READY = 2, /* no fields: C waits on the exec fifo */
+	XC_MSG_CONSOLE = 5, /* no fields; SCM_RIGHTS: the master of the container's terminal */
 	XC_MSG_SYNC = 4,  /* no fields: C waits at OP_SYNC for the manager's MSG_GO (it runs its hooks) */
 	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail */
 	XC_MSG_PLAN = 16, /* payload = ops */
@@ -122,6 +123,11 @@ enum xc_op {
 	XC_OP_HOOK = 41,        /* S0 = path, S1 = argv, S2 = env (NUL lists as OP_EXEC), N0 = timeout in seconds
 	                           (0: none), N1 = which state from MSG_GO goes to its stdin: run it in our
 	                           namespaces and wait; a non-zero exit, a signal or the timeout fails the op */
+	XC_OP_CONSOLE = 42,     /* N0 = rows, N1 = columns (0: leave), N2 = 1: bind the peer over /dev/console
+	                           (the init's; not an exec'd process's). After OP_PIVOT_ROOT: open a pty in
+	                           the container's devpts (/dev/pts/ptmx), bind through fds (CVE-2025-52565),
+	                           send the master in MSG_CONSOLE, then make the peer our controlling
+	                           terminal and stdio (setsid, TIOCSCTTY, dup2) */
 	XC_OP_MAX
 };
 

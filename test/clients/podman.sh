@@ -30,6 +30,7 @@ check "exit status"         "rc=3"       sh -c "${P[*]} run --rm --network none 
 check "run -d"              ""           "${P[@]}" run -d --name "$name" --network none "${limits[@]}" "$image" sleep 300
 check "exec"                "in-exec"    "${P[@]}" exec "$name" sh -c 'echo in-exec'
 check "exec -u"             "1000"       "${P[@]}" exec -u 1000 "$name" id -u
+check "exec -t"             "/dev/pts/"  "${P[@]}" exec -t "$name" sh -c tty
 check "ps shows it running" "Up"         "${P[@]}" ps --filter "name=$name"
 check "pause"               "$name"      "${P[@]}" pause "$name"
 check "paused"              "paused"     "${P[@]}" inspect -f '{{.State.Status}}' "$name"
@@ -37,6 +38,7 @@ check "unpause"             "$name"      "${P[@]}" unpause "$name"
 check "running again"       "running"    "${P[@]}" inspect -f '{{.State.Status}}' "$name"
 check "stop"                "$name"      "${P[@]}" stop -t 2 "$name"
 check "rm"                  "$name"      "${P[@]}" rm "$name"
+check "run -t (terminal)"   "/dev/pts/0" "${P[@]}" run --rm -t --network none "${limits[@]}" "$image" sh -c tty
 check "--memory"            "67108864"   "${P[@]}" run --rm --network none "${limits[@]}" --memory 64m "$image" cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 check "--pids-limit"        "16"         "${P[@]}" run --rm --network none "${limits[@]}" --pids-limit 16 "$image" cat /sys/fs/cgroup/pids/pids.max
 check "seccomp on"          "Seccomp:	2" "${P[@]}" run --rm --network none "${limits[@]}" "$image" grep Seccomp: /proc/self/status
