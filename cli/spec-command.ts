@@ -11,6 +11,8 @@ import { bool, str } from "./args.ts"
 import { parse, type Cmd } from "./common.ts"
 import { defaultSpec } from "../config/default-spec.ts"
 import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, PROPAGATION_OPTIONS } from "../config/linux-names.ts"
+import { DEFAULT_SECCOMP } from "../config/seccomp-default.ts"
+import { ACTIONS, FILTER_FLAGS, OPS } from "../config/seccomp-spec.ts"
 import type { Spec } from "../config/spec.ts"
 import { ConfigError } from "../effects/errors.ts"
 
@@ -46,7 +48,9 @@ export const specCmd: Cmd = (args) =>
     ])
     const file = path.join(str(p, "bundle") ?? ".", "config.json")
     if (fs.existsSync(file)) return yield* new ConfigError({ path: file, reason: "exists: remove it first" })
-    const spec = bool(p, "rootless") ? rootlessSpec(process.geteuid?.() ?? 0, process.getegid?.() ?? 0) : defaultSpec(["sh"])
+    const base = bool(p, "rootless") ? rootlessSpec(process.geteuid?.() ?? 0, process.getegid?.() ?? 0) : defaultSpec(["sh"])
+    // As `runc spec` writes none, but a runtime that ships Docker's default profile should offer it.
+    const spec: Spec = { ...base, linux: { ...base.linux, seccomp: DEFAULT_SECCOMP } }
     yield* Effect.try({
       try: () => fs.writeFileSync(file, `${JSON.stringify(spec, null, "\t")}\n`),
       catch: (e) => new ConfigError({ path: file, reason: (e as NodeJS.ErrnoException).code ?? String(e) }),
@@ -59,14 +63,21 @@ export function features(): Record<string, unknown> {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: "1.2.0",
-    // Hooks arrive with the processes issue; a caller must not count on them yet.
-    hooks: [],
+    hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
     mountOptions: [...MOUNT_FLAG_OPTIONS.keys(), ...PROPAGATION_OPTIONS.keys()].sort(),
     linux: {
       namespaces: Object.keys(CLONE_FLAGS).sort(),
       capabilities: [...CAPABILITIES.keys()],
       cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: {
+        enabled: true,
+        // NOTIFY compiles but is refused at create until the listener plumbing lands.
+        actions: Object.keys(ACTIONS).filter((a) => a !== "SCMP_ACT_NOTIFY"),
+        operators: [...OPS],
+        archs: ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+        knownFlags: Object.keys(FILTER_FLAGS),
+        supportedFlags: Object.keys(FILTER_FLAGS),
+      },
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },

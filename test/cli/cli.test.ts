@@ -57,6 +57,7 @@ describe("spec and features", () => {
     expect(f.linux.namespaces).toEqual(["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"])
     expect(f.linux.capabilities).toContain("CAP_CHECKPOINT_RESTORE")
     expect(f.mountOptions).toContain("rbind")
+    expect(f).toMatchObject({ hooks: expect.arrayContaining(["createContainer", "poststop"]), linux: { seccomp: { enabled: true } } })
   })
 })
 
