@@ -158,6 +158,15 @@ describe.skipIf(skipReason)("the command line on the real kernel", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
+  it("CVE-2016-3697: exec -u takes a number as a number, even when /etc/passwd has a user of that name", () => {
+    const id = uniq("uid")
+    const b = bundle(["sleep", "30"], undefined, true)
+    fs.appendFileSync(path.join(b.dir, "rootfs", "etc", "passwd"), "1:x:0:0:impostor:/:/bin/sh\n")
+    expect(xc(["run", "-d", "-b", b.dir, id]).code).toBe(0)
+    expect(xc(["exec", "-u", "1", id, "id", "-u"])).toMatchObject({ code: 0, out: "1\n" })
+    expect(xc(["delete", "-f", id]).code).toBe(0)
+  })
+
   it("logs to --log as JSON", () => {
     const log = path.join(stateRoot(), "log.json")
     const id = uniq("log")
