@@ -2,6 +2,7 @@
  * Regression tests for the breakouts runc and crun suffered (../shared/SECURITY.md):
  * each builds the hostile situation for real and checks that the host is untouched.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -95,6 +96,45 @@ describe.skipIf(skipReason)("breakouts that must not happen", () => {
     }
     expect(host.untouched()).toBe(true)
     expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("CVE-2021-30465: a symlink swapped in while mounts are made never redirects them to the host", async () => {
+    const host = hostMarkerDir()
+    const b = bundle(
+      ["sh", "-c", "grep -c ' /race/mnt ' /proc/self/mountinfo"],
+      (s) => ({ ...s, mounts: [...(s.mounts ?? []), { destination: "/race/mnt", type: "tmpfs", source: "tmpfs" }] }),
+      true,
+    )
+    const rootfs = path.join(b.dir, "rootfs")
+    fs.mkdirSync(path.join(rootfs, "race", "mnt"), { recursive: true })
+    // Swap /race between a real directory and a symlink to the host directory, as fast as we can.
+    const swapper = spawn("sh", ["-c", `cd ${rootfs}; while :; do mv race race.d; ln -s ${host.dir} race; rm race; mv race.d race; done`])
+    let mounted = 0
+    let refused = 0
+    try {
+      for (let i = 0; i < 15; i++) {
+        const io = capture()
+        const id = uniq("race")
+        try {
+          const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+          await c.wait()
+          await c.destroy()
+          // It ran: the tmpfs went on the directory the fd resolved inside the rootfs, wherever the
+          // swap left that directory's name (so /race/mnt may or may not show it).
+          mounted++
+        } catch (e) {
+          expect(e).toMatchObject({ _tag: "InitFailed" })
+          refused++
+        }
+        io.close()
+        expect(expectNoTrace(root, id)).toEqual([])
+        expect(host.untouched()).toBe(true)
+      }
+    } finally {
+      swapper.kill("SIGKILL")
+    }
+    expect(mounted + refused).toBe(15)
+    expect(mounted).toBeGreaterThan(0)
   })
 
   it("CVE-2026-41579 family: a rootfs whose /dev links to a host directory leaves that directory alone", async () => {
