@@ -26,9 +26,13 @@ export function criuLogExcerpt(text: string, before = 5, maxLines = 60): string 
   return (out.length > maxLines ? ["...", ...out.slice(-maxLines)] : out).join("\n")
 }
 
-/** The last "Error" line of an excerpt without its line number and timestamp: what stopped CRIU. */
-export function lastCriuError(excerpt: string): string | undefined {
-  const line = excerpt.split("\n").findLast((l) => l.includes("Error"))
+/** Error lines that say nothing about the failure: the closing summary, and the rlimit complaint of a root without CAP_SYS_RESOURCE. */
+const NOISE = /(Dumping|Restoring) FAILED|rlimit: Can't setup RLIMIT_NOFILE/
+
+/** The error line of an excerpt that names the cause (the first that is not noise), without its line number and timestamp. */
+export function criuErrorCause(excerpt: string): string | undefined {
+  const errors = excerpt.split("\n").filter((l) => l.includes("Error"))
+  const line = errors.find((l) => !NOISE.test(l)) ?? errors.at(-1)
   return line?.replace(/^\d+:\(\s*[\d.]+\)\s*/, "")
 }
 

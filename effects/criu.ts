@@ -13,7 +13,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { criu_cg_mode, criu_req_type } from "../native/criu/rpc_pb.ts"
-import { lastCriuError, readCriuLog } from "./criu-log.ts"
+import { criuErrorCause, readCriuLog } from "./criu-log.ts"
 import { swrk, type CriuNotification } from "./criu-swrk.ts"
 import { CriuFailed, CriuMissing, type ContainerError } from "./errors.ts"
 import { toSyscallError } from "./kernel-live.ts"
@@ -69,6 +69,8 @@ export interface RestoreOptions extends CriuCommon {
   /** Controller ("cpu,cpuacct", "name=systemd") → path in its hierarchy where the dumped cgroup root goes. */
   readonly cgroupRoots?: Readonly<Record<string, string>>
   readonly stdio?: readonly [number | "ignore", number | "ignore", number | "ignore"]
+  /** A dumped resource ("pipe:[1234]") → the fd of CRIU's (0–2: its stdio) that takes its place. */
+  readonly inheritFds?: readonly { readonly key: string; readonly fd: number }[]
 }
 
 export interface CriuService {
@@ -160,85 +162,95 @@ const withLog =
     const file = path.join(logDir, logFile)
     const log = readCriuLog(file)
     if (!log) return Effect.fail(e)
-    // CRIU's cr_errmsg is its first error line, on this host often a harmless one (no CAP_SYS_RESOURCE for
-    // RLIMIT_NOFILE); the last one is what stopped it.
-    const last = lastCriuError(log)
+    // CRIU's cr_errmsg is its first error line, on this host a harmless one (no CAP_SYS_RESOURCE for
+    // RLIMIT_NOFILE): name the first one that is not noise instead.
+    const last = criuErrorCause(log)
     const reason = last ? `${e.reason.replace(/ \(.*\)$/s, "")}: ${last}` : e.reason
     return Effect.fail(new CriuFailed({ action: e.action, reason, logFile: file, log }))
   }
 
-export const CriuLive = Layer.effect(
-  Criu,
-  Effect.gen(function* () {
-    // Asked once per runtime: CRIU does not change under a running manager.
-    const check = yield* Effect.cached(
+/** The live service: CRIU over swrk, its version asked once per service. */
+export const makeCriu: Effect.Effect<CriuService> = Effect.gen(function* () {
+  // Asked once per runtime: CRIU does not change under a running manager.
+  const check = yield* Effect.cached(
+    Effect.gen(function* () {
+      const found = locate()
+      if (!found) return yield* new CriuMissing({ found: "nothing (no $XCONTAINER_CRIU, /usr/local/sbin/criu, or criu on PATH)", install: CRIU_INSTALL })
+      const resp = yield* swrk({ criuPath: found, action: "version", request: { type: criu_req_type.VERSION } }).pipe(
+        Effect.mapError((e) => new CriuMissing({ found: `${found}, which does not answer (${e.message})`, install: CRIU_INSTALL })),
+      )
+      const v = resp.version
+      const version = (v?.majorNumber ?? 0) * 10000 + (v?.minorNumber ?? 0) * 100 + (v?.sublevel ?? 0)
+      const text = `${v?.majorNumber ?? 0}.${v?.minorNumber ?? 0}${v?.sublevel ? `.${v.sublevel}` : ""}`
+      if (version < MIN_VERSION) return yield* new CriuMissing({ found: `criu ${text} at ${found}`, install: CRIU_INSTALL })
+      return { path: found, version, text }
+    }),
+  )
+  return {
+    check,
+    dump: (o) =>
       Effect.gen(function* () {
-        const found = locate()
-        if (!found) return yield* new CriuMissing({ found: "nothing (no $XCONTAINER_CRIU, /usr/local/sbin/criu, or criu on PATH)", install: CRIU_INSTALL })
-        const resp = yield* swrk({ criuPath: found, action: "version", request: { type: criu_req_type.VERSION } }).pipe(
-          Effect.mapError((e) => new CriuMissing({ found: `${found}, which does not answer (${e.message})`, install: CRIU_INSTALL })),
+        const criu = yield* check
+        const logFile = "dump.log"
+        yield* withDirs(o, true, (imagesFd, workFd, logDir) =>
+          swrk({
+            criuPath: criu.path,
+            action: "dump",
+            request: {
+              type: criu_req_type.DUMP,
+              opts: {
+                ...commonOpts(o, imagesFd, workFd, logFile),
+                pid: o.pid,
+                leaveRunning: o.leaveRunning ?? false,
+                ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
+              },
+            },
+            ...(o.onNotify ? { onNotify: o.onNotify } : {}),
+          }).pipe(Effect.catchAll(withLog(logDir, logFile))),
         )
-        const v = resp.version
-        const version = (v?.majorNumber ?? 0) * 10000 + (v?.minorNumber ?? 0) * 100 + (v?.sublevel ?? 0)
-        const text = `${v?.majorNumber ?? 0}.${v?.minorNumber ?? 0}${v?.sublevel ? `.${v.sublevel}` : ""}`
-        if (version < MIN_VERSION) return yield* new CriuMissing({ found: `criu ${text} at ${found}`, install: CRIU_INSTALL })
-        return { path: found, version, text }
       }),
-    )
-    return {
-      check,
-      dump: (o) =>
-        Effect.gen(function* () {
-          const criu = yield* check
-          const logFile = "dump.log"
-          yield* withDirs(o, true, (imagesFd, workFd, logDir) =>
-            swrk({
-              criuPath: criu.path,
-              action: "dump",
-              request: {
-                type: criu_req_type.DUMP,
-                opts: {
-                  ...commonOpts(o, imagesFd, workFd, logFile),
-                  pid: o.pid,
-                  leaveRunning: o.leaveRunning ?? false,
-                  ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
-                },
+    restore: (o) =>
+      Effect.gen(function* () {
+        const criu = yield* check
+        const logFile = "restore.log"
+        return yield* withDirs(o, false, (imagesFd, workFd, logDir) =>
+          swrk({
+            criuPath: criu.path,
+            action: "restore",
+            request: {
+              type: criu_req_type.RESTORE,
+              opts: {
+                ...commonOpts(o, imagesFd, workFd, logFile),
+                // The restored root is forked with CLONE_PARENT: it becomes our child, so its exit status is ours to reap.
+                rstSibling: true,
+                evasiveDevices: true,
+                cgRoot: Object.entries(o.cgroupRoots ?? {}).map(([ctrl, p]) => ({ ctrl, path: p })),
+                inheritFd: (o.inheritFds ?? []).map((f) => ({ key: f.key, fd: f.fd })),
               },
-              ...(o.onNotify ? { onNotify: o.onNotify } : {}),
-            }).pipe(Effect.catchAll(withLog(logDir, logFile))),
-          )
-        }),
-      restore: (o) =>
-        Effect.gen(function* () {
-          const criu = yield* check
-          const logFile = "restore.log"
-          return yield* withDirs(o, false, (imagesFd, workFd, logDir) =>
-            swrk({
-              criuPath: criu.path,
-              action: "restore",
-              request: {
-                type: criu_req_type.RESTORE,
-                opts: {
-                  ...commonOpts(o, imagesFd, workFd, logFile),
-                  // The restored root is forked with CLONE_PARENT: it becomes our child, so its exit status is ours to reap.
-                  rstSibling: true,
-                  evasiveDevices: true,
-                  cgRoot: Object.entries(o.cgroupRoots ?? {}).map(([ctrl, p]) => ({ ctrl, path: p })),
-                },
-              },
-              ...(o.stdio ? { stdio: o.stdio } : {}),
-              ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
-              ...(o.onNotify ? { onNotify: o.onNotify } : {}),
-            }).pipe(
-              Effect.flatMap((resp) =>
-                resp.restore?.pid
-                  ? Effect.succeed(resp.restore.pid)
-                  : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
-              ),
-              Effect.catchAll(withLog(logDir, logFile)),
+            },
+            ...(o.stdio ? { stdio: o.stdio } : {}),
+            ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
+            ...(o.onNotify ? { onNotify: o.onNotify } : {}),
+          }).pipe(
+            Effect.flatMap((resp) =>
+              resp.restore?.pid
+                ? Effect.succeed(resp.restore.pid)
+                : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
             ),
-          )
-        }),
-    }
-  }),
+            Effect.catchAll(withLog(logDir, logFile)),
+          ),
+        )
+      }),
+  }
+})
+
+export const CriuLive = Layer.effect(Criu, makeCriu)
+
+let shared: CriuService | undefined
+/**
+ * The Criu service from the context if one is provided (a test's), else one live service per process:
+ * CRIU is optional, so it is not among the runtime's required services.
+ */
+export const criuService: Effect.Effect<CriuService> = Effect.flatMap(Effect.serviceOption(Criu), (o) =>
+  o._tag === "Some" ? Effect.succeed(o.value) : Effect.sync(() => (shared ??= Effect.runSync(makeCriu))),
 )

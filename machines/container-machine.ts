@@ -7,8 +7,9 @@
  *       ▼          └────────── init exits ──────┴──► stopped ─DESTROY─► destroying ─► destroyed
  *    failed        (DESTROY from created; DESTROY{force} from running/paused)
  *
- * plus checkpointing → checkpointed → restoring, whose transitions land with
- * CRIU support. Each busy state invokes one lifecycle Effect; a state that has
+ * plus CRIU's: running ─CHECKPOINT─► checkpointing ─► checkpointed (─DESTROY─► destroying),
+ * or back to running (leaveRunning, or CRIU failed and thawed the tree); a
+ * restore boots a new machine in restoring ─► running. Each busy state invokes one lifecycle Effect; a state that has
  * no transition for an event forbids it (the facade turns that into
  * InvalidTransition before anything is touched).
  */
@@ -20,6 +21,7 @@ import type { ExitStatus } from "../effects/kernel.ts"
 import { Kernel } from "../effects/kernel.ts"
 import { Effect } from "effect"
 import { fromEffect } from "./from-effect.ts"
+import * as criu from "../effects/checkpoint.ts"
 
 /** The statuses a container can be in (machine state names). */
 export type Status =
@@ -46,11 +48,12 @@ export type ContainerEvent =
   | { readonly type: "EXEC"; readonly pid: number }
   | { readonly type: "PAUSE" }
   | { readonly type: "RESUME" }
-  | { readonly type: "CHECKPOINT" }
+  | { readonly type: "CHECKPOINT"; readonly options: criu.CheckpointOptions }
 
 export type MachineInput =
   | { readonly mode: "create"; readonly root: string; readonly options: lifecycle.CreateOptions }
   | { readonly mode: "load"; readonly root: string; readonly id: string }
+  | { readonly mode: "restore"; readonly root: string; readonly options: criu.RestoreOptions }
 
 export interface ContainerContext {
   readonly root: string
@@ -79,6 +82,8 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
       destroy: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.destroy(i.root, i.live)),
       pause: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.setPaused(i.root, i.live, true)),
       resume: fromEffect(rt, (i: { root: string; live: lifecycle.Live }) => lifecycle.setPaused(i.root, i.live, false)),
+      checkpoint: fromEffect(rt, (i: { root: string; live: lifecycle.Live; options: criu.CheckpointOptions }) => criu.checkpoint(i.root, i.live, i.options)),
+      restore: fromEffect(rt, (o: criu.RestoreOptions) => criu.restore(o)),
       watchInit: fromEffect(rt, (live: lifecycle.Live | undefined) =>
         live?.init ? Effect.flatMap(Kernel, (k) => k.awaitExit(live.init!)) : Effect.never,
       ),
@@ -92,7 +97,11 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
     initial: "boot",
     states: {
       boot: {
-        always: [{ guard: ({ context }) => context.input.mode === "create", target: "creating" }, { target: "loading" }],
+        always: [
+          { guard: ({ context }) => context.input.mode === "create", target: "creating" },
+          { guard: ({ context }) => context.input.mode === "restore", target: "restoring" },
+          { target: "loading" },
+        ],
       },
       creating: {
         tags: ["busy"],
@@ -112,6 +121,8 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
             { guard: ({ event }) => event.output.status === "created", target: "alive.created", actions: assign({ live: ({ event }) => event.output }) },
             { guard: ({ event }) => event.output.status === "running", target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
             { guard: ({ event }) => event.output.status === "paused", target: "alive.paused", actions: assign({ live: ({ event }) => event.output }) },
+            // Dumped by CRIU and killed (the record says so): checkpointed, not merely stopped.
+            { guard: ({ event }) => event.output.record.status === "stopped" && event.output.record.checkpoint !== undefined, target: "checkpointed", actions: assign({ live: ({ event }) => event.output }) },
             { target: "stopped", actions: assign({ live: ({ event }) => event.output }) },
           ],
           onError: { target: "failed", actions: assign({ error: ({ event }) => toError(event.error) }) },
@@ -155,7 +166,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
           },
           running: {
             always: { guard: ({ context }) => context.exit !== undefined, target: "#container.stopped" },
-            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, PAUSE: "pausing" },
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, PAUSE: "pausing", CHECKPOINT: "#container.checkpointing" },
           },
           // The init may exit meanwhile: alive's watcher then takes the machine to stopped, interrupting these.
           pausing: {
@@ -181,16 +192,38 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
               onError: { target: "paused", actions: assign({ error: ({ event }) => toError(event.error) }) },
             },
           },
-          checkpointing: { tags: ["busy"] },
         },
       },
       stopped: {
         on: { DESTROY: "destroying" },
       },
+      // Outside `alive`: CRIU kills the tree once it is dumped, and that exit is not the container stopping.
+      checkpointing: {
+        tags: ["busy"],
+        entry: assign({ error: undefined }),
+        invoke: {
+          src: "checkpoint",
+          input: ({ context, event }) => ({ root: context.root, live: context.live!, options: (event as Extract<ContainerEvent, { type: "CHECKPOINT" }>).options }),
+          onDone: [
+            { guard: ({ event }) => event.output.init !== undefined, target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
+            { target: "checkpointed", actions: assign({ live: ({ event }) => event.output }) },
+          ],
+          // CRIU thaws the tree when a dump fails; if the init died meanwhile, alive's watcher says so.
+          onError: { target: "alive.running", actions: assign({ error: ({ event }) => toError(event.error) }) },
+        },
+      },
       checkpointed: {
         on: { DESTROY: "destroying" },
       },
-      restoring: { tags: ["busy"] },
+      restoring: {
+        tags: ["busy"],
+        invoke: {
+          src: "restore",
+          input: ({ context }) => (context.input.mode === "restore" ? context.input.options : ({} as criu.RestoreOptions)),
+          onDone: { target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
+          onError: { target: "failed", actions: assign({ error: ({ event }) => toError(event.error) }) },
+        },
+      },
       destroying: {
         tags: ["busy"],
         entry: assign({ error: undefined }),

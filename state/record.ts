@@ -26,6 +26,8 @@ export const ContainerRecord = S.Struct({
   /** Whether the init has its own pid namespace (then killing it kills everything). */
   ownPidNs: S.Boolean,
   exit: S.optional(ExitStatusSchema),
+  /** The last checkpoint (CRIU images) taken of the container; with status "stopped" the container is checkpointed. */
+  checkpoint: S.optional(S.Struct({ imagePath: S.String, at: S.String })),
   spec: Spec,
 })
 export type ContainerRecord = typeof ContainerRecord.Type

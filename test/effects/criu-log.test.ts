@@ -1,6 +1,6 @@
 /** The CRIU log excerpt put into CriuFailed: error lines with their context, as runc's logCriuErrors. */
 import { describe, expect, it } from "vitest"
-import { criuLogExcerpt, lastCriuError } from "../../effects/criu-log.ts"
+import { criuLogExcerpt, criuErrorCause } from "../../effects/criu-log.ts"
 
 const log = (n: number, errors: Record<number, string>) =>
   Array.from({ length: n }, (_, i) => errors[i + 1] ?? `(00.0000${i + 1}) line ${i + 1}`).join("\n")
@@ -29,7 +29,15 @@ describe("criuLogExcerpt", () => {
     expect(out.slice(1)).not.toContain("...")
   })
 
-  it("names the last error without its line number and timestamp", () => {
-    expect(lastCriuError("3:(00.1) x\n4:(00.2) Error (a.c:1): one\n9:( 01.500) Error (b.c:2): two")).toBe("Error (b.c:2): two")
+  it("names the cause: the first error that is not noise, without its line number and timestamp", () => {
+    const excerpt = [
+      "3:(00.1) x",
+      "4:(00.2) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+      "9:( 01.500) Error (criu/files-reg.c:1790): Can't lookup mount=24 for fd=0 path=/dev/null",
+      "10:(01.6) Error (criu/cr-dump.c:1681): Dump files (pid: 1) failed with -1",
+      "12:(01.7) Error (criu/cr-dump.c:2111): Dumping FAILED.",
+    ].join("\n")
+    expect(criuErrorCause(excerpt)).toBe("Error (criu/files-reg.c:1790): Can't lookup mount=24 for fd=0 path=/dev/null")
+    expect(criuErrorCause("12:(01.7) Error (criu/cr-dump.c:2111): Dumping FAILED.")).toBe("Error (criu/cr-dump.c:2111): Dumping FAILED.")
   })
 })

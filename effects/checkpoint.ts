@@ -1,0 +1,229 @@
+/**
+ * Checkpoint and restore of a container: what runc's Checkpoint and Restore
+ * (libcontainer/criu_linux.go) decide around CRIU, as Effects over the services.
+ * The machine runs them (`checkpointing`, `restoring`); the Criu service only
+ * speaks to CRIU.
+ *
+ * - Mounts: every bind the init plan made from a host path (spec binds, the
+ *   container's cgroup dirs under /sys/fs/cgroup, device binds in a user
+ *   namespace) is outside what CRIU can dump: it is declared external, keyed by
+ *   its mountpoint in the container, and on restore bound again from the
+ *   source the restoring container's own plan names (its cgroup dirs differ
+ *   under a new id). Masks bind the container's own /dev/null (on its /dev
+ *   tmpfs) and /dev, /proc, /sys … live in its mount namespace: CRIU dumps them.
+ * - Cgroups: CRIU freezes through the container's freezer; on restore CRIU
+ *   itself joins the new container's cgroups first and maps the dumped cgroup
+ *   roots onto them (runc's criuApplyCgroups).
+ * - The restored init: forked by CRIU with CLONE_PARENT (rst_sibling), it is
+ *   our child, held by a pidfd like any init, and its exit status is ours.
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { fromSpec, loadBundle, validateId, type Bundle } from "../config/parse.ts"
+import { checkResourcesOnHost } from "../config/resources.ts"
+import { buildPlan } from "../config/plan.ts"
+import type { ContainerRecord } from "../state/record.ts"
+import { StateStore } from "../state/store.ts"
+import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode } from "./criu.ts"
+import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
+import { runHooks } from "./hooks.ts"
+import { Kernel } from "./kernel.ts"
+import { readStartTime, toSyscallError } from "./kernel-live.ts"
+import { hookState, type Live, type Services } from "./lifecycle.ts"
+
+/** runc's checkpoint options (the ones implemented so far). */
+export interface CheckpointOptions {
+  /** Where the images go (created if needed; a container may be checkpointed into it again). */
+  readonly imagePath: string
+  /** Where CRIU writes dump.log and its work files (default: imagePath). */
+  readonly workPath?: string
+  /** Dump, and keep the container running. */
+  readonly leaveRunning?: boolean
+  readonly tcpEstablished?: boolean
+  readonly extUnixSk?: boolean
+  readonly shellJob?: boolean
+  readonly fileLocks?: boolean
+  readonly manageCgroupsMode?: ManageCgroupsMode
+}
+
+/** runc's restore options (the ones implemented so far), and where the container comes from. */
+export interface RestoreOptions {
+  readonly root: string
+  readonly id: string
+  readonly bundle?: string
+  readonly config?: unknown
+  readonly imagePath: string
+  readonly workPath?: string
+  readonly tcpEstablished?: boolean
+  readonly extUnixSk?: boolean
+  readonly shellJob?: boolean
+  readonly fileLocks?: boolean
+  readonly manageCgroupsMode?: ManageCgroupsMode
+  /** CRIU's (and so a shell job's) stdio; default /dev/null. */
+  readonly stdio?: readonly [number, number, number]
+}
+
+/** The cgroup binds under /sys/fs/cgroup that create gave the init (one per hierarchy, named by its mount point). */
+const cgroupBinds = (paths: CgroupPaths) => Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir }))
+
+/** Mountpoint in the container → host source, for every bind of a host path in the container's plan. */
+export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleDir: string, paths: CgroupPaths): Map<string, string> {
+  const plan = buildPlan({ spec, rootfs, bundleDir, fifoPath: "/nonexistent/exec.fifo", cgroupBinds: cgroupBinds(paths) })
+  const binds = new Map<string, string>()
+  for (const op of plan.ops)
+    // MS_BIND = 4096; the plan's targets are relative to the rootfs.
+    if (op.op === "mount" && (op.flags & 4096) !== 0 && path.isAbsolute(op.source)) binds.set(path.posix.join("/", op.target), op.source)
+  return binds
+}
+
+/** The hierarchy directory holding the freezer, if the container has one (v1). */
+const freezerDir = (paths: CgroupPaths): string | undefined =>
+  Object.entries(paths).find(([mp]) => path.basename(mp).split(",").includes("freezer"))?.[1]
+
+/** Where the init's stdio pointed at dump time (runc's descriptors.json, same format: restore maps pipes onto new ones). */
+const DESCRIPTORS = "descriptors.json"
+
+const readDescriptors = (pid: number): string[] =>
+  [0, 1, 2].map((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
+    } catch {
+      return ""
+    }
+  })
+
+/** The restore's stdio take the place of the dumped stdio pipes (a file or /dev/null is reopened by CRIU). */
+function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
+  let fds: unknown
+  try {
+    fds = JSON.parse(fs.readFileSync(path.join(imagePath, DESCRIPTORS), "utf8"))
+  } catch {
+    return []
+  }
+  return Array.isArray(fds) ? fds.flatMap((key, fd) => (typeof key === "string" && key.startsWith("pipe:") && fd < 3 ? [{ key, fd }] : [])) : []
+}
+
+/** Notifications CRIU sends during a dump: logged; the network ones need no action (we configure no host-side network). */
+const onDumpNotify = (n: CriuNotification) => Effect.logDebug("criu dump", n.script)
+
+/** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
+export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const criu = yield* criuService
+    const kernel = yield* Kernel
+    const store = yield* StateStore
+    const { record, init } = live
+    if (!init) return yield* new CriuFailed({ action: "dump", reason: `container ${record.id} has no init to dump` })
+    const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups)
+    const freeze = freezerDir(record.cgroups)
+    const imagePath = path.resolve(o.imagePath)
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(imagePath, { recursive: true, mode: 0o700 })
+        fs.writeFileSync(path.join(imagePath, DESCRIPTORS), JSON.stringify(readDescriptors(init.pid)), { mode: 0o600 })
+      },
+      catch: toSyscallError("write", path.join(imagePath, DESCRIPTORS)),
+    })
+    yield* store.withLock(
+      root,
+      record.id,
+      criu.dump({
+        pid: init.pid,
+        imagePath,
+        ...(o.workPath ? { workPath: path.resolve(o.workPath) } : {}),
+        root: record.rootfs,
+        leaveRunning: o.leaveRunning ?? false,
+        tcpEstablished: o.tcpEstablished ?? false,
+        extUnixSk: o.extUnixSk ?? false,
+        shellJob: o.shellJob ?? false,
+        fileLocks: o.fileLocks ?? false,
+        ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
+        extMounts: [...binds.keys()].map((mp): ExtMount => ({ key: mp, val: mp })),
+        ...(freeze ? { freezeCgroup: freeze } : {}),
+        onNotify: onDumpNotify,
+      }),
+    )
+    const checkpointed = { imagePath, at: new Date().toISOString() }
+    if (o.leaveRunning) {
+      const next = { ...record, checkpoint: checkpointed }
+      yield* store.write(root, next)
+      return { ...live, record: next }
+    }
+    // CRIU killed the tree once the images were written: collect the init and drop our hold on it.
+    const exit = yield* kernel.awaitExit(init)
+    yield* kernel.release(init)
+    const next: ContainerRecord = { ...record, status: "stopped", checkpoint: checkpointed, ...(exit ? { exit } : {}) }
+    yield* store.write(root, next)
+    return { record: next, init: undefined }
+  })
+
+const bundleOf = (o: RestoreOptions): Effect.Effect<Bundle, ContainerError> =>
+  o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
+
+/** restore: a new container (same or new id) whose init is the restored tree's root, running. */
+export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const criu = yield* criuService
+    const store = yield* StateStore
+    const cgroups = yield* Cgroups
+    const kernel = yield* Kernel
+    // Asked first: without CRIU nothing is claimed.
+    yield* criu.check
+    const id = yield* validateId(o.id)
+    const bundle = yield* bundleOf(o)
+    const spec = bundle.spec
+    const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
+    const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
+    if (problem) return yield* new ConfigError(problem)
+    const imagePath = path.resolve(o.imagePath)
+    yield* store.claim(o.root, id)
+    const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
+
+    const build = Effect.gen(function* () {
+      let record: ContainerRecord = {
+        version: 1,
+        id,
+        bundle: bundle.dir,
+        rootfs: bundle.rootfs,
+        created: new Date().toISOString(),
+        status: "creating",
+        cgroups: paths,
+        ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
+        spec,
+      }
+      // As create: the cgroups are recorded before they exist, so delete finds them after a crash.
+      yield* store.write(o.root, record)
+      yield* cgroups.create(paths)
+      yield* cgroups.apply(paths, spec.linux?.resources)
+      const binds = hostBinds(spec, bundle.rootfs, bundle.dir, paths)
+      const pid = yield* criu.restore({
+        imagePath,
+        ...(o.workPath ? { workPath: path.resolve(o.workPath) } : {}),
+        root: bundle.rootfs,
+        tcpEstablished: o.tcpEstablished ?? false,
+        extUnixSk: o.extUnixSk ?? false,
+        shellJob: o.shellJob ?? false,
+        fileLocks: o.fileLocks ?? false,
+        ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
+        extMounts: [...binds].map(([mp, source]) => ({ key: mp, val: source })),
+        ...(o.stdio ? { stdio: o.stdio, inheritFds: inheritedStdio(imagePath) } : {}),
+        // CRIU puts the restored tasks into its own cgroups, with the dumped roots mapped onto these.
+        beforeRestore: (criuPid) => cgroups.join(paths, criuPid),
+        onNotify: (n) =>
+          n.script === "setup-namespaces"
+            ? // As runc: the runtime-namespace hooks run once the namespaces exist, before the tree resumes.
+              Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", n.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", n.pid)))
+            : Effect.logDebug("criu restore", n.script),
+      })
+      const startTime = readStartTime(pid)
+      const init = startTime === undefined ? undefined : yield* kernel.attach(pid, startTime)
+      if (!init) return yield* new CriuFailed({ action: "restore", reason: `restored init ${pid} is gone` })
+      record = { ...record, status: "running", init: { pid, startTime: init.startTime } }
+      yield* store.write(o.root, record).pipe(Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)))
+      return { record, init }
+    })
+    // A failed restore leaves nothing: CRIU kills what it restored; the cgroups and the claim go.
+    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
+  })
