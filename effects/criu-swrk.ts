@@ -35,7 +35,8 @@ export interface CriuNotification {
 
 export interface SwrkRequest {
   readonly criuPath: string
-  readonly request: MessageInitShape<typeof criu_reqSchema>
+  /** The request, or a function of CRIU's pid computed once beforeRequest ran. */
+  readonly request: MessageInitShape<typeof criu_reqSchema> | ((criuPid: number) => MessageInitShape<typeof criu_reqSchema>)
   /** The action named in errors ("dump", "restore"). */
   readonly action: string
   /** CRIU's stdio (the restored tree inherits none of it unless asked, but a shell job uses its terminal). */
@@ -90,7 +91,7 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
       if (r.beforeRequest) yield* r.beforeRequest(child.pid!)
       const send = (msg: MessageInitShape<typeof criu_reqSchema>) =>
         Effect.try({ try: () => addon.send(mine, toBinary(criu_reqSchema, create(criu_reqSchema, msg))), catch: toSyscallError("send", "criu swrk") })
-      yield* send(r.request)
+      yield* send(typeof r.request === "function" ? r.request(child.pid!) : r.request)
       for (;;) {
         const item = yield* Queue.take(inbox)
         if (item.kind === "end") {

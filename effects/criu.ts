@@ -66,8 +66,6 @@ export interface DumpOptions extends CriuCommon {
 export interface RestoreOptions extends CriuCommon {
   /** Runs once CRIU is spawned, before it restores anything (join it to the cgroups the tree goes into). */
   readonly beforeRestore?: (criuPid: number) => Effect.Effect<void, ContainerError>
-  /** Controller ("cpu,cpuacct", "name=systemd") → path in its hierarchy where the dumped cgroup root goes. */
-  readonly cgroupRoots?: Readonly<Record<string, string>>
   readonly stdio?: readonly [number | "ignore", number | "ignore", number | "ignore"]
   /** A dumped resource ("pipe:[1234]") → the fd of CRIU's (0–2: its stdio) that takes its place. */
   readonly inheritFds?: readonly { readonly key: string; readonly fd: number }[]
@@ -135,6 +133,17 @@ const withDirs = <A>(
         if (work !== undefined) fs.closeSync(work)
       }),
   )
+
+/** [controllers, path] of each hierarchy a process is in, from /proc/PID/cgroup ("" names cgroup2, as CRIU does). */
+function cgroupsOf(pid: number): [string, string][] {
+  return fs
+    .readFileSync(`/proc/${pid}/cgroup`, "utf8")
+    .split("\n")
+    .flatMap((line) => {
+      const m = /^\d+:([^:]*):(.*)$/.exec(line)
+      return m ? [[m[1]!, m[2]!] as [string, string]] : []
+    })
+}
 
 /** The options dump and restore share, as criu_opts fields. */
 const commonOpts = (o: CriuCommon, imagesFd: number, workFd: number | undefined, logFile: string) => ({
@@ -217,17 +226,20 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.gen(function* () {
           swrk({
             criuPath: criu.path,
             action: "restore",
-            request: {
+            request: (criuPid) => ({
               type: criu_req_type.RESTORE,
               opts: {
                 ...commonOpts(o, imagesFd, workFd, logFile),
                 // The restored root is forked with CLONE_PARENT: it becomes our child, so its exit status is ours to reap.
                 rstSibling: true,
                 evasiveDevices: true,
-                cgRoot: Object.entries(o.cgroupRoots ?? {}).map(([ctrl, p]) => ({ ctrl, path: p })),
+                // The dumped cgroup roots go where CRIU itself now is: beforeRestore put it into the new
+                // container's cgroups (runc's criuApplyCgroups). Without this a restore under a new id
+                // would recreate the old id's cgroups.
+                cgRoot: cgroupsOf(criuPid).map(([ctrl, p]) => ({ ctrl, path: p })),
                 inheritFd: (o.inheritFds ?? []).map((f) => ({ key: f.key, fd: f.fd })),
               },
-            },
+            }),
             ...(o.stdio ? { stdio: o.stdio } : {}),
             ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { Criu, CriuLive } from "../../effects/criu.ts"
-import { dispose, load, restore, run } from "../../promise.ts"
+import { create, dispose, load, restore, run } from "../../promise.ts"
 import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, WORK, uniq } from "./harness.ts"
 
 const CRIU = "/usr/local/sbin/criu"
@@ -137,5 +137,81 @@ describe.skipIf(skipReason)("checkpoint and restore of a container", () => {
     await r.destroy()
     expect(expectNoTrace(root, id)).toEqual([])
     io.close()
+  })
+})
+
+describe.skipIf(skipReason)("checkpoint and restore: variants and failures", () => {
+  it("leaveRunning dumps and keeps the original counting; the images restore under a new id meanwhile", async () => {
+    const id = uniq("crl")
+    const io = await pipes()
+    const b = bundle(COUNTER)
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    await sleep(300)
+    const imagePath = images()
+    await c.checkpoint({ imagePath, leaveRunning: true })
+    expect(c.status()).toBe("running")
+    const pid = c.pid!
+    const v = counter(pid)
+    await sleep(300)
+    expect(counter(pid)).toBeGreaterThan(v)
+    // A second container from the same images while the first runs: its own pid, cgroups and count.
+    const id2 = uniq("crl2")
+    const io2 = await pipes()
+    const r = await restore({ root, id: id2, bundle: b.dir, imagePath, stdio: io2.stdio })
+    expect(r.pid).not.toBe(pid)
+    expect(await r.processes()).toContain(r.pid)
+    expect(await c.processes()).not.toContain(r.pid)
+    await r.destroy({ force: true })
+    await c.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+    expect(expectNoTrace(root, id2)).toEqual([])
+    io.close()
+    io2.close()
+  })
+
+  it("restores under a new id after the checkpointed one was deleted", async () => {
+    const id = uniq("cro")
+    const io = await pipes()
+    const b = bundle(COUNTER)
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    await sleep(300)
+    const imagePath = images()
+    const before = counter(c.pid!)
+    await c.checkpoint({ imagePath, workPath: path.join(imagePath, "work") })
+    expect(fs.existsSync(path.join(imagePath, "work", "dump.log"))).toBe(true)
+    await c.destroy()
+    const id2 = uniq("crn")
+    const r = await restore({ root, id: id2, bundle: b.dir, imagePath, stdio: io.stdio })
+    expect(r.status()).toBe("running")
+    expect(counter(r.pid!)).toBeGreaterThanOrEqual(before)
+    const state = JSON.parse(fs.readFileSync(path.join(root, id2, "state.json"), "utf8"))
+    expect(state).toMatchObject({ id: id2, status: "running", init: { pid: r.pid } })
+    await r.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+    expect(expectNoTrace(root, id2)).toEqual([])
+    io.close()
+  })
+
+  it("a failing restore gives CriuFailed with restore.log's errors and leaves nothing; a missing image dir names it", async () => {
+    const b = bundle(COUNTER)
+    const empty = images()
+    fs.mkdirSync(empty, { recursive: true })
+    const id = uniq("crf")
+    const err = await restore({ root, id, bundle: b.dir, imagePath: empty }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ _tag: "CriuFailed", action: "restore" })
+    expect((err as Error).message).toMatch(/restore\.log[\s\S]*Error \(criu\//)
+    expect(expectNoTrace(root, id)).toEqual([])
+    const missing = path.join(WORK, uniq("missing"))
+    const err2 = await restore({ root, id, bundle: b.dir, imagePath: missing }).catch((e: unknown) => e)
+    expect(err2).toMatchObject({ _tag: "SyscallError", errno: "ENOENT", path: missing })
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("refuses checkpoint of a container that is not running, touching nothing", async () => {
+    const id = uniq("crx")
+    const c = await create({ root, id, bundle: bundle(["sleep", "30"]).dir })
+    await expect(c.checkpoint({ imagePath: images() })).rejects.toMatchObject({ _tag: "InvalidTransition", from: "created" })
+    await c.destroy()
+    expect(expectNoTrace(root, id)).toEqual([])
   })
 })
