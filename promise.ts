@@ -8,6 +8,7 @@ import type { ContainerError } from "./effects/errors.ts"
 import type { ExitStatus } from "./effects/kernel.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
 import type { ExecOptions } from "./effects/exec.ts"
+import type { Stats } from "./effects/stats.ts"
 import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
 import { Container as EffectContainer, type ActorOptions, type OciState, type StateEvent } from "./machines/container.ts"
@@ -89,6 +90,10 @@ export class ContainerHandle {
   }
   wait(): Promise<ExitStatus | null> {
     return run(this.effect.wait())
+  }
+  /** Resource usage (cpu, memory, pids, blkio, network), runc's Stats shape. */
+  stats(): Promise<Stats> {
+    return run(this.effect.stats())
   }
   processes(): Promise<number[]> {
     return run(this.effect.processes())

@@ -13,6 +13,7 @@ import { exitCode, forwardingSignals, one, parse, proxyTerminal, writePidFile, t
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
+import { eventsCmd } from "./events-command.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Cgroups } from "../effects/cgroups.ts"
 import { LiveLayer } from "../live.ts"
@@ -46,6 +47,7 @@ commands:
   state     print the OCI state of a container
   list      list containers               (-f/--format table|json, -q/--quiet)
   kill      send a signal to a container  ([signal], -a/--all)
+  events    resource usage as JSON lines  (--stats: once, --interval 5s)
   spec      write a default config.json    (-b/--bundle, --rootless)
   features  print what this runtime supports (runtime-spec features JSON)
   exec      run a process in a container  (-p process.json, --cwd, -e, -u uid[:gid], --additional-gids,
@@ -224,6 +226,7 @@ const COMMANDS: Record<string, Cmd> = {
   delete: deleteCmd,
   exec: execCmd,
   spec: specCmd,
+  events: eventsCmd,
   features: featuresCmd,
 }
 

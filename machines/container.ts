@@ -13,6 +13,7 @@ import { Kernel, type ExitStatus } from "../effects/kernel.ts"
 import type { Spec } from "../config/spec.ts"
 import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
+import { readStats, type Stats } from "../effects/stats.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
@@ -254,6 +255,14 @@ export class Container {
       const s = await waitFor(this.actor, (s) => ["stopped", "destroyed", "failed"].includes(statusOf(s.value)), { timeout: Infinity })
       return s.context.exit ?? null
     })
+  }
+
+  /** Resource usage from the container's cgroups and its network namespace (runc's Stats shape). */
+  stats(): Effect.Effect<Stats> {
+    const live = this.actor.getSnapshot().context.live
+    if (!live) return Effect.succeed({ network: [] })
+    const alive = ["created", "running", "paused"].includes(ociStatus(this.status()))
+    return Effect.provide(readStats(live.record.cgroups, alive ? live.init?.pid : undefined), this.rt.context)
   }
 
   /** Pids of the processes in the container (from its cgroup). */
