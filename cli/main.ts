@@ -10,6 +10,7 @@ import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "ef
 import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
 import { exitCode, forwardingSignals, one, parse, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
+import { checkpointCmd, restoreCmd } from "./checkpoint-commands.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
@@ -56,6 +57,9 @@ commands:
   pause     freeze every process of a container
   resume    thaw a paused container
   ps        processes of a container      (-f/--format table|json, then ps(1) options; default -ef)
+  checkpoint  dump a running container with CRIU (--image-path, --work-path, --leave-running,
+            --tcp-established, --ext-unix-sk, --shell-job, --file-locks, --manage-cgroups-mode)
+  restore   restore a checkpoint as a container (the same flags, -b/--bundle, -d/--detach, --pid-file)
 
 global options:
   --root DIR          state directory (default ${DEFAULT_ROOT})
@@ -223,6 +227,8 @@ const COMMANDS: Record<string, Cmd> = {
   pause: pauseCmd,
   resume: resumeCmd,
   kill: killCmd,
+  checkpoint: checkpointCmd,
+  restore: restoreCmd,
   delete: deleteCmd,
   exec: execCmd,
   spec: specCmd,
@@ -277,6 +283,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1
   }
   const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
+  // runc's --criu: the CRIU binary checkpoint and restore use.
+  const criu = str(g, "criu")
+  if (criu) process.env["XCONTAINER_CRIU"] = criu
   // Effect's own log lines (the init plan at debug level …) go to the same pino logger.
   const toPino = Logger.make(({ logLevel, message }) => {
     const show = (m: unknown) => (typeof m === "string" ? m : JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))

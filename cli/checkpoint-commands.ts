@@ -1,0 +1,109 @@
+/**
+ * runc's `checkpoint` and `restore` over Container.checkpoint / Container.restore.
+ * As runc: a checkpoint without --leave-running deletes the container once it is
+ * dumped (so `restore` may reuse its id), and a restore in the foreground waits
+ * for the restored container, forwarding our signals, and deletes it at the end.
+ * runc's flags that this build does not implement yet are refused by name
+ * rather than ignored: a caller asking for a pre-dump must not get a full dump.
+ */
+import * as path from "node:path"
+import { Effect } from "effect"
+import { bool, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
+import { exitCode, forwardingSignals, one, parse, writePidFile, type Cmd } from "./common.ts"
+import type { ManageCgroupsMode } from "../effects/criu.ts"
+import { Container } from "../machines/container.ts"
+
+const COMMON: FlagSpec[] = [
+  { name: "image-path", value: true },
+  { name: "work-path", value: true },
+  { name: "tcp-established", value: false },
+  { name: "ext-unix-sk", value: false },
+  { name: "shell-job", value: false },
+  { name: "file-locks", value: false },
+  { name: "manage-cgroups-mode", value: true },
+  // runc's, not implemented yet (issue 6).
+  { name: "empty-ns", value: true },
+  { name: "auto-dedup", value: false },
+  { name: "lazy-pages", value: false },
+]
+
+const CHECKPOINT_FLAGS: FlagSpec[] = [
+  ...COMMON,
+  { name: "leave-running", value: false },
+  { name: "parent-path", value: true },
+  { name: "pre-dump", value: false },
+  { name: "page-server", value: true },
+  { name: "status-fd", value: true },
+]
+
+const RESTORE_FLAGS: FlagSpec[] = [
+  ...COMMON,
+  { name: "bundle", alias: "b", value: true },
+  { name: "detach", alias: "d", value: false },
+  { name: "pid-file", value: true },
+  { name: "console-socket", value: true },
+  { name: "no-subreaper", value: false },
+  { name: "no-pivot", value: false },
+  { name: "lsm-profile", value: true },
+  { name: "lsm-mount-context", value: true },
+]
+
+const NOT_YET = ["empty-ns", "auto-dedup", "lazy-pages", "parent-path", "pre-dump", "page-server", "status-fd", "console-socket", "lsm-profile", "lsm-mount-context"]
+
+const refuseUnimplemented = (p: Parsed) => {
+  const asked = NOT_YET.filter((f) => p.flags.has(f))
+  return asked.length > 0 ? Effect.fail(new UsageError(`--${asked.join(", --")}: not supported yet by xcontainer's checkpoint/restore`)) : Effect.void
+}
+
+const cgMode = (p: Parsed): Effect.Effect<{ manageCgroupsMode?: ManageCgroupsMode }, UsageError> => {
+  const m = str(p, "manage-cgroups-mode")
+  if (m === undefined) return Effect.succeed({})
+  return ["soft", "full", "strict", "ignore"].includes(m)
+    ? Effect.succeed({ manageCgroupsMode: m as ManageCgroupsMode })
+    : Effect.fail(new UsageError(`invalid --manage-cgroups-mode "${m}" (soft, full, strict or ignore)`))
+}
+
+/** The options both commands take; runc's default image path is ./checkpoint. */
+const criuOptions = (p: Parsed) =>
+  Effect.map(cgMode(p), (mode) => ({
+    imagePath: path.resolve(str(p, "image-path") ?? "checkpoint"),
+    ...(str(p, "work-path") ? { workPath: path.resolve(str(p, "work-path")!) } : {}),
+    tcpEstablished: bool(p, "tcp-established"),
+    extUnixSk: bool(p, "ext-unix-sk"),
+    shellJob: bool(p, "shell-job"),
+    fileLocks: bool(p, "file-locks"),
+    ...mode,
+  }))
+
+export const checkpointCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, CHECKPOINT_FLAGS)
+    const id = yield* one(p.positional)
+    yield* refuseUnimplemented(p)
+    const options = { ...(yield* criuOptions(p)), leaveRunning: bool(p, "leave-running") }
+    const c = yield* Container.load({ root: ctx.root, id })
+    yield* c.checkpoint(options).pipe(Effect.tapError(() => c.release()))
+    ctx.log.info({ id, imagePath: options.imagePath }, "checkpointed")
+    if (options.leaveRunning) yield* c.release()
+    else yield* c.destroy()
+    return 0
+  })
+
+export const restoreCmd: Cmd = (args, ctx) =>
+  Effect.gen(function* () {
+    const p = yield* parse(args, RESTORE_FLAGS)
+    const id = yield* one(p.positional)
+    yield* refuseUnimplemented(p)
+    const options = yield* criuOptions(p)
+    // Our stdio become CRIU's, and so the restored container's where it had pipes (descriptors.json).
+    const c = yield* Container.restore({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", stdio: [0, 1, 2], ...options })
+    ctx.log.info({ id, pid: c.pid }, "restored")
+    yield* writePidFile(str(p, "pid-file"), c.pid)
+    if (bool(p, "detach")) {
+      yield* c.release()
+      return 0
+    }
+    const status = yield* forwardingSignals((sig) => c.signal(sig), c.wait())
+    yield* c.destroy({ force: true })
+    return exitCode(status)
+  })

@@ -1,0 +1,74 @@
+/** checkpoint and restore from the command line, one process per operation, with runc's flags. */
+import { execFileSync, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { beforeAll, describe, expect, it } from "vitest"
+import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, uniq, WORK } from "../kernel/harness.ts"
+import { pipes } from "../kernel/pipes.ts"
+
+const CRIU = "/usr/local/sbin/criu"
+const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
+const root = skipReason ? "" : stateRoot()
+const xc = (...args: string[]) => {
+  const r = spawnSync(BIN, ["--root", root, "--criu", CRIU, ...args], { encoding: "utf8", timeout: 20_000, stdio: ["ignore", "pipe", "pipe"] })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+/** A command whose container keeps its stdio: real pipes, which CRIU can dump. */
+const xcWith = (stdio: readonly [number, number, number], ...args: string[]) =>
+  spawnSync(BIN, ["--root", root, "--criu", CRIU, ...args], { stdio: [...stdio], timeout: 20_000 }).status
+
+const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const counter = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/root/dev/shm/c`, "utf8").trim())
+const pidOf = (id: string) => (JSON.parse(xc("state", id).out) as { pid: number }).pid
+
+beforeAll(() => {
+  if (!skipReason) execFileSync("node", [path.resolve(import.meta.dirname, "..", "..", "cli", "bundle.mjs")], { cwd: path.resolve(import.meta.dirname, "..", "..") })
+})
+
+describe.skipIf(skipReason)("checkpoint and restore on the command line", () => {
+  it("checkpoint deletes the container (as runc), restore -d brings it back counting; --leave-running keeps it", async () => {
+    const id = uniq("clicr")
+    const b = bundle(COUNTER)
+    const io = await pipes()
+    expect(xcWith(io.stdio, "run", "-d", "-b", b.dir, id)).toBe(0)
+    await sleep(400)
+    const before = counter(pidOf(id))
+    const imagePath = path.join(WORK, uniq("cli-images"))
+    const cp = xc("checkpoint", "--image-path", imagePath, id)
+    expect(cp.err).toBe("")
+    expect(cp.code).toBe(0)
+    expect(xc("state", id).err).toMatch(/does not exist/)
+    expect(expectNoTrace(root, id)).toEqual([])
+
+    const pidFile = path.join(WORK, uniq("pid"))
+    expect(xcWith(io.stdio, "restore", "-d", "--image-path", imagePath, "-b", b.dir, "--pid-file", pidFile, id)).toBe(0)
+    expect(JSON.parse(xc("state", id).out)).toMatchObject({ id, status: "running" })
+    const pid = pidOf(id)
+    expect(Number(fs.readFileSync(pidFile, "utf8"))).toBe(pid)
+    expect(counter(pid)).toBeGreaterThanOrEqual(before)
+
+    expect(xc("checkpoint", "--leave-running", "--image-path", path.join(WORK, uniq("cli-images")), id).code).toBe(0)
+    expect(JSON.parse(xc("state", id).out)).toMatchObject({ status: "running", pid })
+    expect(xc("delete", "-f", id).code).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
+    io.close()
+  })
+
+  it("a failing restore quotes restore.log on stderr and leaves nothing; unimplemented flags are refused by name", () => {
+    const id = uniq("clicrf")
+    const b = bundle(COUNTER)
+    const empty = path.join(WORK, uniq("cli-empty"))
+    fs.mkdirSync(empty, { recursive: true })
+    const r = xc("restore", "-d", "--image-path", empty, "-b", b.dir, id)
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/criu restore: RESTORE failed: Error \(criu\/[^)]*\): /)
+    expect(r.err).toContain(path.join(empty, "restore.log"))
+    expect(expectNoTrace(root, id)).toEqual([])
+    const pre = xc("checkpoint", "--pre-dump", "--image-path", empty, id)
+    expect(pre.code).toBe(1)
+    expect(pre.err).toMatch(/--pre-dump: not supported yet/)
+    expect(xc("checkpoint", "--manage-cgroups-mode", "bogus", id).err).toMatch(/invalid --manage-cgroups-mode/)
+  })
+})
