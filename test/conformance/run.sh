@@ -26,7 +26,7 @@
 # *_fail tests exit 1 when create wrongly succeeds) or die before their first test point: those
 # that fail so are marked ERR, logged, and counted apart as executables.
 set -uo pipefail
-here=$(cd "$(dirname "$0")/../.." && pwd)
+here=$(cd "$(dirname "$0")/../.." && pwd) cwd=$PWD
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/xcontainer-conformance
 tarball=$here/../shared/deps/runtime-tools/runtime-tools-5e63903.tar.gz
 timeout_s=120 max_failed= min_passed= max_err= use_baseline=1 install=1 runtime= tests=()
@@ -49,18 +49,10 @@ while (($#)); do
     --no-install) install=0 ;;
     -h|--help) sed -n '2,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
-    *) if [[ -z $runtime ]]; then runtime=$1; else tests+=("$1"); fi ;;
+    *) tests+=("$1") ;;
   esac
   shift
 done
-default_runtime=0
-if [[ -z $runtime ]]; then runtime=$here/bin/xcontainer; default_runtime=1; fi
-[[ $runtime == */* ]] || runtime=$(command -v "$runtime") || die "runtime not found"
-runtime=$(cd "$(dirname "$runtime")" && pwd)/$(basename "$runtime")   # the tests run from elsewhere
-[[ -x $runtime ]] || die "runtime $runtime is not executable"
-if [[ $default_runtime == 1 && ! -f $here/dist/cli.blob ]]; then
-  (cd "$here" && npm run build >/dev/null) || die "npm run build failed"
-fi
 
 # (a) Go >= 1.21: Debian 12's golang-go is 1.19; golang-1.23-go comes from bookworm-backports.
 gobin=/usr/lib/go-1.23/bin
@@ -92,6 +84,19 @@ fi
 
 # (c) Run every validation/*/*.t in series from the runtime-tools directory.
 cd "$rt" || die "no $rt"
+# The first argument is the runtime unless it names a test ("kill", "validation/kill/kill.t").
+if ((${#tests[@]})); then
+  first=${tests[0]%.t}; first=${first##*/}
+  if [[ ! -x validation/$first/$first.t ]]; then runtime=${tests[0]}; tests=("${tests[@]:1}"); fi
+fi
+default_runtime=0
+if [[ -z $runtime ]]; then runtime=$here/bin/xcontainer; default_runtime=1; fi
+[[ $runtime == */* ]] || runtime=$(command -v "$runtime") || die "runtime not found"
+[[ $runtime == /* ]] || runtime=$cwd/$runtime   # the tests run from $rt
+[[ -x $runtime ]] || die "runtime $runtime is not executable"
+if [[ $default_runtime == 1 && ! -f $here/dist/cli.blob ]]; then
+  (cd "$here" && npm run build >/dev/null) || die "npm run build failed"
+fi
 if ((${#tests[@]})); then
   execs=()
   for t in "${tests[@]}"; do
