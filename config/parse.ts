@@ -91,8 +91,8 @@ export function checkRules(spec: Spec): Problem {
   if (userNs && !userNs.path && (!linux.uidMappings?.length || !linux.gidMappings?.length))
     return { path: "linux.uidMappings", reason: "a new user namespace needs uidMappings and gidMappings" }
   if (userNs?.path && hasMaps) return { path: "linux.uidMappings", reason: "cannot set id mappings of a joined user namespace" }
-  if (spec.hostname && !newNs("uts")) return { path: "hostname", reason: "setting a hostname needs a new uts namespace" }
-  if (spec.domainname && !newNs("uts")) return { path: "domainname", reason: "setting a domainname needs a new uts namespace" }
+  if (spec.hostname && !nsTypes.has("uts")) return { path: "hostname", reason: "setting a hostname needs a uts namespace (new or joined)" }
+  if (spec.domainname && !nsTypes.has("uts")) return { path: "domainname", reason: "setting a domainname needs a uts namespace (new or joined)" }
   if (linux.timeOffsets && !newNs("time")) return { path: "linux.timeOffsets", reason: "time offsets need a new time namespace" }
   for (const key of Object.keys(linux.sysctl ?? {})) {
     const need = sysctlNamespace(key)

@@ -45,7 +45,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "rootPropagation":
       return { op: Op.ROOT_PROPAGATION, n: [b(o.flags)] }
     case "rootfs":
-      return { op: Op.ROOTFS, s: [o.path] }
+      return { op: Op.ROOTFS, n: [o.bind === false ? 1n : 0n], s: [o.path] }
     case "mount":
       return {
         op: Op.MOUNT,
@@ -61,7 +61,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "execFifo":
       return { op: Op.EXEC_FIFO, s: [o.path] }
     case "pivotRoot":
-      return { op: Op.PIVOT_ROOT, n: [o.noPivot ? 1n : 0n] }
+      return { op: Op.PIVOT_ROOT, n: [o.chrootOnly ? 2n : o.noPivot ? 1n : 0n] }
     case "mask":
       return { op: Op.MASK, s: [o.path] }
     case "readonly":

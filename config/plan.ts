@@ -39,7 +39,7 @@ export type PlanOp =
     }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
-  | { readonly op: "rootfs"; readonly path: string }
+  | { readonly op: "rootfs"; readonly path: string; readonly bind?: boolean }
   | {
       readonly op: "mount"
       readonly source: string
@@ -63,7 +63,7 @@ export type PlanOp =
     }
   | { readonly op: "symlink"; readonly path: string; readonly target: string }
   | { readonly op: "execFifo"; readonly path: string }
-  | { readonly op: "pivotRoot"; readonly noPivot: boolean }
+  | { readonly op: "pivotRoot"; readonly noPivot: boolean; readonly chrootOnly?: boolean }
   | { readonly op: "mask"; readonly path: string }
   | { readonly op: "readonly"; readonly path: string }
   | { readonly op: "remountRootReadonly" }
@@ -207,10 +207,17 @@ export function buildPlan(input: PlanInput): InitPlan {
   const newMountNs = isNew("mount")
   if (newMountNs) {
     const prop = linux.rootfsPropagation ? PROPAGATION_OPTIONS.get(linux.rootfsPropagation) : undefined
-    ops.push({ op: "rootPropagation", flags: prop ?? MS.SLAVE | MS.REC })
+    // Before the rootfs bind, only slave or private: a shared parent makes pivot_root fail (EINVAL)
+    // and an unbindable one the bind itself. The requested propagation goes on the new "/" after pivot_root.
+    const early = prop !== undefined && (prop & (MS.SLAVE | MS.PRIVATE)) !== 0
+    ops.push({ op: "rootPropagation", flags: early ? prop : MS.SLAVE | MS.REC })
     ops.push({ op: "rootfs", path: input.rootfs })
     ops.push(...mountOps(input, isNew))
     ops.push(...deviceOps(input, isNew("user")))
+  } else {
+    // No mount namespace: nothing is mounted (it would land in the host's), but the process still
+    // runs in root.path, by chroot as runc does.
+    ops.push({ op: "rootfs", path: input.rootfs, bind: false })
   }
   // runtime-spec: prestart and createRuntime run in the runtime namespace, createContainer in ours,
   // all after the environment is made and before pivot_root (so createContainer's path is a host path).
@@ -219,6 +226,10 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push(...hookOps(hooks.createContainer, "create"))
   ops.push({ op: "execFifo", path: input.fifoPath })
   if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })
+  if (newMountNs && linux.rootfsPropagation) {
+    const prop = PROPAGATION_OPTIONS.get(linux.rootfsPropagation)
+    if (prop !== undefined) ops.push({ op: "rootPropagation", flags: prop })
+  }
   // After pivot_root: the pty comes from the container's own devpts instance.
   if (proc.terminal) ops.push(consoleOp(proc, true))
 
@@ -238,8 +249,12 @@ export function buildPlan(input: PlanInput): InitPlan {
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
   const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
   const program = proc.args[0] ?? ""
-  ops.push({ op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH })
-  ops.push({ op: "waitStart" })
+  const resolveExec: PlanOp = { op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH }
+  if (newMountNs) ops.push(resolveExec, { op: "waitStart" })
+  // Without a mount namespace, chroot into root.path (as runc does) once start has opened the fifo
+  // (waitStart reopens it through /proc/self/fd, which the rootfs may not have); the program is then
+  // looked up inside, so a missing one fails start instead of create.
+  else ops.push({ op: "waitStart" }, { op: "pivotRoot", noPivot: true, chrootOnly: true }, resolveExec)
   // startContainer: after start, in the container, before the program (its path resolves inside).
   ops.push(...hookOps(hooks.startContainer, "start"))
   ops.push({ op: "closeFds", from: 3 })

@@ -49,8 +49,6 @@ const limit = (v: number | undefined, at: string): Problem =>
 
 /** Knobs typed but not applied yet: refused by name, so that nothing is silently ignored. */
 const NOT_YET: ReadonlyArray<readonly [string, (r: ResourcesSpec) => unknown]> = [
-  ["memory.kernel", (r) => r.memory?.kernel],
-  ["memory.kernelTCP", (r) => r.memory?.kernelTCP],
   ["memory.useHierarchy", (r) => r.memory?.useHierarchy],
   ["cpu.burst", (r) => r.cpu?.burst],
   ["cpu.realtimeRuntime", (r) => r.cpu?.realtimeRuntime],
@@ -122,7 +120,7 @@ export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
 const needs = (r: ResourcesSpec): Array<[string, string]> => {
   const out: Array<[string, string]> = []
   const m = r.memory
-  if (m && (m.limit || m.reservation || m.swap || m.swappiness !== undefined || m.disableOOMKiller)) out.push(["memory", "memory"])
+  if (m && (m.limit || m.reservation || m.swap || m.swappiness !== undefined || m.disableOOMKiller || m.kernelTCP)) out.push(["memory", "memory"])
   const c = r.cpu
   if (c && (c.shares || c.quota || c.period)) out.push(["cpu", "cpu"])
   if (c && (c.cpus !== undefined || c.mems !== undefined)) out.push([c.cpus !== undefined ? "cpu.cpus" : "cpu.mems", "cpuset"])

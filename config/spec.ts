@@ -99,8 +99,8 @@ export const Resources = S.Struct({
       reservation: S.optional(Int64),
       /** On v1 memory+swap, as runc: must be >= limit. */
       swap: S.optional(Int64),
-      kernel: S.optional(S.Unknown),
-      kernelTCP: S.optional(S.Unknown),
+      kernel: S.optional(Int64),
+      kernelTCP: S.optional(Int64),
       swappiness: S.optional(Int64),
       disableOOMKiller: S.optional(S.Boolean),
       useHierarchy: S.optional(S.Unknown),

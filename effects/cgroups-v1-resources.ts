@@ -86,6 +86,9 @@ export function v1Writes(r: ResourcesSpec | undefined, files: ReadonlySet<string
   if (m?.reservation) w("memory", "memory.soft_limit_in_bytes", m.reservation)
   if (m?.swappiness !== undefined) w("memory", "memory.swappiness", m.swappiness)
   if (m?.disableOOMKiller) w("memory", "memory.oom_control", 1)
+  // memory.kernel is deprecated by the runtime-spec and ignored, as runc >= 1.0 does (kernels >= 5.16
+  // accept the write and do nothing); kernelTCP is still a v1 knob.
+  if (m?.kernelTCP) w("memory", "memory.kmem.tcp.limit_in_bytes", m.kernelTCP)
   // pids.max takes "max", not -1.
   if (r?.pids?.limit) w("pids", "pids.max", r.pids.limit > 0 ? r.pids.limit : "max")
   if (r?.blockIO?.weight) w("blkio", files.has("blkio.weight") || !files.has("blkio.bfq.weight") ? "blkio.weight" : "blkio.bfq.weight", r.blockIO.weight)

@@ -176,7 +176,8 @@ int op_root_propagation(const struct plan_op *op, struct init_state *st, struct 
 /* pivot_root needs the new root to be a mount point: bind it onto itself. */
 int op_rootfs(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	if (mount(op->s[0], op->s[0], NULL, MS_BIND | MS_REC, NULL) < 0)
+	/* N0 = 1: no mount namespace, only chroot later: nothing is mounted. */
+	if (!op->n[0] && mount(op->s[0], op->s[0], NULL, MS_BIND | MS_REC, NULL) < 0)
 		return init_fail(err, errno, "mount", op->s[0]);
 	if (st->rootfd >= 0)
 		close(st->rootfd);
@@ -271,6 +272,10 @@ int op_pivot_root(const struct plan_op *op, struct init_state *st, struct init_e
 			return init_fail(err, errno, "mount", "old root");
 		if (umount2(".", MNT_DETACH) < 0)
 			return init_fail(err, errno, "umount2", "old root");
+	} else if (op->n[0] == 2) {
+		/* No mount namespace of our own: chroot only, as runc does. */
+		if (chroot(".") < 0)
+			return init_fail(err, errno, "chroot", ".");
 	} else {
 		/* For a rootfs on a ramfs/initramfs, where pivot_root fails. */
 		if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)

@@ -74,7 +74,7 @@ enum xc_op {
 	XC_OP_SETID_ROOT = 10,  /* setresgid(0,0,0), setresuid(0,0,0): become root of the new user ns */
 	XC_OP_SETSID = 11,      /* setsid() */
 	XC_OP_ROOT_PROPAGATION = 12, /* N0 = flags: mount(NULL, "/", NULL, N0, NULL) (MS_REC|MS_SLAVE …) */
-	XC_OP_ROOTFS = 13,      /* S0 = absolute rootfs path: bind it onto itself (MS_BIND|MS_REC); it becomes "root" */
+	XC_OP_ROOTFS = 13,      /* S0 = absolute rootfs path: bind it onto itself (MS_BIND|MS_REC) unless N0 = 1 (no mount namespace); it becomes "root" */
 	XC_OP_MOUNT = 14,       /* S0 = source (host path, or a name for proc/tmpfs…), S1 = target in root,
 	                           S2 = fstype ("" for binds), S3 = data, N0 = mount flags,
 	                           N1 = propagation flags applied after (0 = none),
@@ -85,7 +85,7 @@ enum xc_op {
 	                           N3 = uid, N4 = gid: mknod (replacing nothing: EEXIST is an error) then chown */
 	XC_OP_SYMLINK = 16,     /* S0 = link path in root, S1 = link text: symlink; EEXIST is ignored */
 	XC_OP_EXEC_FIFO = 17,   /* S0 = host path of exec.fifo: open O_PATH|O_CLOEXEC, kept for OP_WAIT_START */
-	XC_OP_PIVOT_ROOT = 18,  /* N0 = 0: pivot_root into root and detach the old root; 1: MS_MOVE root onto / and chroot */
+	XC_OP_PIVOT_ROOT = 18,  /* N0 = 0: pivot_root into root and detach the old root; 1: MS_MOVE root onto / and chroot; 2: chroot only (no mount namespace) */
 	XC_OP_MASK = 19,        /* S0 = absolute path: a directory gets a read-only tmpfs, anything else a bind of
 	                           /dev/null (verified to be char 1:3 through an O_PATH fd, CVE-2025-31133);
 	                           ENOENT is ignored */

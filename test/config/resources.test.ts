@@ -46,7 +46,7 @@ describe("linux.resources: shape", () => {
     [{ memory: { limit: 100, swap: 50 } }, "linux.resources.memory.swap", /below memory.limit/],
     [{ memory: { swap: 100 } }, "linux.resources.memory.swap", /needs memory.limit/],
     [{ memory: { swappiness: 101 } }, "linux.resources.memory.swappiness", /0-100/],
-    [{ memory: { kernel: 1 } }, "linux.resources.memory.kernel", /not supported/],
+    [{ memory: { useHierarchy: true } }, "linux.resources.memory.useHierarchy", /not supported/],
     [{ memory: { limit: "lots" } }, "linux.resources.memory.limit", /.+/],
     [{ cpu: { shares: 1 } }, "linux.resources.cpu.shares", /2-262144/],
     [{ cpu: { period: 10 } }, "linux.resources.cpu.period", /1000-1000000/],

@@ -195,7 +195,8 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
 
   it("emits typed state events and feeds an inspect observer", async () => {
     const inspected: string[] = []
-    const b = bundle(["true"])
+    // Long enough to be seen running: a /bin/true may exit before start settles (then starting>stopped).
+    const b = bundle(["sleep", "0.2"])
     const id = uniq("ev")
     const c = await create({ root, id, bundle: b.dir, inspect: (e) => inspected.push(e.type) })
     const seen: string[] = []
