@@ -91,6 +91,10 @@ export class ContainerHandle {
   wait(): Promise<ExitStatus | null> {
     return run(this.effect.wait())
   }
+  /** Changes linux.resources live (runc update); rejects with a ConfigError naming the field. */
+  update(resources: unknown): Promise<void> {
+    return run(this.effect.update(resources))
+  }
   /** Resource usage (cpu, memory, pids, blkio, network), runc's Stats shape. */
   stats(): Promise<Stats> {
     return run(this.effect.stats())

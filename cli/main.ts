@@ -15,6 +15,7 @@ import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
 import { eventsCmd } from "./events-command.ts"
+import { updateCmd } from "./update-command.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Cgroups } from "../effects/cgroups.ts"
 import { LiveLayer } from "../live.ts"
@@ -48,6 +49,7 @@ commands:
   state     print the OCI state of a container
   list      list containers               (-f/--format table|json, -q/--quiet)
   kill      send a signal to a container  ([signal], -a/--all)
+  update    change resources live          (--memory, --pids-limit, --cpu-shares, … or -r file)
   events    resource usage as JSON lines  (--stats: once, --interval 5s)
   spec      write a default config.json    (-b/--bundle, --rootless)
   features  print what this runtime supports (runtime-spec features JSON)
@@ -233,6 +235,7 @@ const COMMANDS: Record<string, Cmd> = {
   exec: execCmd,
   spec: specCmd,
   events: eventsCmd,
+  update: updateCmd,
   features: featuresCmd,
 }
 

@@ -158,10 +158,11 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
     return {
       facts: () =>
         Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") }),
-      apply: (paths, resources) =>
+      apply: (paths, resources, applyOpts) =>
         Effect.gen(function* () {
           const facts = yield* Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") })
           for (const w of v1Writes(resources, facts.v1Files)) {
+            if (applyOpts?.devices === false && w.controller === "devices") continue
             const dir = dirOf(paths, w.controller)
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
             // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).

@@ -40,8 +40,12 @@ export interface CgroupsService {
   readonly pids: (paths: CgroupPaths) => Effect.Effect<number[], CgroupError>
   /** What this host's cgroups offer, for validating linux.resources before anything is created. */
   readonly facts: () => Effect.Effect<HostFacts, CgroupError>
-  /** Writes the resources into the created cgroups (before any task joins them). */
-  readonly apply: (paths: CgroupPaths, resources: ResourcesSpec | undefined) => Effect.Effect<void, CgroupError>
+  /**
+   * Writes the resources into the cgroups: at create before any task joins, or live (update). The
+   * device rules (deny all, then the allowed ones) are rewritten unless `devices` is false: an update
+   * that does not name devices must not open a moment where every device is denied.
+   */
+  readonly apply: (paths: CgroupPaths, resources: ResourcesSpec | undefined, opts?: { readonly devices?: boolean }) => Effect.Effect<void, CgroupError>
   /** Reads one file of the container's cgroup in the hierarchy carrying `controller` ("" for cgroup2). */
   readonly read: (paths: CgroupPaths, controller: string, file: string) => Effect.Effect<string, CgroupError>
   /** Freezes (on) or thaws every task; returns once the kernel reports the new state, or fails after a bound. */

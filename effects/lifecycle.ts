@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
-import { fromSpec, loadBundle, validateId, type Bundle } from "../config/parse.ts"
+import { fromSpec, loadBundle, parseSpec, validateId, type Bundle } from "../config/parse.ts"
 import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { toWire } from "../config/plan-wire.ts"
@@ -295,3 +295,44 @@ export const reconcile = (root: string, id: string): Effect.Effect<Live & { stat
 /** Reads a record without touching the kernel (for `list`). */
 export const peek = (root: string, id: string) =>
   Effect.flatMap(StateStore, (s) => s.read(root, id)).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+
+type ResourcesInput = Readonly<Record<string, unknown>>
+const isObject = (v: unknown): v is ResourcesInput => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** runc update's merge: each group (memory, cpu, pids, blockIO) field by field, lists replaced whole. */
+export function mergeResources(current: unknown, change: unknown): ResourcesInput {
+  const base = isObject(current) ? current : {}
+  const next = isObject(change) ? change : {}
+  const out: Record<string, unknown> = { ...base }
+  for (const [k, v] of Object.entries(next)) out[k] = isObject(v) && isObject(base[k]) ? { ...base[k], ...v } : v
+  return out
+}
+
+/** update: validate the merged resources (naming the field), write them live, record them. */
+export const update = (root: string, live: Live, change: unknown): Effect.Effect<Live, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const cgroups = yield* Cgroups
+    const store = yield* StateStore
+    const merged = mergeResources(live.record.spec.linux?.resources, change)
+    const spec = yield* parseSpec({ ...live.record.spec, linux: { ...live.record.spec.linux, resources: merged } })
+    const resources = spec.linux?.resources
+    const problem = checkResourcesOnHost(resources, yield* cgroups.facts())
+    if (problem) return yield* new ConfigError(problem)
+    const paths = live.record.cgroups
+    const record: ContainerRecord = { ...live.record, spec }
+    yield* store.withLock(
+      root,
+      live.record.id,
+      Effect.gen(function* () {
+        // v1 refuses a memory limit above memory+swap: when swap grows, it goes first (as runc).
+        const swap = resources?.memory?.swap
+        if (swap && swap > 0) {
+          const current = Number(yield* cgroups.read(paths, "memory", "memory.memsw.limit_in_bytes").pipe(Effect.orElseSucceed(() => "0")))
+          if (swap > current) yield* cgroups.apply(paths, { memory: { swap } }, { devices: false })
+        }
+        yield* cgroups.apply(paths, resources, { devices: isObject(change) && "devices" in change })
+        yield* store.write(root, record)
+      }),
+    )
+    return { ...live, record }
+  })

@@ -45,6 +45,7 @@ export type ContainerEvent =
   | { readonly type: "START" }
   | { readonly type: "DESTROY"; readonly force: boolean }
   | { readonly type: "SIGNAL"; readonly signal: number }
+  | { readonly type: "UPDATED"; readonly live: lifecycle.Live }
   | { readonly type: "EXEC"; readonly pid: number }
   | { readonly type: "PAUSE" }
   | { readonly type: "RESUME" }
@@ -142,6 +143,8 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
         // Signals change no state; the machine only says whether they are allowed, and remembers the last.
         on: {
           SIGNAL: { actions: assign({ lastSignal: ({ event }) => event.signal }) },
+          // An update changed the record (resources): keep the machine's copy current.
+          UPDATED: { actions: assign({ live: ({ event }) => event.live }) },
           // runc's rule: a created or running container takes new processes, a paused one does not.
           EXEC: {
             guard: or([stateIn({ alive: "created" }), stateIn({ alive: "running" })]),

@@ -14,6 +14,7 @@ import type { Spec } from "../config/spec.ts"
 import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
 import { readStats, type Stats } from "../effects/stats.ts"
+import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
@@ -254,6 +255,23 @@ export class Container {
     return Effect.promise(async () => {
       const s = await waitFor(this.actor, (s) => ["stopped", "destroyed", "failed"].includes(statusOf(s.value)), { timeout: Infinity })
       return s.context.exit ?? null
+    })
+  }
+
+  /**
+   * Changes linux.resources live (runc update): merged into the current ones, validated as at create
+   * (ConfigError naming the field, nothing written), written to the cgroups and to state.json.
+   * Allowed while the container lives (created, running, paused), as signals are.
+   */
+  update(resources: unknown): Effect.Effect<void, ContainerError> {
+    return Effect.gen(this, function* () {
+      const snap = this.actor.getSnapshot()
+      const live = snap.context.live
+      if (!live || !snap.can({ type: "SIGNAL", signal: 0 }))
+        return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "update" })
+      const next = yield* Effect.provide(updateResources(this.root, live, resources), this.rt.context)
+      // The machine keeps the live record: later reads (state, config()) see the new resources.
+      this.actor.send({ type: "UPDATED", live: next })
     })
   }
 
