@@ -169,8 +169,9 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const store = yield* StateStore
     const cgroups = yield* Cgroups
     const kernel = yield* Kernel
-    // Asked first: without CRIU nothing is claimed.
-    yield* criu.check
+    // No CRIU (or too old) fails inside criu.restore below, on the same connection that restores
+    // (one CRIU process, not two); what was claimed by then is released like any failed restore.
+    cgroups.prime()
     const id = yield* validateId(o.id)
     const bundle = yield* bundleOf(o)
     const spec = bundle.spec

@@ -12,9 +12,9 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Context, Effect, Layer } from "effect"
-import { criu_cg_mode, criu_req_type } from "../native/criu/rpc_pb.ts"
+import { criu_cg_mode, criu_req_type, type criu_version } from "../native/criu/rpc_pb.ts"
 import { criuErrorCause, readCriuLog } from "./criu-log.ts"
-import { swrk, type CriuNotification } from "./criu-swrk.ts"
+import { swrk, type CriuNotification, type SwrkRequest } from "./criu-swrk.ts"
 import { CriuFailed, CriuMissing, type ContainerError } from "./errors.ts"
 import { toSyscallError } from "./kernel-live.ts"
 
@@ -73,7 +73,7 @@ export interface RestoreOptions extends CriuCommon {
 
 export interface CriuService {
   /** Finds CRIU and asks its version; CriuMissing when there is none or it is older than 4.1. */
-  readonly check: Effect.Effect<CriuVersion, CriuMissing>
+  readonly check: Effect.Effect<CriuVersion, ContainerError>
   /** Dumps the tree rooted at `pid` into imagePath (killing it unless leaveRunning). */
   readonly dump: (o: DumpOptions) => Effect.Effect<void, ContainerError>
   /** Restores the images as a sibling of CRIU, i.e. our child; returns the restored root's pid. */
@@ -179,57 +179,81 @@ const withLog =
   }
 
 /** The live service: CRIU over swrk, its version asked once per service. */
-export const makeCriu: Effect.Effect<CriuService> = Effect.gen(function* () {
-  // Asked once per runtime: CRIU does not change under a running manager.
-  const check = yield* Effect.cached(
-    Effect.gen(function* () {
-      const found = locate()
-      if (!found) return yield* new CriuMissing({ found: "nothing (no $XCONTAINER_CRIU, /usr/local/sbin/criu, or criu on PATH)", install: CRIU_INSTALL })
-      const resp = yield* swrk({ criuPath: found, action: "version", request: { type: criu_req_type.VERSION } }).pipe(
-        Effect.mapError((e) => new CriuMissing({ found: `${found}, which does not answer (${e.message})`, install: CRIU_INSTALL })),
-      )
-      const v = resp.version
-      const version = (v?.majorNumber ?? 0) * 10000 + (v?.minorNumber ?? 0) * 100 + (v?.sublevel ?? 0)
-      const text = `${v?.majorNumber ?? 0}.${v?.minorNumber ?? 0}${v?.sublevel ? `.${v.sublevel}` : ""}`
-      if (version < MIN_VERSION) return yield* new CriuMissing({ found: `criu ${text} at ${found}`, install: CRIU_INSTALL })
-      return { path: found, version, text }
-    }),
+export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
+  // Asked once per service: CRIU does not change under a running manager.
+  let known: CriuVersion | undefined
+  const find = Effect.suspend(() => {
+    const found = known?.path ?? locate()
+    return found ? Effect.succeed(found) : Effect.fail(new CriuMissing({ found: "nothing (no $XCONTAINER_CRIU, /usr/local/sbin/criu, or criu on PATH)", install: CRIU_INSTALL }))
+  })
+  const judge = (found: string, v: criu_version | undefined): Effect.Effect<CriuVersion, CriuMissing> => {
+    const version = (v?.majorNumber ?? 0) * 10000 + (v?.minorNumber ?? 0) * 100 + (v?.sublevel ?? 0)
+    const text = `${v?.majorNumber ?? 0}.${v?.minorNumber ?? 0}${v?.sublevel ? `.${v.sublevel}` : ""}`
+    if (version < MIN_VERSION) return Effect.fail(new CriuMissing({ found: `criu ${text} at ${found}`, install: CRIU_INSTALL }))
+    known = { path: found, version, text }
+    return Effect.succeed(known)
+  }
+  /** CRIU failing before its version is known: this binary is no CRIU we can use (our own failures stay as they are). */
+  const notAnswering =
+    (found: string) =>
+    <E extends ContainerError>(e: E): E | CriuMissing =>
+      e._tag === "CriuFailed" ? new CriuMissing({ found: `${found}, which does not answer (${e.message})`, install: CRIU_INSTALL }) : e
+  const check: Effect.Effect<CriuVersion, ContainerError> = Effect.suspend(() =>
+    known
+      ? Effect.succeed(known)
+      : Effect.flatMap(find, (found) =>
+          swrk({ criuPath: found, action: "version", request: { type: criu_req_type.VERSION } }).pipe(
+            Effect.mapError(notAnswering(found)),
+            Effect.flatMap((resp) => judge(found, resp.version)),
+          ),
+        ),
   )
+  /**
+   * What a dump or restore conversation needs: CRIU's path and, when its version is not known yet,
+   * a version round on the same connection (one CRIU process instead of two, ~30 ms less).
+   */
+  const session = <A>(run: (criuPath: string, version: Pick<SwrkRequest, "version">) => Effect.Effect<A, ContainerError>): Effect.Effect<A, ContainerError> =>
+    Effect.flatMap(find, (found) => {
+      const unknown = known === undefined
+      return run(found, unknown ? { version: (v) => Effect.asVoid(judge(found, v)) } : {}).pipe(
+        // Anything that fails before the version is known means this is no CRIU we can use.
+        Effect.mapError((e) => (unknown && known === undefined ? notAnswering(found)(e) : e)),
+      )
+    })
   return {
     check,
+    // The directories are opened first: a missing one is our error to report, not a CRIU that does not answer.
     dump: (o) =>
-      Effect.gen(function* () {
-        const criu = yield* check
-        const logFile = "dump.log"
-        yield* withDirs(o, true, (imagesFd, workFd, logDir) =>
+      withDirs(o, true, (imagesFd, workFd, logDir) =>
+        session((criuPath, version) =>
           swrk({
-            criuPath: criu.path,
+            criuPath,
+            ...version,
             action: "dump",
             request: {
               type: criu_req_type.DUMP,
               opts: {
-                ...commonOpts(o, imagesFd, workFd, logFile),
+                ...commonOpts(o, imagesFd, workFd, "dump.log"),
                 pid: o.pid,
                 leaveRunning: o.leaveRunning ?? false,
                 ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
               },
             },
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),
-          }).pipe(Effect.catchAll(withLog(logDir, logFile))),
-        )
-      }),
+          }),
+        ).pipe(Effect.asVoid, Effect.catchAll(withLog(logDir, "dump.log"))),
+      ),
     restore: (o) =>
-      Effect.gen(function* () {
-        const criu = yield* check
-        const logFile = "restore.log"
-        return yield* withDirs(o, false, (imagesFd, workFd, logDir) =>
+      withDirs(o, false, (imagesFd, workFd, logDir) =>
+        session((criuPath, version) =>
           swrk({
-            criuPath: criu.path,
+            criuPath,
+            ...version,
             action: "restore",
             request: (criuPid) => ({
               type: criu_req_type.RESTORE,
               opts: {
-                ...commonOpts(o, imagesFd, workFd, logFile),
+                ...commonOpts(o, imagesFd, workFd, "restore.log"),
                 // The restored root is forked with CLONE_PARENT: it becomes our child, so its exit status is ours to reap.
                 rstSibling: true,
                 evasiveDevices: true,
@@ -243,16 +267,14 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.gen(function* () {
             ...(o.stdio ? { stdio: o.stdio } : {}),
             ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),
-          }).pipe(
-            Effect.flatMap((resp) =>
-              resp.restore?.pid
-                ? Effect.succeed(resp.restore.pid)
-                : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
-            ),
-            Effect.catchAll(withLog(logDir, logFile)),
+          }),
+        ).pipe(
+          Effect.flatMap((resp) =>
+            resp.restore?.pid ? Effect.succeed(resp.restore.pid) : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
           ),
-        )
-      }),
+          Effect.catchAll(withLog(logDir, "restore.log")),
+        ),
+      ),
   }
 })
 

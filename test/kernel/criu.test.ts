@@ -51,7 +51,7 @@ describe.skipIf(skipReason)("the Criu service", () => {
       const r = await withCriu((c) => Effect.either(c.check))
       const e = Either.getLeft(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))
       expect(e).toMatchObject({ _tag: "CriuMissing", install: "bash ../shared/deps/criu/install.sh" })
-      expect(e?.found).toContain("/bin/true")
+      expect((e as { found?: string } | undefined)?.found).toContain("/bin/true")
     } finally {
       if (saved === undefined) delete process.env["XCONTAINER_CRIU"]
       else process.env["XCONTAINER_CRIU"] = saved

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Checkpoint and restore times, xcontainer's command line beside `runc --criu /usr/local/sbin/criu`,
+# on the same bundle (busybox counter loop writing /dev/shm/c every 0.1 s) and the same CRIU 4.1.1.
+# Each round: run -d, let it count 0.5 s, time `checkpoint`, time `restore -d`, check the count went
+# on, delete. Rounds interleave the runtimes so drift hits both alike; prints medians in ms.
+#   bash bench/criu.sh [rounds, default 10]       (root; CRIU from ../shared/deps/criu/install.sh)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-10}
+CRIU=/usr/local/sbin/criu
+XC="$PWD/bin/xcontainer"
+[ -f dist/cli.js ] || npm run build >/dev/null
+work=$(mktemp -d /tmp/xc-bench-criu.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/bundle/rootfs/bin"
+cp /bin/busybox "$work/bundle/rootfs/bin/"
+for x in sh sleep; do ln -s busybox "$work/bundle/rootfs/bin/$x"; done
+(cd "$work/bundle" && runc spec && jq '.process.terminal=false | .process.args=["sh","-c","i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]' config.json >c && mv c config.json)
+
+# Stdio: real pipes (as runc's own checkpoint tests use). CRIU cannot dump a host file that the
+# container's mount namespace does not show; runc reopens a /dev/null stdio inside, we do not yet.
+exec {p}<> <(:); exec {in_r}</proc/self/fd/$p {in_w}>/proc/self/fd/$p; exec {p}>&-
+exec {p}<> <(:); exec {out_r}</proc/self/fd/$p {out_w}>/proc/self/fd/$p; exec {p}>&-
+
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+round() { # runtime-command-prefix name
+  local rt=$1 id=$2 img="$work/img-$2"
+  rm -rf "$img"
+  $rt run -d -b "$work/bundle" "$id" <&$in_r >&$out_w 2>&$out_w
+  sleep 0.5
+  local t0; t0=$(date +%s%N)
+  $rt checkpoint --image-path "$img" "$id"
+  local cp; cp=$(ms "$t0")
+  t0=$(date +%s%N)
+  $rt restore -d --image-path "$img" -b "$work/bundle" "$id" <&$in_r >&$out_w 2>&$out_w
+  local rs; rs=$(ms "$t0")
+  local pid; pid=$($rt state "$id" | jq .pid)
+  local v; v=$(cat "/proc/$pid/root/dev/shm/c")
+  [ "$v" -ge 3 ] || { echo "$id: counter restarted ($v)" >&2; exit 1; }
+  $rt delete -f "$id"
+  echo "$cp $rs"
+}
+
+: >"$work/runc" ; : >"$work/xc"
+for i in $(seq "$N"); do
+  round "runc --root $work/runc-root --criu $CRIU" "r$i" >>"$work/runc"
+  round "$XC --root $work/xc-root --criu $CRIU" "x$i" >>"$work/xc"
+done
+printf "%-12s %14s %14s   (medians of %d, ms, whole command)\n" runtime checkpoint "restore -d" "$N"
+for rt in runc xc; do
+  printf "%-12s %14s %14s\n" "$([ $rt = xc ] && echo xcontainer || echo runc)" \
+    "$(cut -d' ' -f1 "$work/$rt" | median)" "$(cut -d' ' -f2 "$work/$rt" | median)"
+done
