@@ -113,6 +113,8 @@ export interface PlanInput {
   readonly fifoPath: string
   readonly cgroupBinds: readonly CgroupBind[]
   readonly noPivot?: boolean
+  /** Stop at the createRuntime point even without OCI hooks there (in-process hooks run then). */
+  readonly syncForHooks?: boolean
   /** HOME from the container's /etc/passwd for the process's uid, when env has none. */
   readonly home?: string
 }
@@ -222,7 +224,7 @@ export function buildPlan(input: PlanInput): InitPlan {
   // runtime-spec: prestart and createRuntime run in the runtime namespace, createContainer in ours,
   // all after the environment is made and before pivot_root (so createContainer's path is a host path).
   const hooks = spec.hooks ?? {}
-  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) ops.push({ op: "sync" })
+  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0 || input.syncForHooks) ops.push({ op: "sync" })
   ops.push(...hookOps(hooks.createContainer, "create"))
   ops.push({ op: "execFifo", path: input.fifoPath })
   if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })

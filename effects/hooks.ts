@@ -5,7 +5,7 @@
  * (createContainer, startContainer) are run by the init helper (OP_HOOK).
  */
 import { spawn } from "node:child_process"
-import { Effect } from "effect"
+import { Cause, Effect } from "effect"
 import type { Spec } from "../config/spec.ts"
 import { HookFailed } from "./errors.ts"
 
@@ -55,3 +55,24 @@ export const runHooksLogged = (spec: Spec, name: HookName, state: HookState): Ef
   Effect.forEach(spec.hooks?.[name] ?? [], (h, i) =>
     runOne(name, i, h, JSON.stringify(state)).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))),
   { discard: true })
+
+/**
+ * Hooks a library user runs in-process, as Effects, at the runtime-namespace points: createRuntime
+ * (the init waits before pivot_root; a failure aborts create), poststart and poststop (a failure is
+ * logged). The container-namespace points have no in-process form: they run inside the container.
+ */
+export interface InProcessHooks {
+  readonly createRuntime?: (state: HookState) => Effect.Effect<void, unknown>
+  readonly poststart?: (state: HookState) => Effect.Effect<void, unknown>
+  readonly poststop?: (state: HookState) => Effect.Effect<void, unknown>
+}
+
+/** Runs one in-process hook; a failure becomes HookFailed (path "(in-process)"). */
+export const runInProcess = (name: HookName, hook: ((s: HookState) => Effect.Effect<void, unknown>) | undefined, state: HookState) =>
+  hook
+    ? Effect.suspend(() => hook(state)).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.fail(new HookFailed({ hook: name, index: -1, path: "(in-process)", reason: String(Cause.squash(cause)) })),
+        ),
+      )
+    : Effect.void

@@ -16,7 +16,7 @@ import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { Cgroups } from "./cgroups.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
-import { runHooks, runHooksLogged, type HookState } from "./hooks.ts"
+import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
@@ -31,6 +31,8 @@ export interface CreateOptions {
   readonly noPivot?: boolean
   /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
   readonly consoleSocket?: string
+  /** Effects run in this process at the createRuntime, poststart and poststop points. */
+  readonly hooks?: InProcessHooks
 }
 
 /** A container as the lifecycle sees it: its record and, while it lives, its init. */
@@ -39,6 +41,8 @@ export interface Live {
   readonly init: ProcessRef | undefined
   /** The master of the init's terminal, when it has one and no console socket took it. */
   readonly console?: number
+  /** The in-process hooks given at create (this process only). */
+  readonly hooks?: InProcessHooks
 }
 
 /**
@@ -137,6 +141,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir })),
         noPivot: o.noPivot ?? false,
         home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
+        syncForHooks: o.hooks?.createRuntime !== undefined,
       })
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
       yield* Effect.logDebug("init plan", { id, ops: plan.ops })
@@ -157,13 +162,17 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
             start: JSON.stringify(hookState(record, "created", p.pid)),
           }),
           onSync: (p) =>
-            Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", p.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", p.pid))),
+            Effect.all([
+              runHooks(spec, "prestart", hookState(record, "creating", p.pid)),
+              runHooks(spec, "createRuntime", hookState(record, "creating", p.pid)),
+              runInProcess("createRuntime", o.hooks?.createRuntime, hookState(record, "creating", p.pid)),
+            ]),
         })
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
         Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)),
       )
-      return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
+      return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}), ...(o.hooks ? { hooks: o.hooks } : {}) }
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
@@ -198,6 +207,7 @@ export const start = (root: string, live: Live): Effect.Effect<Live, ContainerEr
     )
     // poststart: the program runs; a failing hook is logged and changes nothing (runtime-spec).
     yield* runHooksLogged(record.spec, "poststart", hookState(record, "running", live.init.pid))
+    yield* runInProcess("poststart", live.hooks?.poststart, hookState(record, "running", live.init.pid)).pipe(Effect.catchAll((e) => Effect.logWarning(e.message)))
     return { ...live, record }
   })
 
@@ -273,6 +283,7 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
     )
     // poststop: after the container is gone; failures are logged and do not block delete.
     yield* runHooksLogged(live.record.spec, "poststop", hookState(live.record, "stopped"))
+    yield* runInProcess("poststop", live.hooks?.poststop, hookState(live.record, "stopped")).pipe(Effect.catchAll((e) => Effect.logWarning(e.message)))
   })
 
 /** The status a record has in reality (runc's refreshState): init alive at the barrier → created, frozen → paused, alive → running, else stopped. */

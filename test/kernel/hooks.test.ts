@@ -2,6 +2,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { create, dispose, run } from "../../promise.ts"
 import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
@@ -82,6 +83,25 @@ describe.skipIf(skipReason)("OCI hooks", () => {
     await c.destroy()
     expect(c.status()).toBe("destroyed")
     expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("runs in-process Effect hooks at createRuntime, poststart and poststop", async () => {
+    const seen: string[] = []
+    const note = (name: string) => (s: { status: string; pid?: number }) => Effect.sync(() => void seen.push(`${name}:${s.status}:${s.pid !== undefined}`))
+    const id = uniq("hki")
+    const c = await create({ root, id, bundle: bundle(["true"]).dir, hooks: { createRuntime: note("createRuntime"), poststart: note("poststart"), poststop: note("poststop") } })
+    await c.start()
+    await c.wait()
+    await c.destroy()
+    expect(seen).toEqual(["createRuntime:creating:true", "poststart:running:true", "poststop:stopped:false"])
+    // A failing in-process createRuntime aborts create like an OCI one.
+    const id2 = uniq("hkj")
+    await expect(create({ root, id: id2, bundle: bundle(["true"]).dir, hooks: { createRuntime: () => Effect.fail("nope") } })).rejects.toMatchObject({
+      _tag: "HookFailed",
+      hook: "createRuntime",
+      path: "(in-process)",
+    })
+    expect(expectNoTrace(root, id2)).toEqual([])
   })
 
   it("rejects a relative hook path naming the field", async () => {
