@@ -151,7 +151,10 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
       yield* store.write(root, next)
       return { ...live, record: next }
     }
-    // CRIU killed the tree once the images were written: collect the init and drop our hold on it.
+    // CRIU killed the tree once the images were written. A paused container's cgroup is left as CRIU
+    // found it, frozen, and a frozen task takes no SIGKILL: thaw it so the kill lands.
+    if (record.status === "paused") yield* Effect.flatMap(Cgroups, (c) => c.freeze(record.cgroups, false))
+    // Collect the init and drop our hold on it.
     const exit = yield* kernel.awaitExit(init)
     yield* kernel.release(init)
     const next: ContainerRecord = { ...record, status: "stopped", checkpoint: checkpointed, ...(exit ? { exit } : {}) }

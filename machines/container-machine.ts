@@ -7,8 +7,8 @@
  *       ▼          └────────── init exits ──────┴──► stopped ─DESTROY─► destroying ─► destroyed
  *    failed        (DESTROY from created; DESTROY{force} from running/paused)
  *
- * plus CRIU's: running ─CHECKPOINT─► checkpointing ─► checkpointed (─DESTROY─► destroying),
- * or back to running (leaveRunning, or CRIU failed and thawed the tree); a
+ * plus CRIU's: running|paused ─CHECKPOINT─► checkpointing ─► checkpointed (─DESTROY─► destroying),
+ * or back to where it was (leaveRunning, or CRIU failed and let the tree go); a
  * restore boots a new machine in restoring ─► running. Each busy state invokes one lifecycle Effect; a state that has
  * no transition for an event forbids it (the facade turns that into
  * InvalidTransition before anything is touched).
@@ -183,7 +183,7 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
             },
           },
           paused: {
-            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, RESUME: "resuming" },
+            on: { DESTROY: { guard: "forced", target: "#container.destroying" }, RESUME: "resuming", CHECKPOINT: "#container.checkpointing" },
           },
           resuming: {
             tags: ["busy"],
@@ -207,12 +207,17 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
         invoke: {
           src: "checkpoint",
           input: ({ context, event }) => ({ root: context.root, live: context.live!, options: (event as Extract<ContainerEvent, { type: "CHECKPOINT" }>).options }),
+          // The recorded status says where a container that goes on came from (paused stays paused).
           onDone: [
-            { guard: ({ event }) => event.output.init !== undefined, target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
-            { target: "checkpointed", actions: assign({ live: ({ event }) => event.output }) },
+            { guard: ({ event }) => event.output.init === undefined, target: "checkpointed", actions: assign({ live: ({ event }) => event.output }) },
+            { guard: ({ event }) => event.output.record.status === "paused", target: "alive.paused", actions: assign({ live: ({ event }) => event.output }) },
+            { target: "alive.running", actions: assign({ live: ({ event }) => event.output }) },
           ],
-          // CRIU thaws the tree when a dump fails; if the init died meanwhile, alive's watcher says so.
-          onError: { target: "alive.running", actions: assign({ error: ({ event }) => toError(event.error) }) },
+          // CRIU gives the tree back as it found it when a dump fails; if the init died meanwhile, alive's watcher says so.
+          onError: [
+            { guard: ({ context }) => context.live?.record.status === "paused", target: "alive.paused", actions: assign({ error: ({ event }) => toError(event.error) }) },
+            { target: "alive.running", actions: assign({ error: ({ event }) => toError(event.error) }) },
+          ],
         },
       },
       checkpointed: {
