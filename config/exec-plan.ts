@@ -6,7 +6,7 @@
  * namespace is already set up, and joining it makes its root ours.
  */
 import { RLIMITS } from "./linux-names.ts"
-import { consoleOp, DEFAULT_PATH, type InitPlan, type PlanOp } from "./plan.ts"
+import { consoleOp, DEFAULT_PATH, schedulingOps, type InitPlan, type PlanOp } from "./plan.ts"
 import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts"
 
 /** /proc/<pid>/ns/<file> of each namespace type. */
@@ -52,6 +52,7 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
   const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
   ops.push({ op: "resolveExec", program: proc.args[0] ?? "", searchPath: envPath ?? DEFAULT_PATH })
+  ops.push(...schedulingOps(proc, input.spec.linux?.personality))
   ops.push({ op: "closeFds", from: 3 })
   const caps = proc.capabilities
   if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { Effect, Either, ParseResult, Schema } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
+import { SCHED_FLAGS } from "./plan.ts"
 import { seccompProblem } from "./seccomp-compile.ts"
 import { checkResourceShape } from "./resources.ts"
 import { Spec } from "./spec.ts"
@@ -63,6 +64,10 @@ export function checkRules(spec: Spec): Problem {
   if (proc.apparmorProfile) return { path: "process.apparmorProfile", reason: "AppArmor is not enabled on this host" }
   if (proc.selinuxLabel) return { path: "process.selinuxLabel", reason: "SELinux is not enabled on this host" }
 
+  for (const [i, f] of (proc.scheduler?.flags ?? []).entries())
+    if (!SCHED_FLAGS.has(f)) return { path: `process.scheduler.flags[${i}]`, reason: `unknown flag "${f}"` }
+  if ((spec.linux?.personality?.flags?.length ?? 0) > 0)
+    return { path: "linux.personality.flags", reason: "personality flags are not supported (as runc)" }
   const HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
   for (const [name, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOKS.includes(name)) return { path: `hooks.${name}`, reason: `unknown hook (one of ${HOOKS.join(", ")})` }

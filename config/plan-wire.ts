@@ -34,6 +34,12 @@ export function wireOp(o: PlanOp): WireOp {
       return { op: Op.SETID_ROOT }
     case "console":
       return { op: Op.CONSOLE, n: [b(o.rows), b(o.columns), o.bindConsole ? 1n : 0n] }
+    case "ioPriority":
+      return { op: Op.IOPRIO, n: [b(o.value)] }
+    case "scheduler":
+      return { op: Op.SCHEDULER, n: [b(o.policy), BigInt.asUintN(64, b(o.nice)), b(o.priority), b(o.flags), b(o.runtime), b(o.deadline), b(o.period)] }
+    case "personality":
+      return { op: Op.PERSONALITY, n: [b(o.persona)] }
     case "sync":
       return { op: Op.SYNC }
     case "hook":

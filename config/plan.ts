@@ -26,6 +26,19 @@ export type PlanOp =
   | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
   /** A pty in the container's devpts as the process's terminal; the master goes to the manager. */
   | { readonly op: "console"; readonly rows: number; readonly columns: number; readonly bindConsole: boolean }
+  /** ioprio_set value ((class << 13) | level). */
+  | { readonly op: "ioPriority"; readonly value: number }
+  | {
+      readonly op: "scheduler"
+      readonly policy: number
+      readonly nice: number
+      readonly priority: number
+      readonly flags: number
+      readonly runtime: number
+      readonly deadline: number
+      readonly period: number
+    }
+  | { readonly op: "personality"; readonly persona: number }
   /** The init waits while the manager runs the prestart and createRuntime hooks. */
   | { readonly op: "sync" }
   /** A createContainer ("create" state) or startContainer ("start" state) hook, run by the init. */
@@ -259,6 +272,7 @@ export function buildPlan(input: PlanInput): InitPlan {
   else ops.push({ op: "waitStart" }, { op: "pivotRoot", noPivot: true, chrootOnly: true }, resolveExec)
   // startContainer: after start, in the container, before the program (its path resolves inside).
   ops.push(...hookOps(hooks.startContainer, "start"))
+  ops.push(...schedulingOps(proc, linux.personality))
   ops.push({ op: "closeFds", from: 3 })
   const seccomp = seccompOp(spec)
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it as runc does
@@ -295,6 +309,40 @@ function seccompOp(spec: Spec): PlanOp | undefined {
   if (compiled._tag === "Left") throw new Error(`buildPlan: ${compiled.left.message} (parseSpec checks it)`)
   const { filter, flags, skipped } = compiled.right
   return { op: "seccomp", filter, flags, skipped }
+}
+
+const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const
+const SCHED_POLICY = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6 } as const
+/** sched_attr.sched_flags by the names the runtime-spec uses. */
+export const SCHED_FLAGS: ReadonlyMap<string, number> = new Map([
+  ["SCHED_FLAG_RESET_ON_FORK", 0x01],
+  ["SCHED_FLAG_RECLAIM", 0x02],
+  ["SCHED_FLAG_DL_OVERRUN", 0x04],
+  ["SCHED_FLAG_KEEP_POLICY", 0x08],
+  ["SCHED_FLAG_KEEP_PARAMS", 0x10],
+  ["SCHED_FLAG_UTIL_CLAMP_MIN", 0x20],
+  ["SCHED_FLAG_UTIL_CLAMP_MAX", 0x40],
+])
+const PER_LINUX32 = 0x0008
+
+/** personality, I/O priority and CPU scheduling of a process, while it is still privileged. */
+export function schedulingOps(proc: NonNullable<Spec["process"]>, personality: NonNullable<Spec["linux"]>["personality"]): PlanOp[] {
+  const ops: PlanOp[] = []
+  if (personality) ops.push({ op: "personality", persona: personality.domain === "LINUX32" ? PER_LINUX32 : 0 })
+  if (proc.ioPriority) ops.push({ op: "ioPriority", value: (IOPRIO_CLASS[proc.ioPriority.class] << 13) | proc.ioPriority.priority })
+  const s = proc.scheduler
+  if (s)
+    ops.push({
+      op: "scheduler",
+      policy: SCHED_POLICY[s.policy],
+      nice: s.nice ?? 0,
+      priority: s.priority ?? 0,
+      flags: (s.flags ?? []).reduce((f, n) => f | (SCHED_FLAGS.get(n) ?? 0), 0),
+      runtime: s.runtime ?? 0,
+      deadline: s.deadline ?? 0,
+      period: s.period ?? 0,
+    })
+  return ops
 }
 
 /** The terminal op of a process (`bindConsole`: the init's pty also becomes /dev/console). */

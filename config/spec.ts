@@ -41,6 +41,20 @@ export const Process = S.Struct({
   noNewPrivileges: S.optional(S.Boolean),
   apparmorProfile: S.optional(S.String),
   oomScoreAdj: S.optional(S.Int.pipe(S.between(-1000, 1000))),
+  /** runtime-spec 1.2: the I/O scheduling class and priority (ioprio_set). */
+  ioPriority: S.optional(S.Struct({ class: S.Literal("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"), priority: S.Int.pipe(S.between(0, 7)) })),
+  /** runtime-spec 1.2: the scheduling policy (sched_setattr). */
+  scheduler: S.optional(
+    S.Struct({
+      policy: S.Literal("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"),
+      nice: S.optional(S.Int.pipe(S.between(-20, 19))),
+      priority: S.optional(S.Int.pipe(S.between(0, 99))),
+      flags: S.optional(S.Array(S.String)),
+      runtime: S.optional(S.Int.pipe(S.nonNegative())),
+      deadline: S.optional(S.Int.pipe(S.nonNegative())),
+      period: S.optional(S.Int.pipe(S.nonNegative())),
+    }),
+  ),
   selinuxLabel: S.optional(S.String),
 })
 
@@ -155,7 +169,7 @@ export const Linux = S.Struct({
   mountLabel: S.optional(S.String),
   sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
   seccomp: S.optional(Seccomp),
-  personality: S.optional(S.Unknown),
+  personality: S.optional(S.Struct({ domain: S.Literal("LINUX", "LINUX32"), flags: S.optional(S.Array(S.String)) })),
   intelRdt: S.optional(S.Unknown),
 })
 

@@ -55,6 +55,9 @@ export const Op = {
   SYNC: 40,
   HOOK: 41,
   CONSOLE: 42,
+  IOPRIO: 43,
+  SCHEDULER: 44,
+  PERSONALITY: 45,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 

@@ -73,6 +73,9 @@ char **split_list(const char *s, uint32_t len);
 int ensure_file_in_root(const struct init_state *st, const char *path, struct init_error *err);
 int send_console(int master);
 
+/* sched.c */
+op_fn op_ioprio, op_scheduler, op_personality;
+
 /* console.c */
 op_fn op_console;
 

@@ -52,6 +52,9 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_SYNC] = op_sync,
 	[XC_OP_HOOK] = op_hook,
 	[XC_OP_CONSOLE] = op_console,
+	[XC_OP_IOPRIO] = op_ioprio,
+	[XC_OP_SCHEDULER] = op_scheduler,
+	[XC_OP_PERSONALITY] = op_personality,
 };
 
 /* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */

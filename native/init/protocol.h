@@ -128,6 +128,10 @@ enum xc_op {
 	                           the container's devpts (/dev/pts/ptmx), bind through fds (CVE-2025-52565),
 	                           send the master in MSG_CONSOLE, then make the peer our controlling
 	                           terminal and stdio (setsid, TIOCSCTTY, dup2) */
+	XC_OP_IOPRIO = 43,      /* N0 = ioprio value ((class << 13) | level): ioprio_set(IOPRIO_WHO_PROCESS, 0, N0) */
+	XC_OP_SCHEDULER = 44,   /* N0 = policy, N1 = nice (two's complement), N2 = priority, N3 = sched_flags,
+	                           N4 = runtime, N5 = deadline, N6 = period (ns): sched_setattr(0, …, 0) */
+	XC_OP_PERSONALITY = 45, /* N0 = persona: personality(N0) */
 	XC_OP_MAX
 };
 

@@ -1,4 +1,5 @@
 /** What config.json asks for, checked from inside real containers. */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -42,6 +43,24 @@ describe.skipIf(skipReason)("config features on the real kernel", () => {
     )
     expect(r.err).toBe("")
     expect(r.out).toBe("300\n222\n")
+  })
+
+  it("applies personality, I/O priority and the CPU scheduler (runtime-spec 1.2)", async () => {
+    const r = await output(["uname", "-m"], (s) => ({ ...s, linux: { ...s.linux, personality: { domain: "LINUX32" } } }))
+    expect(r.out.trim()).toMatch(/^i[3-6]86$/)
+    const c = await run({
+      root,
+      id: uniq("sched"),
+      bundle: bundle(["sleep", "30"], (s) => ({
+        ...s,
+        process: { ...s.process!, ioPriority: { class: "IOPRIO_CLASS_BE", priority: 6 }, scheduler: { policy: "SCHED_BATCH", nice: 7 } },
+      })).dir,
+    })
+    const pid = String(c.pid)
+    expect(execFileSync("ionice", ["-p", pid], { encoding: "utf8" }).trim()).toBe("best-effort: prio 6")
+    expect(execFileSync("chrt", ["-p", pid], { encoding: "utf8" })).toMatch(/SCHED_BATCH/)
+    expect(fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[16]).toBe("7")
+    await c.destroy({ force: true })
   })
 
   it("brings loopback up in a new network namespace and shows no host interface", async () => {
