@@ -87,3 +87,19 @@ export function proxyTerminal(master: number, resize: (rows: number, columns: nu
     fromPty.destroy()
   })
 }
+
+/**
+ * The fds a command passes on, as runc: 3 … 3+N-1 for --preserve-fds N, and those systemd socket
+ * activation gave us (LISTEN_FDS) before them. Returns the fds and the env the program then needs.
+ */
+export function preservedFds(flag: string | undefined): { fds: number[]; env: string[] } {
+  const n = flag === undefined ? 0 : Number(flag)
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--preserve-fds: "${flag}" is not a count`)
+  const listen = Number(process.env.LISTEN_FDS ?? "0")
+  const fromSystemd = Number.isInteger(listen) && listen > 0 ? listen : 0
+  const total = fromSystemd + n
+  return {
+    fds: Array.from({ length: total }, (_, i) => 3 + i),
+    env: fromSystemd > 0 ? [`LISTEN_FDS=${fromSystemd}`, "LISTEN_PID=1"] : [],
+  }
+}

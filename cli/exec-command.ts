@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { bool, list, str, UsageError, type FlagSpec } from "./args.ts"
-import { exitCode, forwardingSignals, parse, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
+import { exitCode, forwardingSignals, parse, preservedFds, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
 import { addon } from "../native/addon.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
@@ -49,7 +49,7 @@ export const execCmd: Cmd = (args, ctx) =>
     const p = yield* parse(args, EXEC_FLAGS, true)
     const [id, ...command] = p.rest
     if (!id) return yield* Effect.fail(new UsageError("usage: exec [flags] <container-id> <command> [args…]"))
-    if (Number(str(p, "preserve-fds") ?? "0") > 0) return yield* new ConfigError({ path: "--preserve-fds", reason: "preserving fds is not supported yet" })
+    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
     const c = yield* Container.load({ root: ctx.root, id })
     const process_ = yield* Effect.try({
       try: (): unknown => {
@@ -66,7 +66,7 @@ export const execCmd: Cmd = (args, ctx) =>
           args: command,
           terminal: bool(p, "tty"),
           cwd: str(p, "cwd") ?? base.cwd,
-          env: [...(base.env ?? []), ...list(p, "env")],
+          env: [...(base.env ?? []), ...list(p, "env"), ...preserved.env],
           user: {
             ...base.user,
             ...(user ? { uid: user.uid, gid: user.gid ?? base.user.gid } : {}),
@@ -89,7 +89,7 @@ export const execCmd: Cmd = (args, ctx) =>
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
     })
     const consoleSocket = str(p, "console-socket")
-    const proc = yield* c.exec({ process: process_, ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
+    const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
     yield* writePidFile(str(p, "pid-file"), proc.pid)
     ctx.log.info({ id, pid: proc.pid }, "exec")
     if (bool(p, "detach")) {

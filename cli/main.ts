@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
-import { exitCode, forwardingSignals, one, parse, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
+import { exitCode, forwardingSignals, one, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { checkpointCmd, restoreCmd } from "./checkpoint-commands.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
@@ -98,7 +98,17 @@ const createCmd: Cmd = (args, ctx) =>
 const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
   Effect.gen(function* () {
     const consoleSocket = str(p, "console-socket")
-    const c = yield* Container.create({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", noPivot: bool(p, "no-pivot"), ...(consoleSocket ? { consoleSocket } : {}) })
+    // LISTEN_FDS reach the program's env through the config: runc adds them the same way.
+    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
+    const c = yield* Container.create({
+      root: ctx.root,
+      id,
+      bundle: str(p, "bundle") ?? ".",
+      noPivot: bool(p, "no-pivot"),
+      preserveFds: preserved.fds,
+      ...(preserved.env.length ? { extraEnv: preserved.env } : {}),
+      ...(consoleSocket ? { consoleSocket } : {}),
+    })
     const master = c.console()
     if (master !== undefined && detaching) {
       fs.closeSync(master)

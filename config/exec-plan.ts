@@ -30,6 +30,8 @@ export interface ExecPlanInput {
   /** The process to run. */
   readonly process: ProcessSpec
   readonly home?: string
+  /** Preserved fds given to the helper (they become the program's 3…). */
+  readonly preserveFds?: number
 }
 
 const RLIM_INFINITY = (1n << 64n) - 1n
@@ -66,6 +68,7 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
       ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
     })
   ops.push({ op: "chdir", path: proc.cwd })
+  if (input.preserveFds) ops.push({ op: "preserveFds", count: input.preserveFds })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
   ops.push({ op: "exec", args: proc.args, env })
   return { ops }

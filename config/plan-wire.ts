@@ -38,6 +38,8 @@ export function wireOp(o: PlanOp): WireOp {
       return { op: Op.IOPRIO, n: [b(o.value)] }
     case "scheduler":
       return { op: Op.SCHEDULER, n: [b(o.policy), BigInt.asUintN(64, b(o.nice)), b(o.priority), b(o.flags), b(o.runtime), b(o.deadline), b(o.period)] }
+    case "preserveFds":
+      return { op: Op.PRESERVE_FDS, n: [b(o.count)] }
     case "personality":
       return { op: Op.PERSONALITY, n: [b(o.persona)] }
     case "sync":

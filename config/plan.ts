@@ -39,6 +39,8 @@ export type PlanOp =
       readonly period: number
     }
   | { readonly op: "personality"; readonly persona: number }
+  /** Fds the helper got at 4… become the program's 3… (runc's --preserve-fds). */
+  | { readonly op: "preserveFds"; readonly count: number }
   /** The init waits while the manager runs the prestart and createRuntime hooks. */
   | { readonly op: "sync" }
   /** A createContainer ("create" state) or startContainer ("start" state) hook, run by the init. */
@@ -126,6 +128,8 @@ export interface PlanInput {
   readonly fifoPath: string
   readonly cgroupBinds: readonly CgroupBind[]
   readonly noPivot?: boolean
+  /** How many preserved fds the helper was given (they become the program's 3…). */
+  readonly preserveFds?: number
   /** Stop at the createRuntime point even without OCI hooks there (in-process hooks run then). */
   readonly syncForHooks?: boolean
   /** HOME from the container's /etc/passwd for the process's uid, when env has none. */
@@ -295,6 +299,7 @@ export function buildPlan(input: PlanInput): InitPlan {
       ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
     })
   ops.push({ op: "chdir", path: proc.cwd })
+  if (input.preserveFds) ops.push({ op: "preserveFds", count: input.preserveFds })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
   if (seccomp && proc.noNewPrivileges) ops.push(seccomp)
   ops.push({ op: "exec", args: proc.args, env })

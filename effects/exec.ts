@@ -21,6 +21,8 @@ export interface ExecOptions {
   readonly stdio?: readonly [number, number, number]
   /** With process.terminal: where the pty master goes (runc's --console-socket); else the handle keeps it. */
   readonly consoleSocket?: string
+  /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
+  readonly preserveFds?: readonly number[]
 }
 
 /** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
@@ -33,11 +35,12 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     // The container's own config with this process in it: one validator for both.
     const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
     const proc = spec.process as ProcessSpec
-    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid) })
+    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid), preserveFds: o.preserveFds?.length ?? 0 })
     let consoleFd: number | undefined
     const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
       stdio: o.stdio ?? [0, 1, 2],
+      extraFds: o.preserveFds ?? [],
       barrier: false,
       beforeGo: (p) => cgroups.join(live.record.cgroups, p.pid),
       onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),

@@ -145,7 +145,8 @@ export const KernelLive = Layer.sync(Kernel, () => {
         const [mine, theirs] = yield* Effect.try({ try: () => addon.socketpair(), catch: toSyscallError("socketpair") })
         const ch = yield* openChannel(mine)
         const helper = yield* Effect.try({
-          try: () => addon.spawnHelper({ helperFd: sealedHelper(), argv: ["xcontainer-init"], env: [], stdio: req.stdio, socketFd: theirs }),
+          try: () =>
+            addon.spawnHelper({ helperFd: sealedHelper(), argv: ["xcontainer-init"], env: [], stdio: req.stdio, socketFd: theirs, extraFds: req.extraFds ?? [] }),
           catch: toSyscallError("spawn", "xcontainer-init"),
         }).pipe(
           Effect.ensuring(Effect.sync(() => fs.closeSync(theirs))),

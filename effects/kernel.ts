@@ -27,6 +27,8 @@ export interface ProcessRef {
 export interface SpawnRequest {
   readonly plan: readonly WireOp[]
   readonly stdio: readonly [number, number, number]
+  /** Fds to preserve for the program (they become its 3…). */
+  readonly extraFds?: readonly number[]
   /** false for a process without a start barrier (exec): spawnInit returns once it has exec'd. Default true. */
   readonly barrier?: boolean
   /** Runs between the clone and MSG_GO: join cgroups, record the pid. */

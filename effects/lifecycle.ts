@@ -31,6 +31,10 @@ export interface CreateOptions {
   readonly noPivot?: boolean
   /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
   readonly consoleSocket?: string
+  /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
+  readonly preserveFds?: readonly number[]
+  /** Added to process.env (LISTEN_FDS/LISTEN_PID for preserved socket-activation fds). */
+  readonly extraEnv?: readonly string[]
   /** Effects run in this process at the createRuntime, poststart and poststop points. */
   readonly hooks?: InProcessHooks
 }
@@ -99,7 +103,11 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     cgroups.prime()
     const id = yield* validateId(o.id)
     const bundle = yield* bundleOf(o)
-    const spec = bundle.spec
+    // Extra env (socket activation) goes into the config's process, as runc does.
+    const spec =
+      o.extraEnv?.length && bundle.spec.process
+        ? { ...bundle.spec, process: { ...bundle.spec.process, env: [...(bundle.spec.process.env ?? []), ...o.extraEnv] } }
+        : bundle.spec
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
     // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
     const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
@@ -142,6 +150,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         noPivot: o.noPivot ?? false,
         home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
         syncForHooks: o.hooks?.createRuntime !== undefined,
+        preserveFds: o.preserveFds?.length ?? 0,
       })
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
       yield* Effect.logDebug("init plan", { id, ops: plan.ops })
@@ -151,6 +160,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
           onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
           plan: toWire(plan),
           stdio: o.stdio ?? [0, 1, 2],
+          extraFds: o.preserveFds ?? [],
           beforeGo: (p) =>
             Effect.gen(function* () {
               record = { ...record, init: { pid: p.pid, startTime: p.startTime } }

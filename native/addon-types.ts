@@ -29,6 +29,8 @@ export interface SpawnHelperOptions {
   readonly stdio: readonly [number, number, number]
   /** Host fd that becomes the helper's fd 3: its end of the seqpacket socketpair. */
   readonly socketFd: number
+  /** Host fds that become the helper's 4, 5, … (preserved for the container; at most 128). */
+  readonly extraFds?: readonly number[]
 }
 
 export interface Addon {

@@ -58,6 +58,7 @@ export const Op = {
   IOPRIO: 43,
   SCHEDULER: 44,
   PERSONALITY: 45,
+  PRESERVE_FDS: 46,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 

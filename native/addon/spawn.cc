@@ -28,6 +28,8 @@ namespace xc {
 namespace {
 
 constexpr size_t kStackSize = 64 * 1024;
+// Preserved fds (runc's --preserve-fds, LISTEN_FDS) the helper gets at 4, 5, …
+constexpr int kMaxExtra = 128;
 
 // Closes an fd at scope exit.
 struct ScopedFd {
@@ -49,7 +51,8 @@ struct ScopedFd {
 // until it has exec'd or exited, so we read them only after it is done.
 struct ChildArgs {
   int helper_fd;
-  int src[4];  // sources of the child's fds 0, 1, 2 (stdio) and 3 (socket)
+  int src[4 + kMaxExtra];  // sources of the child's fds 0, 1, 2 (stdio), 3 (socket), 4… (preserved)
+  int nsrc;
   char** argv;
   char** envp;
   volatile int err;
@@ -80,12 +83,12 @@ int ChildMain(void* arg) {
   // A source may itself be one of 0..3 (Node's own stdio, say): first move
   // every source above 3, then dup2 onto 0..3. dup2 clears FD_CLOEXEC on the
   // target; the temporaries stay CLOEXEC and vanish at exec.
-  int tmp[4];
-  for (int i = 0; i < 4; i++) {
-    tmp[i] = fcntl(a->src[i], F_DUPFD_CLOEXEC, 4);
+  int tmp[4 + kMaxExtra];
+  for (int i = 0; i < a->nsrc; i++) {
+    tmp[i] = fcntl(a->src[i], F_DUPFD_CLOEXEC, a->nsrc);
     if (tmp[i] < 0) ChildFail(a, "fcntl");
   }
-  for (int i = 0; i < 4; i++) {
+  for (int i = 0; i < a->nsrc; i++) {
     if (dup2(tmp[i], i) < 0) ChildFail(a, "dup2");
   }
   // A stdout pipe of Node is O_NONBLOCK; the helper expects blocking stdio
@@ -97,7 +100,7 @@ int ChildMain(void* arg) {
   // Node keeps fds it inherited without FD_CLOEXEC: none may reach the helper,
   // let alone a container (CVE-2024-21626). Our memfd is CLOEXEC already and
   // stays open until execveat has read it.
-  if (syscall(SYS_close_range, 4u, ~0u, CLOSE_RANGE_CLOEXEC) < 0) ChildFail(a, "close_range");
+  if (syscall(SYS_close_range, static_cast<unsigned>(a->nsrc), ~0u, CLOSE_RANGE_CLOEXEC) < 0) ChildFail(a, "close_range");
 
   syscall(SYS_execveat, a->helper_fd, "", a->argv, a->envp, AT_EMPTY_PATH);
   ChildFail(a, "execveat");
@@ -177,7 +180,7 @@ Napi::Value SealHelper(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mem.release());
 }
 
-// spawnHelper({helperFd, argv, env, stdio, socketFd}) → {pid, pidfd}
+// spawnHelper({helperFd, argv, env, stdio, socketFd, extraFds?}) → {pid, pidfd}
 Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) {
@@ -200,6 +203,18 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo& info) {
   }
   args.src[3] = OptFd(env, opts.Get("socketFd"), "socketFd");
   if (args.src[3] < 0) return env.Undefined();
+  args.nsrc = 4;
+  Napi::Value extra = opts.Get("extraFds");
+  if (!extra.IsUndefined()) {
+    if (!extra.IsArray() || extra.As<Napi::Array>().Length() > kMaxExtra) {
+      ThrowType(env, "extraFds must be an array of at most 128 file descriptors");
+      return env.Undefined();
+    }
+    for (uint32_t i = 0; i < extra.As<Napi::Array>().Length(); i++) {
+      args.src[args.nsrc] = OptFd(env, extra.As<Napi::Array>().Get(i), "extraFds[i]");
+      if (args.src[args.nsrc++] < 0) return env.Undefined();
+    }
+  }
 
   std::vector<std::string> argv_s, env_s;
   std::vector<char*> argv, envp;

@@ -16,6 +16,8 @@
 
 static uint8_t msgbuf[XC_MAX_MSG];
 
+int xc_sock = 3;
+
 int init_fail(struct init_error *err, int errnum, const char *op, const char *path)
 {
 	err->errnum = errnum ? errnum : EIO;

@@ -9,7 +9,9 @@
 
 #include "decode.h"
 
-#define XC_SOCK 3
+/* The socket to the manager: fd 3 until OP_EXEC moves it out of the way of preserved fds. */
+extern int xc_sock;
+#define XC_SOCK xc_sock
 
 struct init_error {
 	int errnum;
@@ -75,6 +77,7 @@ int send_console(int master);
 
 /* sched.c */
 op_fn op_ioprio, op_scheduler, op_personality;
+op_fn op_preserve_fds; /* process.c */
 
 /* console.c */
 op_fn op_console;

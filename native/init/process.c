@@ -321,3 +321,28 @@ int op_exec(const struct plan_op *op, struct init_state *st, struct init_error *
 	execve(st->exe, argv, envp);
 	return init_fail(err, errno, "execve", st->exe);
 }
+
+/*
+ * runc's --preserve-fds: the manager gave them to the helper at 4…; the program
+ * gets them at 3…, without close-on-exec. The socket sits at 3: it moves above
+ * them first, so a failing execve can still be reported.
+ */
+int op_preserve_fds(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	int n = (int)op->n[0];
+	int s;
+
+	if (n <= 0)
+		return 0;
+	s = fcntl(xc_sock, F_DUPFD_CLOEXEC, 4 + n);
+	if (s < 0)
+		return init_fail(err, errno, "fcntl", "socket");
+	close(xc_sock);
+	xc_sock = s;
+	/* Ascending: each source is above its target, and read before it is overwritten. */
+	for (int i = 0; i < n; i++)
+		if (dup2(4 + i, 3 + i) < 0)
+			return init_fail(err, errno, "dup2", "preserved fd");
+	close(3 + n); /* the last source, now copied one below */
+	return 0;
+}

@@ -132,6 +132,8 @@ enum xc_op {
 	XC_OP_SCHEDULER = 44,   /* N0 = policy, N1 = nice (two's complement), N2 = priority, N3 = sched_flags,
 	                           N4 = runtime, N5 = deadline, N6 = period (ns): sched_setattr(0, …, 0) */
 	XC_OP_PERSONALITY = 45, /* N0 = persona: personality(N0) */
+	XC_OP_PRESERVE_FDS = 46, /* N0 = count: the helper got them at 4…; right before execve they move to
+	                            3… without close-on-exec (runc's --preserve-fds), the socket out of the way */
 	XC_OP_MAX
 };
 

@@ -1,5 +1,7 @@
 /** Processes exec'd into running containers, on the real kernel. */
 import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { dispose, run } from "../../promise.ts"
 import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
@@ -74,6 +76,25 @@ describe.skipIf(skipReason)("exec into a container", () => {
     expect(await p.wait()).toEqual({ code: 0, signal: null })
     expect(io.out()).toMatch(/^0\n\s*0\s+500000\s+65536\n$/)
     io.close()
+    await c.destroy({ force: true })
+  })
+
+  it("passes preserved fds at 3, 4, … to the init and to exec'd processes (runc's --preserve-fds)", async () => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "xc-pfd-")), "f")
+    fs.writeFileSync(file, "kept\n")
+    // Three open file descriptions: each reader has its own offset.
+    const fds = [fs.openSync(file, "r"), fs.openSync(file, "r"), fs.openSync(file, "r")]
+    const io = capture()
+    const c = await run({ root, id: uniq("pfd"), bundle: bundle(["sh", "-c", "cat <&3; cat <&4; sleep 30"]).dir, stdio: io.stdio, preserveFds: fds.slice(0, 2) })
+    const io2 = capture()
+    const p = await c.exec({ process: proc(["sh", "-c", "cat <&3; ls /proc/self/fd | tr '\\n' ' '"]), stdio: io2.stdio, preserveFds: [fds[2]!] })
+    await p.wait()
+    for (let i = 0; i < 50 && io.out() !== "kept\nkept\n"; i++) await new Promise((r) => setTimeout(r, 20))
+    expect(io.out()).toBe("kept\nkept\n")
+    expect(io2.out()).toBe("kept\n0 1 2 3 4 ")
+    fds.forEach((fd) => fs.closeSync(fd))
+    io.close()
+    io2.close()
     await c.destroy({ force: true })
   })
 
