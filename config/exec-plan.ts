@@ -27,6 +27,8 @@ export interface ExecPlanInput {
   readonly spec: Spec
   /** The init's pid: its namespaces are the container's. */
   readonly initPid: number
+  /** Where the helper holds the init's pidfd (the namespaces are joined through it, race-free); else by /proc paths. */
+  readonly initPidfdAt?: number
   /** The process to run. */
   readonly process: ProcessSpec
   readonly home?: string
@@ -41,8 +43,9 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   const { process: proc } = input
   const namespaces = input.spec.linux?.namespaces ?? []
   const ops: PlanOp[] = []
-  for (const t of JOIN_ORDER)
-    if (namespaces.some((n) => n.type === t)) ops.push({ op: "joinNamespace", type: t, path: `/proc/${input.initPid}/ns/${NS_FILE[t]}` })
+  const types = JOIN_ORDER.filter((t) => namespaces.some((n) => n.type === t))
+  if (input.initPidfdAt !== undefined) ops.push({ op: "joinPidfd", fd: input.initPidfdAt, types })
+  else for (const t of types) ops.push({ op: "joinNamespace", type: t, path: `/proc/${input.initPid}/ns/${NS_FILE[t]}` })
   if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
   for (const r of proc.rlimits ?? []) ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
   ops.push({ op: "clone", namespaces: [], uidMap: "", gidMap: "", denySetgroups: false })

@@ -22,6 +22,8 @@ export function wireOp(o: PlanOp): WireOp {
   switch (o.op) {
     case "joinNamespace":
       return { op: Op.JOIN_NS, n: [b(CLONE_FLAGS[o.type])], s: [o.path] }
+    case "joinPidfd":
+      return { op: Op.JOIN_PIDFD, n: [b(o.fd), o.types.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n)] }
     case "timeOffsets":
       return { op: Op.TIME_OFFSETS, s: [o.text] }
     case "clone":

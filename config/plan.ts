@@ -14,6 +14,8 @@ import type { MountSpec, NamespaceType, Spec } from "./spec.ts"
 /** One step of the plan. `op` names it; protocol.h documents what the helper does. */
 export type PlanOp =
   | { readonly op: "joinNamespace"; readonly type: NamespaceType; readonly path: string }
+  /** Join every namespace of `types` of the process whose pidfd the helper holds at `fd` (setns(pidfd)). */
+  | { readonly op: "joinPidfd"; readonly fd: number; readonly types: readonly NamespaceType[] }
   | { readonly op: "timeOffsets"; readonly text: string }
   | {
       readonly op: "clone"

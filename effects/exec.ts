@@ -35,12 +35,14 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     // The container's own config with this process in it: one validator for both.
     const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
     const proc = spec.process as ProcessSpec
-    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid), preserveFds: o.preserveFds?.length ?? 0 })
+    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid), preserveFds: o.preserveFds?.length ?? 0,
+      // The init's pidfd rides along after the preserved fds (the helper's 4…).
+      initPidfdAt: init.fd >= 0 ? 4 + (o.preserveFds?.length ?? 0) : undefined })
     let consoleFd: number | undefined
     const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
       stdio: o.stdio ?? [0, 1, 2],
-      extraFds: o.preserveFds ?? [],
+      extraFds: [...(o.preserveFds ?? []), ...(init.fd >= 0 ? [init.fd] : [])],
       barrier: false,
       beforeGo: (p) => cgroups.join(live.record.cgroups, p.pid),
       onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),

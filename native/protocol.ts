@@ -59,6 +59,7 @@ export const Op = {
   SCHEDULER: 44,
   PERSONALITY: 45,
   PRESERVE_FDS: 46,
+  JOIN_PIDFD: 47,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 

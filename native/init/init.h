@@ -53,7 +53,7 @@ int send_ready(void);
 void report(const struct init_error *err, uint32_t index, uint16_t code);
 
 /* ns.c: H */
-op_fn op_join_ns, op_time_offsets, op_unshare;
+op_fn op_join_ns, op_join_pidfd, op_time_offsets, op_unshare;
 int do_clone(const struct plan_op *op, struct init_error *err); /* 0 in C; never returns in H */
 
 /* mounts.c */

@@ -18,6 +18,7 @@
 
 static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_JOIN_NS] = op_join_ns,
+	[XC_OP_JOIN_PIDFD] = op_join_pidfd,
 	[XC_OP_TIME_OFFSETS] = op_time_offsets,
 	[XC_OP_SETID_ROOT] = op_setid_root,
 	[XC_OP_SETSID] = op_setsid,

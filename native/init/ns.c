@@ -26,6 +26,14 @@ int op_join_ns(const struct plan_op *op, struct init_state *st, struct init_erro
 	return 0;
 }
 
+int op_join_pidfd(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	if (setns((int)op->n[0], (int)op->n[1]) < 0)
+		return init_fail(err, errno, "setns", "pidfd");
+	close((int)op->n[0]);
+	return 0;
+}
+
 int op_unshare(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
 	(void)st;

@@ -134,6 +134,9 @@ enum xc_op {
 	XC_OP_PERSONALITY = 45, /* N0 = persona: personality(N0) */
 	XC_OP_PRESERVE_FDS = 46, /* N0 = count: the helper got them at 4…; right before execve they move to
 	                            3… without close-on-exec (runc's --preserve-fds), the socket out of the way */
+	XC_OP_JOIN_PIDFD = 47,  /* N0 = fd (the manager passed the target's pidfd to the helper at that number),
+	                           N1 = CLONE_NEW* flags: setns(pidfd, N1) joins them all at once, race-free
+	                           (no /proc path that a reused pid could redirect); runs in H before OP_CLONE */
 	XC_OP_MAX
 };
 
