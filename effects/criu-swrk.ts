@@ -99,7 +99,11 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
       return yield* new CriuFailed({ action: r.action, reason: `spawn ${r.criuPath}: ${(spawned as NodeJS.ErrnoException).code ?? spawned.message}` })
     }
     const send = (msg: MessageInitShape<typeof criu_reqSchema>) =>
-      Effect.try({ try: () => addon.send(mine, toBinary(criu_reqSchema, create(criu_reqSchema, msg))), catch: toSyscallError("send", "criu swrk") })
+      Effect.try({
+        try: () => addon.send(mine, toBinary(criu_reqSchema, create(criu_reqSchema, msg))),
+        // EPIPE: CRIU is gone (or never was one: a binary that exits at once).
+        catch: (e) => new CriuFailed({ action: r.action, reason: `sending the request: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }),
+      })
     /** The next answer, success checked; fds that came with it are closed unless it is a notification. */
     const answer = Effect.gen(function* () {
       const item = yield* Queue.take(inbox)
