@@ -25,6 +25,8 @@ const COMMON: FlagSpec[] = [
   { name: "empty-ns", value: true },
   { name: "auto-dedup", value: false },
   { name: "lazy-pages", value: false },
+  // podman decides whether a runtime can checkpoint by whether `checkpoint --help` exits 0.
+  { name: "help", alias: "h", value: false },
 ]
 
 const CHECKPOINT_FLAGS: FlagSpec[] = [
@@ -75,9 +77,17 @@ const criuOptions = (p: Parsed) =>
     ...mode,
   }))
 
+const usage = (command: string, flags: readonly FlagSpec[]) =>
+  Effect.sync(() => {
+    const names = flags.filter((f) => f.name !== "help").map((f) => `${f.alias ? `-${f.alias}, ` : ""}--${f.name}${f.value ? " VALUE" : ""}${NOT_YET.includes(f.name) ? " (not supported yet)" : ""}`)
+    process.stdout.write(`usage: xcontainer ${command} [options] <container-id>\n\n  ${names.join("\n  ")}\n`)
+    return 0
+  })
+
 export const checkpointCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, CHECKPOINT_FLAGS)
+    if (bool(p, "help")) return yield* usage("checkpoint", CHECKPOINT_FLAGS)
     const id = yield* one(p.positional)
     yield* refuseUnimplemented(p)
     const options = { ...(yield* criuOptions(p)), leaveRunning: bool(p, "leave-running") }
@@ -92,6 +102,7 @@ export const checkpointCmd: Cmd = (args, ctx) =>
 export const restoreCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, RESTORE_FLAGS)
+    if (bool(p, "help")) return yield* usage("restore", RESTORE_FLAGS)
     const id = yield* one(p.positional)
     yield* refuseUnimplemented(p)
     const options = yield* criuOptions(p)

@@ -61,7 +61,7 @@ export interface RestoreOptions {
   readonly shellJob?: boolean
   readonly fileLocks?: boolean
   readonly manageCgroupsMode?: ManageCgroupsMode
-  /** CRIU's (and so a shell job's) stdio; default /dev/null. */
+  /** CRIU's stdio, which take the place of the dumped stdio pipes and host files (default: ours, as create). */
   readonly stdio?: readonly [number, number, number]
 }
 
@@ -82,19 +82,42 @@ export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleD
 const freezerDir = (paths: CgroupPaths): string | undefined =>
   Object.entries(paths).find(([mp]) => path.basename(mp).split(",").includes("freezer"))?.[1]
 
-/** Where the init's stdio pointed at dump time (runc's descriptors.json, same format: restore maps pipes onto new ones). */
+/**
+ * Where the init's stdio pointed at dump time (runc's descriptors.json): "pipe:[…]" for a pipe, and
+ * for a file the container's mount namespace does not show — the host's /dev/null conmon gives,
+ * a log file — CRIU's external id "file[mnt_id:inode]" (hex), which it is told to leave out of the
+ * images. A restore hands its own stdio in place of both (inherit_fd). runc instead reopens a host
+ * /dev/null inside the container at create; this also covers other host files.
+ */
 const DESCRIPTORS = "descriptors.json"
 
-const readDescriptors = (pid: number): string[] =>
-  [0, 1, 2].map((fd) => {
+/** Mount ids of the mounts in the mount namespace of `pid`. */
+const mountIds = (pid: number): Set<number> =>
+  new Set(
+    fs
+      .readFileSync(`/proc/${pid}/mountinfo`, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => Number(l.split(" ")[0])),
+  )
+
+export function stdioDescriptors(pid: number): string[] {
+  const visible = mountIds(pid)
+  return [0, 1, 2].map((fd) => {
     try {
-      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
+      const link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`)
+      if (!link.startsWith("/")) return link
+      const mnt = Number(/^mnt_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, "utf8"))?.[1] ?? NaN)
+      if (visible.has(mnt)) return link
+      const ino = fs.statSync(`/proc/${pid}/fd/${fd}`, { bigint: true }).ino
+      return `file[${mnt.toString(16)}:${ino.toString(16)}]`
     } catch {
       return ""
     }
   })
+}
 
-/** The restore's stdio take the place of the dumped stdio pipes (a file or /dev/null is reopened by CRIU). */
+/** The restore's stdio (CRIU's own 0–2) in place of the dumped pipes and external files. */
 function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
   let fds: unknown
   try {
@@ -102,7 +125,8 @@ function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
   } catch {
     return []
   }
-  return Array.isArray(fds) ? fds.flatMap((key, fd) => (typeof key === "string" && key.startsWith("pipe:") && fd < 3 ? [{ key, fd }] : [])) : []
+  const wanted = (key: string) => key.startsWith("file[") || key.startsWith("pipe:")
+  return Array.isArray(fds) ? fds.flatMap((key, fd) => (typeof key === "string" && wanted(key) && fd < 3 ? [{ key, fd }] : [])) : []
 }
 
 /** Notifications CRIU sends during a dump: logged; the network ones need no action (we configure no host-side network). */
@@ -119,10 +143,11 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups)
     const freeze = freezerDir(record.cgroups)
     const imagePath = path.resolve(o.imagePath)
+    const descriptors = stdioDescriptors(init.pid)
     yield* Effect.try({
       try: () => {
         fs.mkdirSync(imagePath, { recursive: true, mode: 0o700 })
-        fs.writeFileSync(path.join(imagePath, DESCRIPTORS), JSON.stringify(readDescriptors(init.pid)), { mode: 0o600 })
+        fs.writeFileSync(path.join(imagePath, DESCRIPTORS), JSON.stringify(descriptors), { mode: 0o600 })
       },
       catch: toSyscallError("write", path.join(imagePath, DESCRIPTORS)),
     })
@@ -142,6 +167,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
         extMounts: [...binds.keys()].map((mp): ExtMount => ({ key: mp, val: mp })),
         ...(freeze ? { freezeCgroup: freeze } : {}),
+        external: [...new Set(descriptors.filter((d) => d.startsWith("file[")))],
         onNotify: onDumpNotify,
       }),
     )
@@ -212,7 +238,10 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
         fileLocks: o.fileLocks ?? false,
         ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
         extMounts: [...binds].map(([mp, source]) => ({ key: mp, val: source })),
-        ...(o.stdio ? { stdio: o.stdio, inheritFds: inheritedStdio(imagePath) } : {}),
+        // As create, our stdio by default. CRIU checks that each takes the place of one of its kind (a file
+        // for a file: its mode, and its size unless it is O_APPEND; /dev/null for /dev/null).
+        stdio: o.stdio ?? [0, 1, 2],
+        inheritFds: inheritedStdio(imagePath),
         // CRIU puts the restored tasks into its own cgroups, with the dumped roots mapped onto these.
         beforeRestore: (criuPid) => cgroups.join(paths, criuPid),
         onNotify: (n) =>

@@ -32,7 +32,10 @@ const NOISE = /(Dumping|Restoring) FAILED|rlimit: Can't setup RLIMIT_NOFILE/
 /** The error line of an excerpt that names the cause (the first that is not noise), without its line number and timestamp. */
 export function criuErrorCause(excerpt: string): string | undefined {
   const errors = excerpt.split("\n").filter((l) => l.includes("Error"))
-  const line = errors.find((l) => !NOISE.test(l)) ?? errors.at(-1)
+  // CRIU's own lines say "Error (file.c:line)"; the output of tools it runs (ip: "Error: ipv4: Address
+  // already assigned.") is logged too, and is rarely the cause.
+  const own = errors.filter((l) => /Error \(/.test(l) && !NOISE.test(l))
+  const line = own[0] ?? errors.find((l) => !NOISE.test(l)) ?? errors.at(-1)
   return line?.replace(/^\d+:\(\s*[\d.]+\)\s*/, "")
 }
 

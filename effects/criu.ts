@@ -61,6 +61,8 @@ export interface DumpOptions extends CriuCommon {
   readonly leaveRunning?: boolean
   /** The tree's freezer cgroup: CRIU freezes through it instead of stopping each task with ptrace. */
   readonly freezeCgroup?: string
+  /** Resources CRIU leaves out of the images ("file[mnt_id:inode]"); a restore passes them back with inheritFds. */
+  readonly external?: readonly string[]
 }
 
 export interface RestoreOptions extends CriuCommon {
@@ -237,6 +239,7 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
                 pid: o.pid,
                 leaveRunning: o.leaveRunning ?? false,
                 ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
+                external: [...(o.external ?? [])],
               },
             },
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),

@@ -33,6 +33,7 @@ describe("criuLogExcerpt", () => {
     const excerpt = [
       "3:(00.1) x",
       "4:(00.2) Error (criu/util.c:1533): rlimit: Can't setup RLIMIT_NOFILE for self: Operation not permitted",
+      "5:Error: ipv4: Address already assigned.",
       "9:( 01.500) Error (criu/files-reg.c:1790): Can't lookup mount=24 for fd=0 path=/dev/null",
       "10:(01.6) Error (criu/cr-dump.c:1681): Dump files (pid: 1) failed with -1",
       "12:(01.7) Error (criu/cr-dump.c:2111): Dumping FAILED.",

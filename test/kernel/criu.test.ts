@@ -267,3 +267,38 @@ describe.skipIf(skipReason)("external bind mounts", () => {
     io.close()
   })
 })
+
+describe.skipIf(skipReason)("stdio outside the container", () => {
+  it("the host's /dev/null and a host log file are external to CRIU; a restore's own stdio take their place", async () => {
+    const id = uniq("crs")
+    const out1 = path.join(WORK, uniq("out"))
+    const out2 = path.join(WORK, uniq("out"))
+    const nul = fs.openSync("/dev/null", "r")
+    // O_APPEND, as log files are: CRIU checks the size of any other regular file it reopens.
+    const o1 = fs.openSync(out1, "a")
+    const b = bundle(["sh", "-c", "i=0; while true; do echo $i; echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"])
+    const c = await run({ root, id, bundle: b.dir, stdio: [nul, o1, o1] })
+    await sleep(400)
+    const imagePath = images()
+    await c.checkpoint({ imagePath })
+    await c.destroy()
+    const descriptors = JSON.parse(fs.readFileSync(path.join(imagePath, "descriptors.json"), "utf8")) as string[]
+    expect(descriptors, descriptors.join(" ")).toEqual([expect.stringMatching(/^file\[/), expect.stringMatching(/^file\[/), expect.stringMatching(/^file\[/)])
+    const before = fs.readFileSync(out1, "utf8").trim().split("\n").map(Number)
+    const o2 = fs.openSync(out2, "a")
+    const r = await restore({ root, id, bundle: b.dir, imagePath, stdio: [nul, o2, o2] })
+    await sleep(400)
+    const after = fs.readFileSync(out2, "utf8").trim().split("\n").map(Number)
+    // It goes on writing, into the new file, from where it was.
+    expect(after.length).toBeGreaterThan(1)
+    expect(after[0]).toBeGreaterThanOrEqual(before.at(-1)!)
+    expect(after[0]).toBeLessThanOrEqual(before.at(-1)! + 2)
+    await r.destroy({ force: true })
+    // A stdio of another kind (/dev/null for what was a file) is refused by CRIU, and says so.
+    const err = await restore({ root, id, bundle: b.dir, imagePath, stdio: [nul, nul, nul] }).catch((e: unknown) => e)
+    expect(err).toMatchObject({ _tag: "CriuFailed" })
+    expect((err as Error).message).toMatch(/RESTORE failed: .*Error \(criu\/files-reg\.c:\d+\): File fd\/1 has bad mode/)
+    expect(expectNoTrace(root, id)).toEqual([])
+    for (const fd of [nul, o1, o2]) fs.closeSync(fd)
+  })
+})
