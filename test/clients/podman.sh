@@ -36,6 +36,10 @@ check "pause"               "$name"      "${P[@]}" pause "$name"
 check "paused"              "paused"     "${P[@]}" inspect -f '{{.State.Status}}' "$name"
 check "unpause"             "$name"      "${P[@]}" unpause "$name"
 check "running again"       "running"    "${P[@]}" inspect -f '{{.State.Status}}' "$name"
+check "checkpoint (CRIU)"   "$name"      "${P[@]}" container checkpoint "$name"
+check "restore (CRIU)"      "$name"      "${P[@]}" container restore "$name"
+check "restored, running"   "running"    "${P[@]}" inspect -f '{{.State.Status}}' "$name"
+check "exec after restore"  "in-exec"    "${P[@]}" exec "$name" sh -c 'echo in-exec'
 check "stop"                "$name"      "${P[@]}" stop -t 2 "$name"
 check "rm"                  "$name"      "${P[@]}" rm "$name"
 check "run -t (terminal)"   "/dev/pts/0" "${P[@]}" run --rm -t --network none "${limits[@]}" "$image" sh -c tty
