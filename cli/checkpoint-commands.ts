@@ -6,6 +6,7 @@
  * runc's flags that this build does not implement yet are refused by name
  * rather than ignored: a caller asking for a pre-dump must not get a full dump.
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { bool, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
@@ -50,7 +51,7 @@ const RESTORE_FLAGS: FlagSpec[] = [
   { name: "lsm-mount-context", value: true },
 ]
 
-const NOT_YET = ["empty-ns", "auto-dedup", "lazy-pages", "parent-path", "pre-dump", "page-server", "status-fd", "console-socket", "lsm-profile", "lsm-mount-context"]
+const NOT_YET = ["empty-ns", "auto-dedup", "lazy-pages", "parent-path", "pre-dump", "page-server", "status-fd", "lsm-profile", "lsm-mount-context"]
 
 const refuseUnimplemented = (p: Parsed) => {
   const asked = NOT_YET.filter((f) => p.flags.has(f))
@@ -107,7 +108,11 @@ export const restoreCmd: Cmd = (args, ctx) =>
     yield* refuseUnimplemented(p)
     const options = yield* criuOptions(p)
     // Our stdio become CRIU's, and so the restored container's where it had pipes (descriptors.json).
-    const c = yield* Container.restore({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", stdio: [0, 1, 2], ...options })
+    const consoleSocket = str(p, "console-socket")
+    const c = yield* Container.restore({ root: ctx.root, id, bundle: str(p, "bundle") ?? ".", stdio: [0, 1, 2], ...options, ...(consoleSocket ? { consoleSocket } : {}) })
+    // A restored terminal without a console socket: its master is ours, and we are about to exit.
+    const master = c.console()
+    if (master !== undefined) fs.closeSync(master)
     ctx.log.info({ id, pid: c.pid }, "restored")
     yield* writePidFile(str(p, "pid-file"), c.pid)
     if (bool(p, "detach")) {

@@ -27,11 +27,12 @@ import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
 import { Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode } from "./criu.ts"
+import { closeFds } from "./criu-swrk.ts"
 import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
 import { runHooks } from "./hooks.ts"
 import { Kernel } from "./kernel.ts"
 import { readStartTime, toSyscallError } from "./kernel-live.ts"
-import { hookState, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
 
 /** runc's checkpoint options (the ones implemented so far). */
 export interface CheckpointOptions {
@@ -61,6 +62,11 @@ export interface RestoreOptions {
   readonly shellJob?: boolean
   readonly fileLocks?: boolean
   readonly manageCgroupsMode?: ManageCgroupsMode
+  /**
+   * For a container with a terminal: CRIU makes a new pty master (orphan-pts-master) and it goes to
+   * this unix socket (runc's --console-socket protocol); without one `console()` holds it.
+   */
+  readonly consoleSocket?: string
   /** CRIU's stdio, which take the place of the dumped stdio pipes and host files (default: ours, as create). */
   readonly stdio?: readonly [number, number, number]
 }
@@ -130,7 +136,7 @@ function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
 }
 
 /** Notifications CRIU sends during a dump: logged; the network ones need no action (we configure no host-side network). */
-const onDumpNotify = (n: CriuNotification) => Effect.logDebug("criu dump", n.script)
+const onDumpNotify = (n: CriuNotification) => Effect.zipRight(closeFds(n), Effect.logDebug("criu dump", n.script))
 
 /** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
 export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effect.Effect<Live, ContainerError, Services> =>
@@ -210,6 +216,8 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const imagePath = path.resolve(o.imagePath)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
+    let consoleFd: number | undefined
+    const closeConsole = Effect.sync(() => consoleFd !== undefined && fs.closeSync(consoleFd))
 
     const build = Effect.gen(function* () {
       let record: ContainerRecord = {
@@ -244,19 +252,32 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
         inheritFds: inheritedStdio(imagePath),
         // CRIU puts the restored tasks into its own cgroups, with the dumped roots mapped onto these.
         beforeRestore: (criuPid) => cgroups.join(paths, criuPid),
-        onNotify: (n) =>
-          n.script === "setup-namespaces"
-            ? // As runc: the runtime-namespace hooks run once the namespaces exist, before the tree resumes.
-              Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", n.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", n.pid)))
-            : Effect.logDebug("criu restore", n.script),
+        onNotify: (n) => {
+          switch (n.script) {
+            case "setup-namespaces":
+              // As runc: the runtime-namespace hooks run once the namespaces exist, before the tree resumes.
+              return Effect.zipRight(
+                closeFds(n),
+                Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", n.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", n.pid))),
+              )
+            case "orphan-pts-master": {
+              // The restored terminal's new master: to the console socket, or kept for console().
+              const [master, ...rest] = n.fds
+              rest.forEach((fd) => fs.closeSync(fd))
+              return master === undefined ? Effect.void : consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd))(master)
+            }
+            default:
+              return Effect.zipRight(closeFds(n), Effect.logDebug("criu restore", n.script))
+          }
+        },
       })
       const startTime = readStartTime(pid)
       const init = startTime === undefined ? undefined : yield* kernel.attach(pid, startTime)
       if (!init) return yield* new CriuFailed({ action: "restore", reason: `restored init ${pid} is gone` })
       record = { ...record, status: "running", init: { pid, startTime: init.startTime } }
       yield* store.write(o.root, record).pipe(Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)))
-      return { record, init }
+      return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
     })
     // A failed restore leaves nothing: CRIU kills what it restored; the cgroups and the claim go.
-    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
+    return yield* build.pipe(Effect.onError(() => closeConsole.pipe(Effect.zipRight(cgroups.destroy(paths)), Effect.ignore, Effect.zipRight(undoClaim))))
   })

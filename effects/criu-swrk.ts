@@ -38,9 +38,12 @@ import { errnoName, toSyscallError } from "./kernel-live.ts"
 export interface CriuNotification {
   readonly script: string
   readonly pid: number
-  /** Fds that came with it (orphan-pts-master's terminal master); closed once the handler returns. */
+  /** Fds that came with it (orphan-pts-master's terminal master): the handler's to keep or close. */
   readonly fds: readonly number[]
 }
+
+/** Closes the fds of a notification its handler has no use for. */
+export const closeFds = (n: CriuNotification): Effect.Effect<void> => Effect.sync(() => n.fds.forEach(closeQuietly))
 
 export interface SwrkRequest {
   readonly criuPath: string
@@ -137,8 +140,8 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
         if (resp.type !== criu_req_type.NOTIFY) return resp
         const notify = { script: resp.notify?.script ?? "", pid: resp.notify?.pid ?? 0, fds }
         yield* Effect.logDebug("criu notify", { script: notify.script, pid: notify.pid })
-        // The handler may use the fds (orphan-pts-master's terminal) while it runs; dup to keep one.
-        yield* (r.onNotify ? r.onNotify(notify) : Effect.void).pipe(Effect.ensuring(Effect.sync(() => fds.forEach(closeQuietly))))
+        // A handler owns the fds (it may keep a terminal's master); without one they are closed here.
+        yield* r.onNotify ? r.onNotify(notify) : Effect.sync(() => fds.forEach(closeQuietly))
         yield* send({ type: criu_req_type.NOTIFY, notifySuccess: true })
       }
     })

@@ -302,3 +302,33 @@ describe.skipIf(skipReason)("stdio outside the container", () => {
     for (const fd of [nul, o1, o2]) fs.closeSync(fd)
   })
 })
+
+describe.skipIf(skipReason)("a container with a terminal", () => {
+  it("is restored with a new pty master (CRIU's orphan-pts-master), kept for console() without a socket", async () => {
+    const id = uniq("crt")
+    const tty = (s: Spec) => ({ ...s, process: { ...s.process!, terminal: true } })
+    const b = bundle(["sh", "-c", "while read l; do echo got:$l; done"], tty)
+    const c = await run({ root, id, bundle: b.dir })
+    const m1 = c.console()!
+    await sleep(200)
+    const imagePath = images()
+    await c.checkpoint({ imagePath })
+    fs.closeSync(m1)
+    await c.destroy()
+    const r = await restore({ root, id, bundle: b.dir, imagePath })
+    const master = r.console()
+    expect(master).toBeGreaterThan(2)
+    fs.writeSync(master!, "hello\n")
+    let out = ""
+    const buf = Buffer.alloc(256)
+    for (let i = 0; i < 50 && !out.includes("got:hello"); i++) {
+      const n = await new Promise<number>((res) => fs.read(master!, buf, 0, buf.length, null, (e, k) => res(e ? -1 : k)))
+      if (n <= 0) break
+      out += buf.subarray(0, n).toString()
+    }
+    expect(out).toContain("got:hello")
+    await r.destroy({ force: true })
+    fs.closeSync(master!)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+})
