@@ -84,6 +84,13 @@ export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleD
   return binds
 }
 
+/** CRIU's names of the namespace types (runc's configs.NsName). */
+const CRIU_NS: Record<string, string> = { network: "net", pid: "pid", ipc: "ipc", uts: "uts", mount: "mnt", user: "user", cgroup: "cgroup", time: "time" }
+/** runc's key for a joined namespace CRIU leaves out of the images: "extRootNetNS", "extRootPidNS". */
+const extKey = (type: "network" | "pid") => (type === "network" ? "extRootNetNS" : "extRootPidNS")
+/** Namespaces the config joins by path. */
+const joined = (spec: ContainerRecord["spec"]) => (spec.linux?.namespaces ?? []).flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []))
+
 /** The hierarchy directory holding the freezer, if the container has one (v1). */
 const freezerDir = (paths: CgroupPaths): string | undefined =>
   Object.entries(paths).find(([mp]) => path.basename(mp).split(",").includes("freezer"))?.[1]
@@ -150,6 +157,16 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     const freeze = freezerDir(record.cgroups)
     const imagePath = path.resolve(o.imagePath)
     const descriptors = stdioDescriptors(init.pid)
+    // A joined net or pid namespace is not the container's to dump: CRIU records it by inode, and a
+    // restore hands it back (runc's handleCheckpointingExternalNamespaces).
+    const nsExternal = yield* Effect.forEach(
+      joined(record.spec).filter((n) => n.type === "network" || n.type === "pid"),
+      (n) =>
+        Effect.try({
+          try: () => `${CRIU_NS[n.type]}[${fs.statSync(n.path).ino}]:${extKey(n.type as "network" | "pid")}`,
+          catch: toSyscallError("stat", n.path),
+        }),
+    )
     yield* Effect.try({
       try: () => {
         fs.mkdirSync(imagePath, { recursive: true, mode: 0o700 })
@@ -173,7 +190,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
         extMounts: [...binds.keys()].map((mp): ExtMount => ({ key: mp, val: mp })),
         ...(freeze ? { freezeCgroup: freeze } : {}),
-        external: [...new Set(descriptors.filter((d) => d.startsWith("file[")))],
+        external: [...new Set(descriptors.filter((d) => d.startsWith("file["))), ...nsExternal],
         onNotify: onDumpNotify,
       }),
     )
@@ -217,6 +234,7 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
     let consoleFd: number | undefined
+    let nsFds: number[] = []
     const closeConsole = Effect.sync(() => consoleFd !== undefined && fs.closeSync(consoleFd))
 
     const build = Effect.gen(function* () {
@@ -236,6 +254,10 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
       yield* cgroups.create(paths)
       yield* cgroups.apply(paths, spec.linux?.resources)
       const binds = hostBinds(spec, bundle.rootfs, bundle.dir, paths)
+      // Joined net and pid namespaces go to CRIU as fds 4, 5, …; the others it joins by path (runc's handleRestoringNamespaces).
+      const nsJoined = joined(spec)
+      const external = nsJoined.filter((n) => n.type === "network" || n.type === "pid")
+      nsFds = yield* Effect.forEach(external, (n) => Effect.try({ try: () => fs.openSync(n.path, "r"), catch: toSyscallError("open", n.path) }))
       const pid = yield* criu.restore({
         imagePath,
         ...(o.workPath ? { workPath: path.resolve(o.workPath) } : {}),
@@ -249,7 +271,9 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
         // As create, our stdio by default. CRIU checks that each takes the place of one of its kind (a file
         // for a file: its mode, and its size unless it is O_APPEND; /dev/null for /dev/null).
         stdio: o.stdio ?? [0, 1, 2],
-        inheritFds: inheritedStdio(imagePath),
+        inheritFds: [...inheritedStdio(imagePath), ...external.map((n, i) => ({ key: extKey(n.type as "network" | "pid"), fd: 4 + i }))],
+        extraFds: nsFds,
+        joinNs: nsJoined.filter((n) => n.type !== "network" && n.type !== "pid").map((n) => ({ ns: CRIU_NS[n.type] ?? n.type, nsFile: n.path })),
         // CRIU puts the restored tasks into its own cgroups, with the dumped roots mapped onto these.
         beforeRestore: (criuPid) => cgroups.join(paths, criuPid),
         onNotify: (n) => {
@@ -271,6 +295,8 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
           }
         },
       })
+      nsFds.forEach((fd) => fs.closeSync(fd))
+      nsFds = []
       const startTime = readStartTime(pid)
       const init = startTime === undefined ? undefined : yield* kernel.attach(pid, startTime)
       if (!init) return yield* new CriuFailed({ action: "restore", reason: `restored init ${pid} is gone` })
@@ -279,5 +305,6 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
       return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
     })
     // A failed restore leaves nothing: CRIU kills what it restored; the cgroups and the claim go.
-    return yield* build.pipe(Effect.onError(() => closeConsole.pipe(Effect.zipRight(cgroups.destroy(paths)), Effect.ignore, Effect.zipRight(undoClaim))))
+    const closeNs = Effect.sync(() => nsFds.forEach((fd) => fs.closeSync(fd)))
+    return yield* build.pipe(Effect.onError(() => closeConsole.pipe(Effect.zipRight(closeNs),Effect.zipRight(cgroups.destroy(paths)), Effect.ignore, Effect.zipRight(undoClaim))))
   })

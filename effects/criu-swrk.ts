@@ -53,6 +53,8 @@ export interface SwrkRequest {
   readonly action: string
   /** CRIU's stdio (the restored tree inherits none of it unless asked, but a shell job uses its terminal). */
   readonly stdio?: readonly [number | "ignore", number | "ignore", number | "ignore"]
+  /** Fds CRIU gets as its 4, 5, … (after the socket at 3): namespaces to restore into (inherit_fd). */
+  readonly extraFds?: readonly number[]
   /** Asks CRIU's version first, on the same connection, and lets `check` refuse it. */
   readonly version?: (v: criu_version | undefined) => Effect.Effect<void, ContainerError>
   readonly beforeRequest?: (criuPid: number) => Effect.Effect<void, ContainerError>
@@ -80,7 +82,7 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
       (error) => Queue.unsafeOffer(inbox, { kind: "end", error }),
     )
     // The fd number handed to CRIU is its 3 (libuv dup2's it there and drops CLOEXEC on the copy).
-    const child = spawn(r.criuPath, ["swrk", "3"], { stdio: [...(r.stdio ?? ["ignore", "ignore", "ignore"]), theirs] })
+    const child = spawn(r.criuPath, ["swrk", "3"], { stdio: [...(r.stdio ?? ["ignore", "ignore", "ignore"]), theirs, ...(r.extraFds ?? [])] })
     closeQuietly(theirs)
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once("exit", (code, signal) => resolve({ code, signal })),

@@ -69,8 +69,12 @@ export interface RestoreOptions extends CriuCommon {
   /** Runs once CRIU is spawned, before it restores anything (join it to the cgroups the tree goes into). */
   readonly beforeRestore?: (criuPid: number) => Effect.Effect<void, ContainerError>
   readonly stdio?: readonly [number | "ignore", number | "ignore", number | "ignore"]
-  /** A dumped resource ("pipe:[1234]") → the fd of CRIU's (0–2: its stdio) that takes its place. */
+  /** A dumped resource ("pipe:[1234]", "extRootNetNS") → the fd of CRIU's (0–2: its stdio, 4…: extraFds) that takes its place. */
   readonly inheritFds?: readonly { readonly key: string; readonly fd: number }[]
+  /** Our fds that CRIU gets as 4, 5, … */
+  readonly extraFds?: readonly number[]
+  /** Namespaces (CRIU's names: "ipc", "uts", …) the restored tree joins instead of creating them. */
+  readonly joinNs?: readonly { readonly ns: string; readonly nsFile: string }[]
 }
 
 export interface CriuService {
@@ -265,9 +269,11 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
                 // would recreate the old id's cgroups.
                 cgRoot: cgroupsOf(criuPid).map(([ctrl, p]) => ({ ctrl, path: p })),
                 inheritFd: (o.inheritFds ?? []).map((f) => ({ key: f.key, fd: f.fd })),
+                joinNs: (o.joinNs ?? []).map((j) => ({ ns: j.ns, nsFile: j.nsFile })),
               },
             }),
             ...(o.stdio ? { stdio: o.stdio } : {}),
+            ...(o.extraFds ? { extraFds: o.extraFds } : {}),
             ...(o.beforeRestore ? { beforeRequest: o.beforeRestore } : {}),
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),
           }),

@@ -2,6 +2,7 @@
  * Checkpoint and restore on the real kernel with CRIU 4.1.1 (/usr/local/sbin/criu,
  * installed by .ci/setup through ../shared/deps/criu/install.sh).
  */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
@@ -330,5 +331,40 @@ describe.skipIf(skipReason)("a container with a terminal", () => {
     await r.destroy({ force: true })
     fs.closeSync(master!)
     expect(expectNoTrace(root, id)).toEqual([])
+  })
+})
+
+const noIp = fs.existsSync("/usr/sbin/ip") || fs.existsSync("/sbin/ip") ? undefined : "needs ip(8) (iproute2) to make a named network namespace"
+describe.skipIf(skipReason ?? noIp)("a joined network namespace", () => {
+  it("stays outside the images and the restored tree is put back into it", async () => {
+    const ns = uniq("xcns")
+    execFileSync("ip", ["netns", "add", ns])
+    try {
+      const nsPath = `/var/run/netns/${ns}`
+      const id = uniq("crn")
+      const io = await pipes()
+      const joinNet = (s: Spec) => ({
+        ...s,
+        linux: { ...s.linux, namespaces: (s.linux?.namespaces ?? []).map((n) => (n.type === "network" ? { type: "network" as const, path: nsPath } : n)) },
+      })
+      const b = bundle(COUNTER, joinNet)
+      const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+      const netns = fs.statSync(nsPath).ino
+      expect(fs.statSync(`/proc/${c.pid}/ns/net`).ino).toBe(netns)
+      await sleep(300)
+      const imagePath = images()
+      await c.checkpoint({ imagePath })
+      await c.destroy()
+      const r = await restore({ root, id, bundle: b.dir, imagePath, stdio: io.stdio })
+      expect(fs.statSync(`/proc/${r.pid}/ns/net`).ino).toBe(netns)
+      const v = counter(r.pid!)
+      await sleep(300)
+      expect(counter(r.pid!)).toBeGreaterThan(v)
+      await r.destroy({ force: true })
+      expect(expectNoTrace(root, id)).toEqual([])
+      io.close()
+    } finally {
+      execFileSync("ip", ["netns", "delete", ns])
+    }
   })
 })
