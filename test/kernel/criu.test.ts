@@ -368,3 +368,28 @@ describe.skipIf(skipReason ?? noIp)("a joined network namespace", () => {
     }
   })
 })
+
+describe.skipIf(skipReason)("hooks on restore", () => {
+  it("prestart and createRuntime run at CRIU's setup-namespaces, with the restored init's pid in the state", async () => {
+    const id = uniq("crh")
+    const io = await pipes()
+    const log = path.join(WORK, uniq("hooks"))
+    const hook = (name: string) => ({ path: "/bin/sh", args: ["sh", "-c", `cat >> ${log}; echo " ${name}" >> ${log}`] })
+    const b = bundle(COUNTER, (s: Spec) => ({ ...s, hooks: { prestart: [hook("prestart")], createRuntime: [hook("createRuntime")] } }))
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    await sleep(200)
+    const imagePath = images()
+    await c.checkpoint({ imagePath })
+    await c.destroy()
+    fs.rmSync(log, { force: true })
+    const r = await restore({ root, id, bundle: b.dir, imagePath, stdio: io.stdio })
+    const lines = fs.readFileSync(log, "utf8").trim().split("\n")
+    expect(lines.map((l) => l.split(" ").at(-1))).toEqual(["prestart", "createRuntime"])
+    const state = JSON.parse(lines[0]!.slice(0, lines[0]!.lastIndexOf("}") + 1)) as { id: string; pid: number; status: string }
+    expect(state).toMatchObject({ id, status: "creating" })
+    expect(state.pid).toBe(r.pid)
+    await r.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+    io.close()
+  })
+})
