@@ -155,13 +155,21 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
     }
     const isFrozen = (f: { version: 1 | 2; dir: string }) =>
       f.version === 1 ? readTrim(path.join(f.dir, "freezer.state")) === "FROZEN" : /^frozen 1$/m.test(readTrim(path.join(f.dir, "cgroup.events")))
+    // What the host offers is read once per process: it took nine directory listings (the hierarchy
+    // roots hold every container's cgroup), twice per create. CPU hotplug during one process's life is
+    // the one change this misses; the kernel still refuses what it cannot do.
+    let factsCache: HostFacts | undefined
+    const facts = () =>
+      Effect.try({
+        try: () => (factsCache ??= readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages")),
+        catch: fail("read facts of", "/sys/fs/cgroup"),
+      })
     return {
-      facts: () =>
-        Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") }),
+      facts,
       apply: (paths, resources, applyOpts) =>
         Effect.gen(function* () {
-          const facts = yield* Effect.try({ try: () => readFacts(layout().hierarchies, layout().own, opts.hugepagesDir ?? "/sys/kernel/mm/hugepages"), catch: fail("read facts of", "/sys/fs/cgroup") })
-          for (const w of v1Writes(resources, facts.v1Files)) {
+          const { v1Files } = yield* facts()
+          for (const w of v1Writes(resources, v1Files)) {
             if (applyOpts?.devices === false && w.controller === "devices") continue
             const dir = dirOf(paths, w.controller)
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
