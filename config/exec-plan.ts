@@ -6,7 +6,7 @@
  * namespace is already set up, and joining it makes its root ours.
  */
 import { RLIMITS } from "./linux-names.ts"
-import { consoleOp, DEFAULT_PATH, schedulingOps, type InitPlan, type PlanOp } from "./plan.ts"
+import { consoleOp, finalOps, programOf, schedulingOps, type InitPlan, type PlanOp } from "./plan.ts"
 import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts"
 
 /** /proc/<pid>/ns/<file> of each namespace type. */
@@ -53,26 +53,11 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   if (namespaces.some((n) => n.type === "user")) ops.push({ op: "setIdRoot" })
   if (proc.terminal) ops.push(consoleOp(proc, false))
   ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
-  const env = [...(proc.env ?? [])]
-  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
-  const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
-  ops.push({ op: "resolveExec", program: proc.args[0] ?? "", searchPath: envPath ?? DEFAULT_PATH })
+  const { env, resolveExec } = programOf(proc, input.home)
+  ops.push(resolveExec)
   ops.push(...schedulingOps(proc, input.spec.linux?.personality))
   ops.push({ op: "closeFds", from: 3 })
-  const caps = proc.capabilities
-  if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
-  ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
-  if (caps)
-    ops.push({
-      op: "caps",
-      effective: caps.effective ?? [],
-      permitted: caps.permitted ?? [],
-      inheritable: caps.inheritable ?? [],
-      ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
-    })
-  ops.push({ op: "chdir", path: proc.cwd })
-  if (input.preserveFds) ops.push({ op: "preserveFds", count: input.preserveFds })
-  if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
-  ops.push({ op: "exec", args: proc.args, env })
+  // The same ending as the init's, the container's seccomp filter included (runc does the same for exec).
+  ops.push(...finalOps(proc, input.spec, env, input.preserveFds ?? 0))
   return { ops }
 }

@@ -266,11 +266,7 @@ export function buildPlan(input: PlanInput): InitPlan {
   if (isNew("network")) ops.push({ op: "loopbackUp" })
   ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
 
-  const env = [...(proc.env ?? [])]
-  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${input.home ?? "/"}`)
-  const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
-  const program = proc.args[0] ?? ""
-  const resolveExec: PlanOp = { op: "resolveExec", program, searchPath: envPath ?? DEFAULT_PATH }
+  const { env, resolveExec } = programOf(proc, input.home)
   if (newMountNs) ops.push(resolveExec, { op: "waitStart" })
   // Without a mount namespace, chroot into root.path (as runc does) once start has opened the fifo
   // (waitStart reopens it through /proc/self/fd, which the rootfs may not have); the program is then
@@ -280,13 +276,30 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push(...hookOps(hooks.startContainer, "start"))
   ops.push(...schedulingOps(proc, linux.personality))
   ops.push({ op: "closeFds", from: 3 })
+  ops.push(...finalOps(proc, spec, env, input.preserveFds ?? 0))
+  return { ops }
+}
+
+/** The program's environment (HOME from /etc/passwd when missing) and the op that finds it on PATH. */
+export function programOf(proc: NonNullable<Spec["process"]>, home: string | undefined): { env: string[]; resolveExec: PlanOp } {
+  const env = [...(proc.env ?? [])]
+  if (!env.some((e) => e.startsWith("HOME="))) env.push(`HOME=${home ?? "/"}`)
+  const envPath = env.find((e) => e.startsWith("PATH="))?.slice(5)
+  return { env, resolveExec: { op: "resolveExec", program: proc.args[0] ?? "", searchPath: envPath ?? DEFAULT_PATH } }
+}
+
+/**
+ * What every process (the init, an exec'd one) does last: its seccomp filter, identity,
+ * capabilities, cwd, preserved fds, no_new_privs, and the execve.
+ */
+export function finalOps(proc: NonNullable<Spec["process"]>, spec: Spec, env: readonly string[], preserveFds: number): PlanOp[] {
+  const ops: PlanOp[] = []
   const seccomp = seccompOp(spec)
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it as runc does
   // (standard_init_linux.go), before the capabilities and the user change, so the
   // filter must allow what those steps call (setgroups, setres[ug]id, prctl, capset,
   // chdir, execve). With no_new_privs it goes last, so that only execve is filtered.
   if (seccomp && !proc.noNewPrivileges) ops.push(seccomp)
-
   const caps = proc.capabilities
   if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
   ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
@@ -301,11 +314,11 @@ export function buildPlan(input: PlanInput): InitPlan {
       ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
     })
   ops.push({ op: "chdir", path: proc.cwd })
-  if (input.preserveFds) ops.push({ op: "preserveFds", count: input.preserveFds })
+  if (preserveFds) ops.push({ op: "preserveFds", count: preserveFds })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
   if (seccomp && proc.noNewPrivileges) ops.push(seccomp)
   ops.push({ op: "exec", args: proc.args, env })
-  return { ops }
+  return ops
 }
 
 /** The seccomp op of linux.seccomp, compiled once per distinct profile. */

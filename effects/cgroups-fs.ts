@@ -13,22 +13,32 @@ import { CgroupError } from "./errors.ts"
 
 /** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
 export function parseHierarchies(mountinfo: string): Hierarchy[] {
-  const out: Hierarchy[] = []
+  // A hierarchy can be mounted more than once (CRIU mounts its own copies while it dumps, a
+  // container may bind a subtree): one mount per hierarchy, of its whole tree (root "/"),
+  // preferring the conventional /sys/fs/cgroup one.
+  const chosen = new Map<string, Hierarchy & { score: number }>()
   for (const line of mountinfo.split("\n")) {
     const [pre, post] = line.split(" - ")
     if (!pre || !post) continue
-    const mountPoint = pre.split(" ")[4]
+    const fields = pre.split(" ")
+    const [root, mountPoint] = [fields[3], fields[4]]
     const [fstype, , superOpts] = post.split(" ")
-    if (!mountPoint) continue
-    if (fstype === "cgroup2") out.push({ mountPoint, controllers: "", version: 2 })
+    if (!mountPoint || root !== "/") continue
+    let h: Hierarchy | undefined
+    if (fstype === "cgroup2") h = { mountPoint, controllers: "", version: 2 }
     else if (fstype === "cgroup") {
       const ctrls = (superOpts ?? "")
         .split(",")
         .filter((o) => !["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr", "clone_children"].includes(o) && !o.startsWith("release_agent="))
-      out.push({ mountPoint, controllers: ctrls.sort().join(","), version: 1 })
+      h = { mountPoint, controllers: ctrls.sort().join(","), version: 1 }
     }
+    if (!h) continue
+    const score = mountPoint.startsWith("/sys/fs/cgroup") ? 1 : 0
+    const key = `${h.version}:${h.controllers}`
+    const prev = chosen.get(key)
+    if (!prev || score > prev.score) chosen.set(key, { ...h, score })
   }
-  return out
+  return [...chosen.values()].map(({ score: _score, ...h }) => h)
 }
 
 /** Our own cgroup in each hierarchy, keyed by its sorted controller list ("" for cgroup2). */

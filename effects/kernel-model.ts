@@ -168,7 +168,7 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
             }
             procs.set(proc.pid, proc)
             const ref = hold({ pid: proc.pid, startTime: proc.startTime, fd: -1 }, true)
-            // As KernelLive: any failure from here on kills and releases the init.
+            // As KernelLive: a failure from here on kills and releases the init.
             const undo = Effect.sync(() => die(proc, { code: null, signal: 9 })).pipe(Effect.zipRight(release(ref)))
             const rest = Effect.gen(function* () {
               yield* req.beforeGo(ref)

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { Cgroups, type Hierarchy } from "../../effects/cgroups.ts"
-import { CgroupsFs } from "../../effects/cgroups-fs.ts"
+import { CgroupsFs, parseHierarchies } from "../../effects/cgroups-fs.ts"
 import { CgroupsModelControl, cgroupsModel, modelLayer } from "../../effects/cgroups-model.ts"
 import { Kernel, type ProcessRef } from "../../effects/kernel.ts"
 import { KernelModelControl } from "../../effects/kernel-model.ts"
@@ -215,5 +215,22 @@ describe("the models together", () => {
     })
     // The second release of `t` is misuse, and the model says so.
     expect(out.problems).toEqual([expect.stringContaining("not held")])
+  })
+})
+
+describe("hierarchy discovery", () => {
+  it("takes one mount per hierarchy: its whole tree, preferring /sys/fs/cgroup over a tool's copy", () => {
+    const mountinfo = [
+      "30 25 0:26 / /tmp/criu.cgyard/pids rw,relatime - cgroup cgroup rw,pids",
+      "31 25 0:26 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids",
+      "32 25 0:27 /sub /mnt/memsub rw - cgroup cgroup rw,memory",
+      "33 25 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory",
+      "34 25 0:28 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw",
+    ].join("\n")
+    expect(parseHierarchies(mountinfo)).toEqual([
+      { mountPoint: "/sys/fs/cgroup/pids", controllers: "pids", version: 1 },
+      { mountPoint: "/sys/fs/cgroup/memory", controllers: "memory", version: 1 },
+      { mountPoint: "/sys/fs/cgroup/unified", controllers: "", version: 2 },
+    ])
   })
 })
