@@ -98,6 +98,18 @@ describe.skipIf(skipReason)("exec into a container", () => {
     await c.destroy({ force: true })
   })
 
+  it("gets the container's seccomp filter", async () => {
+    const seccomp = { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 28 }] }
+    const c = await run({ root, id: uniq("exsc"), bundle: bundle(["sleep", "30"], (s) => ({ ...s, linux: { ...s.linux, seccomp } })).dir })
+    const io = capture()
+    const p = await c.exec({ process: proc(["sh", "-c", "mkdir /tmp/x 2>&1; grep Seccomp: /proc/self/status"]), stdio: io.stdio })
+    await p.wait()
+    expect(io.out()).toMatch(/No space left on device/)
+    expect(io.out()).toMatch(/Seccomp:\s+2/)
+    io.close()
+    await c.destroy({ force: true })
+  })
+
   it("is signalled through its pidfd", async () => {
     const c = await run({ root, id: uniq("exs"), bundle: bundle(["sleep", "30"]).dir })
     const p = await c.exec({ process: proc(["sleep", "30"]) })
