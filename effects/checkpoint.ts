@@ -151,6 +151,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     const criu = yield* criuService
     const kernel = yield* Kernel
     const store = yield* StateStore
+    const cgroups = yield* Cgroups
     const { record, init } = live
     if (!init) return yield* new CriuFailed({ action: "dump", reason: `container ${record.id} has no init to dump` })
     const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups)
@@ -174,9 +175,13 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
       },
       catch: toSyscallError("write", path.join(imagePath, DESCRIPTORS)),
     })
-    yield* store.withLock(
-      root,
-      record.id,
+    // CRIU polls a cgroup that is still FREEZING every 100 ms (its first look nearly always is); our
+    // freeze polls every 1–10 ms, so the tree is frozen first and CRIU finds it so. CRIU leaves a
+    // cgroup as it found it: thawed again below (a paused container stays frozen).
+    const preFreeze = freeze !== undefined && record.status !== "paused"
+    const thaw = cgroups.freeze(record.cgroups, false)
+    const dump = Effect.zipRight(
+      preFreeze ? cgroups.freeze(record.cgroups, true) : Effect.void,
       criu.dump({
         pid: init.pid,
         imagePath,
@@ -193,16 +198,18 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         external: [...new Set(descriptors.filter((d) => d.startsWith("file["))), ...nsExternal],
         onNotify: onDumpNotify,
       }),
-    )
+    ).pipe(Effect.onError(() => (preFreeze ? thaw.pipe(Effect.ignore) : Effect.void)))
+    yield* store.withLock(root, record.id, dump)
     const checkpointed = { imagePath, at: new Date().toISOString() }
     if (o.leaveRunning) {
+      if (preFreeze) yield* thaw
       const next = { ...record, checkpoint: checkpointed }
       yield* store.write(root, next)
       return { ...live, record: next }
     }
-    // CRIU killed the tree once the images were written. A paused container's cgroup is left as CRIU
-    // found it, frozen, and a frozen task takes no SIGKILL: thaw it so the kill lands.
-    if (record.status === "paused") yield* Effect.flatMap(Cgroups, (c) => c.freeze(record.cgroups, false))
+    // CRIU killed the tree once the images were written. The cgroup is left as CRIU found it, frozen,
+    // and a frozen task takes no SIGKILL: thaw it so the kill lands.
+    if (freeze !== undefined) yield* thaw
     // Collect the init and drop our hold on it.
     const exit = yield* kernel.awaitExit(init)
     yield* kernel.release(init)
