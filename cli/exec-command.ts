@@ -89,7 +89,7 @@ export const execCmd: Cmd = (args, ctx) =>
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
     })
     const consoleSocket = str(p, "console-socket")
-    const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
+    const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ignorePaused: bool(p, "ignore-paused"), ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
     yield* writePidFile(str(p, "pid-file"), proc.pid)
     ctx.log.info({ id, pid: proc.pid }, "exec")
     if (bool(p, "detach")) {

@@ -23,6 +23,8 @@ export interface ExecOptions {
   readonly consoleSocket?: string
   /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
   readonly preserveFds?: readonly number[]
+  /** Allow exec into a paused container (runc's --ignore-paused); the process starts frozen. */
+  readonly ignorePaused?: boolean
 }
 
 /** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
@@ -39,13 +41,16 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
       // The init's pidfd rides along after the preserved fds (the helper's 4…).
       initPidfdAt: init.fd >= 0 ? 4 + (o.preserveFds?.length ?? 0) : undefined })
     let consoleFd: number | undefined
+    const frozen = o.ignorePaused === true && (yield* cgroups.frozen(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)))
     const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
       stdio: o.stdio ?? [0, 1, 2],
       extraFds: [...(o.preserveFds ?? []), ...(init.fd >= 0 ? [init.fd] : [])],
       barrier: false,
-      beforeGo: (p) => cgroups.join(live.record.cgroups, p.pid),
+      // Into a frozen cgroup the process would freeze before it could exec: it joins once it has.
+      beforeGo: (p) => (frozen ? Effect.void : cgroups.join(live.record.cgroups, p.pid)),
       onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
     })
+    if (frozen) yield* cgroups.join(live.record.cgroups, ref.pid)
     return { ref, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
   })

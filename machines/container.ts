@@ -226,7 +226,8 @@ export class Container {
     return Effect.gen(this, function* () {
       const snap = this.actor.getSnapshot()
       const live = snap.context.live
-      if (!live || !snap.can({ type: "EXEC", pid: 0 }))
+      const pausedOk = options.ignorePaused === true && this.status() === "paused"
+      if (!live || !(snap.can({ type: "EXEC", pid: 0 }) || pausedOk))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
       const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt.context)
       this.actor.send({ type: "EXEC", pid: ref.pid })

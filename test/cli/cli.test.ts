@@ -153,6 +153,13 @@ describe.skipIf(skipReason)("the command line on the real kernel", () => {
       out: "1000\n1001\n/tmp\nbar\n",
     })
     expect(xc(["exec", id, "/nope"])).toMatchObject({ code: 1, err: expect.stringMatching(/execve \/nope: ENOENT/) })
+    // --cap adds to the config's sets: exactly those in the bounding and effective sets.
+    expect(xc(["exec", "--cap", "CAP_CHOWN", id, "grep", "CapEff", "/proc/self/status"]).out).toBe("CapEff:\t0000000020000421\n")
+    // A paused container takes no exec unless --ignore-paused (the process then starts frozen).
+    expect(xc(["pause", id]).code).toBe(0)
+    expect(xc(["exec", id, "true"]).err).toMatch(/paused: cannot exec/)
+    expect(xc(["exec", "-d", "--ignore-paused", id, "true"]).code).toBe(0)
+    expect(xc(["resume", id]).code).toBe(0)
     expect(xc(["exec", "-u", "root", id, "true"]).err).toMatch(/--user: "root" is not uid\[:gid\]/)
     expect(xc(["delete", "-f", id]).code).toBe(0)
     expect(expectNoTrace(root, id)).toEqual([])
