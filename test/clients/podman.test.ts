@@ -12,6 +12,7 @@ if (reason) console.warn(`SKIPPING podman tests: ${reason}`)
 describe.skipIf(reason)("podman drives xcontainer", () => {
   it("runs, execs, stops and removes containers with limits and seccomp", () => {
     const r = spawnSync("bash", [path.join(repo, "test", "clients", "podman.sh")], { encoding: "utf8", timeout: 240_000 })
+    expect(r.stdout.split("\n").filter((l) => l.startsWith("FAIL"))).toEqual([])
     expect(r.stdout).toMatch(/\n(\d+) passed, 0 failed\n/)
     expect(r.status).toBe(0)
   }, 300_000)
