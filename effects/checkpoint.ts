@@ -32,7 +32,7 @@ import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
 import { runHooks } from "./hooks.ts"
 import { Kernel } from "./kernel.ts"
 import { readStartTime, toSyscallError } from "./kernel-live.ts"
-import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, hookState, provision, type Live, type Services } from "./lifecycle.ts"
 
 /** runc's checkpoint options (the ones implemented so far). */
 export interface CheckpointOptions {
@@ -245,21 +245,8 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const closeConsole = Effect.sync(() => consoleFd !== undefined && fs.closeSync(consoleFd))
 
     const build = Effect.gen(function* () {
-      let record: ContainerRecord = {
-        version: 1,
-        id,
-        bundle: bundle.dir,
-        rootfs: bundle.rootfs,
-        created: new Date().toISOString(),
-        status: "creating",
-        cgroups: paths,
-        ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
-        spec,
-      }
       // As create: the cgroups are recorded before they exist, so delete finds them after a crash.
-      yield* store.write(o.root, record)
-      yield* cgroups.create(paths)
-      yield* cgroups.apply(paths, spec.linux?.resources)
+      let record = yield* provision(o.root, id, bundle, spec, paths)
       const binds = hostBinds(spec, bundle.rootfs, bundle.dir, paths)
       // Joined net and pid namespaces go to CRIU as fds 4, 5, …; the others it joins by path (runc's handleRestoringNamespaces).
       const nsJoined = joined(spec)

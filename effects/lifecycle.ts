@@ -14,7 +14,8 @@ import { toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
-import { Cgroups } from "./cgroups.ts"
+import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
@@ -116,22 +117,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
     const build = Effect.gen(function* () {
-      let record: ContainerRecord = {
-        version: 1,
-        id,
-        bundle: bundle.dir,
-        rootfs: bundle.rootfs,
-        created: new Date().toISOString(),
-        status: "creating",
-        cgroups: paths,
-        ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
-        spec,
-      }
-      // Record the cgroups before making them, so that a crash from here on leaves nothing delete cannot find.
-      yield* store.write(o.root, record)
-      yield* cgroups.create(paths)
-      // Limits and device rules are in place before the init joins: it never runs unconstrained.
-      yield* cgroups.apply(paths, spec.linux?.resources)
+      let record = yield* provision(o.root, id, bundle, spec, paths)
       const fifo = fifoPath(o.root, id)
       yield* kernel.mkfifo(fifo)
       // The init opens the fifo as the container's root: in a user namespace that is another host uid (runc does the same).
@@ -198,6 +184,32 @@ export const hookState = (record: ContainerRecord, status: HookState["status"], 
   bundle: record.bundle,
   ...(record.spec.annotations ? { annotations: record.spec.annotations } : {}),
 })
+
+/**
+ * The first record of a container and its cgroups, for create and restore alike: the record is
+ * written before the cgroups exist, so that a crash from here on leaves nothing delete cannot find,
+ * and limits and device rules are in place before any process joins (it never runs unconstrained).
+ */
+export const provision = (root: string, id: string, bundle: Bundle, spec: Spec, paths: CgroupPaths): Effect.Effect<ContainerRecord, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const store = yield* StateStore
+    const cgroups = yield* Cgroups
+    const record: ContainerRecord = {
+      version: 1,
+      id,
+      bundle: bundle.dir,
+      rootfs: bundle.rootfs,
+      created: new Date().toISOString(),
+      status: "creating",
+      cgroups: paths,
+      ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
+      spec,
+    }
+    yield* store.write(root, record)
+    yield* cgroups.create(paths)
+    yield* cgroups.apply(paths, spec.linux?.resources)
+    return record
+  })
 
 /** start: release the init from its barrier; it execs the user's program. */
 export const start = (root: string, live: Live): Effect.Effect<Live, ContainerError, Services> =>
