@@ -17,7 +17,6 @@ import { featuresCmd, specCmd } from "./spec-command.ts"
 import { eventsCmd } from "./events-command.ts"
 import { updateCmd } from "./update-command.ts"
 import { ConfigError } from "../effects/errors.ts"
-import { Cgroups } from "../effects/cgroups.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
@@ -309,8 +308,6 @@ export async function main(argv: readonly string[]): Promise<number> {
   })
   const layer = Layer.mergeAll(LiveLayer, Logger.replace(Logger.defaultLogger, toPino), Logger.minimumLogLevel(bool(g, "debug") ? LogLevel.Debug : LogLevel.Info))
   const rt = ManagedRuntime.make(layer)
-  // A command that will move a process into cgroups starts the kernel's slow part now (Cgroups.prime).
-  if (name === "run" || name === "create" || name === "exec") rt.runSync(Effect.flatMap(Cgroups, (c) => Effect.sync(c.prime)))
   const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value

@@ -7,7 +7,8 @@ import * as v8 from "node:v8"
 import { main } from "./main.ts"
 import { warmUp } from "./warmup.ts"
 
-warmUp()
+// The snapshot is taken once the event loop is empty: the warm-up's promise has settled by then.
+void warmUp()
 
 v8.startupSnapshot.setDeserializeMainFunction(() => {
   // argv is [node, ...ARGS]: there is no script path when running from a snapshot.

@@ -1,38 +1,50 @@
 /**
- * Runs the command line's pure paths once while the V8 start-up snapshot is
- * built, so that what a `create` compiles and initialises on first use (the
- * schemas, the plan builder, the wire encoder, the Effect runtime, the
- * machine) is already in the snapshot. Nothing here touches the kernel: the
- * services are stubs whose first call fails, ending the machine in `failed`.
+ * Runs a whole container lifecycle once while the V8 start-up snapshot is
+ * built — over the in-memory kernel and cgroups models and a state store on a
+ * temp dir — so that what a real `create` compiles and initialises on first
+ * use (schemas, plan, wire encoder, Effect runtime and fibers, the machine) is
+ * already in the snapshot. Nothing here touches the real kernel, and no
+ * native module is loaded (a snapshot cannot hold one).
  */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Effect, Layer } from "effect"
-import { createActor } from "xstate"
 import { defaultSpec } from "../config/default-spec.ts"
-import { parseSpec } from "../config/parse.ts"
-import { buildPlan } from "../config/plan.ts"
-import { toWire } from "../config/plan-wire.ts"
-import { Cgroups } from "../effects/cgroups.ts"
-import { CgroupError } from "../effects/errors.ts"
-import { Kernel } from "../effects/kernel.ts"
-import { encodePlan } from "../native/protocol.ts"
+import { ModelLayer } from "../effects/cgroups-model.ts"
+import { ContainerNotFound } from "../effects/errors.ts"
+import { Container } from "../machines/container.ts"
+import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
-import { containerMachine } from "../machines/container-machine.ts"
 
-const refuse = () => Effect.fail(new CgroupError({ op: "warmup", path: "", reason: "snapshot build" }))
-/** A service whose every method refuses (whatever methods the interface grows). */
-const refusing = <T extends object>(): T => new Proxy({} as T, { get: () => refuse })
-const stubs = Layer.mergeAll(
-  Layer.succeed(Cgroups, refusing<Cgroups["Type"]>()),
-  Layer.succeed(Kernel, refusing<Kernel["Type"]>()),
-  Layer.succeed(StateStore, refusing<StateStore["Type"]>()),
-)
+/** Records in memory, directories on disk (the model kernel makes its fifo there). */
+function memoryStore(): StateStore["Type"] {
+  const records = new Map<string, ContainerRecord>()
+  return {
+    claim: (root, id) => Effect.sync(() => (fs.mkdirSync(path.join(root, id), { recursive: true }), path.join(root, id))),
+    read: (root, id) => {
+      const r = records.get(id)
+      return r ? Effect.succeed(r) : Effect.fail(new ContainerNotFound({ id, root }))
+    },
+    write: (_root, r) => Effect.sync(() => void records.set(r.id, r)),
+    remove: (root, id) => Effect.sync(() => (records.delete(id), fs.rmSync(path.join(root, id), { recursive: true, force: true }))),
+    list: () => Effect.sync(() => [...records.keys()]),
+    withLock: (_root, _id, effect) => effect,
+  }
+}
 
-export function warmUp(): void {
-  const spec = Effect.runSync(parseSpec(defaultSpec(["/bin/true"])))
-  const plan = buildPlan({ spec, rootfs: "/", bundleDir: "/", fifoPath: "/nonexistent/exec.fifo", cgroupBinds: [{ name: "memory", hostPath: "/nonexistent" }] })
-  encodePlan(toWire(plan))
-  const rt = Effect.runSync(Effect.runtime<Cgroups | Kernel | StateStore>().pipe(Effect.provide(stubs)))
-  const actor = createActor(containerMachine(rt), { input: { mode: "create", root: "/nonexistent", options: { root: "/nonexistent", id: "warmup", config: defaultSpec(), bundle: "/" } } })
-  actor.start()
-  actor.stop()
+export async function warmUp(): Promise<void> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "xc-warmup-"))
+  const layer = Layer.merge(ModelLayer, Layer.succeed(StateStore, memoryStore()))
+  const once = Effect.gen(function* () {
+    const c = yield* Container.run({ root, id: "warmup", bundle: "/", config: { ...defaultSpec(["true"]), root: { path: "/" } } })
+    yield* c.wait()
+    yield* c.destroy()
+  })
+  try {
+    const r = await Effect.runPromise(Effect.provide(Effect.either(once), layer))
+    if (process.env.XC_WARMUP_DEBUG) process.stderr.write(`warm-up: ${r._tag} ${r._tag === "Left" ? String(r.left) : ""}\n`)
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true })
+  }
 }

@@ -31,7 +31,8 @@ export interface CgroupsService {
    * Starts, without waiting, what makes the first join slow: moving a task takes the kernel's
    * global cgroup_threadgroup_rwsem for writing, which waits out an RCU grace period when no
    * migration happened lately (10–30 ms here, paid by runc and crun too). Re-joining our own
-   * cgroup on the thread pool pays it while create does its other work.
+   * cgroup on the thread pool pays it while create does its other work. It holds cgroup_mutex
+   * meanwhile: call it after the cgroups are made.
    */
   readonly prime: () => void
   /** Moves `pid` into every one of them. */

@@ -101,7 +101,6 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const store = yield* StateStore
     const cgroups = yield* Cgroups
     const kernel = yield* Kernel
-    cgroups.prime()
     const id = yield* validateId(o.id)
     const bundle = yield* bundleOf(o)
     // Extra env (socket activation) goes into the config's process, as runc does.
@@ -207,6 +206,9 @@ export const provision = (root: string, id: string, bundle: Bundle, spec: Spec, 
     }
     yield* store.write(root, record)
     yield* cgroups.create(paths)
+    // Now, not earlier: the primed write holds cgroup_mutex through its RCU wait, which would stall
+    // the mkdirs above; from here the wait overlaps the plan, the helper's spawn and its clone.
+    cgroups.prime()
     yield* cgroups.apply(paths, spec.linux?.resources)
     return record
   })
