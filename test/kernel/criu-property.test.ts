@@ -90,8 +90,10 @@ const commands = [
       started,
       async (_m, r) => {
         if (!r.c) throw { _tag: "InvalidTransition" }
-        r.imagePath = path.join(WORK, uniq("prop-images"))
-        await r.c.checkpoint({ imagePath: r.imagePath, leaveRunning })
+        // Remembered only once it holds a dump: a refused checkpoint must not hide the last good one.
+        const imagePath = path.join(WORK, uniq("prop-images"))
+        await r.c.checkpoint({ imagePath, leaveRunning })
+        r.imagePath = imagePath
       },
       (m) => {
         m.images = true
