@@ -6,12 +6,15 @@
  *   ───────                         ──────────────────────────────────
  *   spawn H from the sealed memfd ─►
  *   MSG_PLAN {op…}              ───► decode (reject unknown/oversize)
- *                                    run OP_JOIN_NS / OP_TIME_OFFSETS
+ *                                    run OP_JOIN_NS / OP_JOIN_PIDFD / OP_TIME_OFFSETS
  *                                    OP_CLONE: clone3(CLONE_PARENT|CLONE_PIDFD|ns…)
  *                                      H writes uid_map/gid_map of child C
  *   MSG_CHILD {pid} + [pidfd]   ◄─── H exits 0
  *   join cgroups (cgroup.procs)
- *   MSG_GO                      ───► C (same socket, inherited) runs its ops
+ *   MSG_GO {hook states}        ───► C (same socket, inherited) runs its ops
+ *   MSG_SYNC                    ◄─── C at OP_SYNC: prestart/createRuntime hooks run,
+ *   MSG_GO                      ───►   then C goes on
+ *   MSG_CONSOLE + [pty master]  ◄─── C at OP_CONSOLE (process.terminal)
  *   MSG_READY                   ◄─── C at OP_WAIT_START, then blocks on exec.fifo
  *   (start: open exec.fifo for reading, read "0")
  *   EOF on the socket           ◄─── C execve'd (socket is CLOEXEC)
