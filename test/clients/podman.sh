@@ -18,12 +18,7 @@ check() { # name, expected substring, command...
   else fail=$((fail + 1)); echo "FAIL $name (rc $rc): ${out//$'\n'/ | }"; fi
 }
 
-if ! podman image exists "$image"; then
-  tmp=$(mktemp -d)
-  (cd "$here" && node_modules/.bin/tsx examples/make-bundle.ts "$tmp/b" >/dev/null)
-  tar -C "$tmp/b/rootfs" -cf "$tmp/rootfs.tar" . && podman import -q "$tmp/rootfs.tar" "$image" >/dev/null
-  rm -rf "$tmp"
-fi
+bash "$here/test/clients/make-image.sh"
 name=xc-podman-$$
 check "run --rm"            "hello"      "${P[@]}" run --rm --network none "${limits[@]}" "$image" echo hello
 check "exit status"         "rc=3"       sh -c "${P[*]} run --rm --network none ${limits[*]} $image sh -c 'exit 3'; echo rc=\$?"
