@@ -6,27 +6,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { create, dispose, load, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
+import { bundle, capture, expectNoTrace, runToEnd as runToEndIn, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(async () => {
   await dispose()
 })
 
-/** Runs `args` to completion; returns stdout, stderr, the exit status and the id. */
-async function runToEnd(args: string[], mutate?: Parameters<typeof bundle>[1]) {
-  const b = bundle(args, mutate)
-  const io = capture()
-  const id = uniq("c")
-  try {
-    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
-    const status = await c.wait()
-    await c.destroy()
-    return { out: io.out(), err: io.err(), status, id }
-  } finally {
-    io.close()
-  }
-}
+const runToEnd = (args: string[], mutate?: Parameters<typeof bundle>[1]) => runToEndIn(root, args, mutate)
 
 describe.skipIf(skipReason)("a container on the real kernel", () => {
   it("runs its program as PID 1 with the configured hostname", async () => {

@@ -126,3 +126,19 @@ export const withUserNs =
       gidMappings: [{ containerID: 0, hostID: hostId, size: 65536 }],
     },
   })
+
+/** Runs `args` in a fresh container to completion: stdout, stderr, the exit status and the id (destroyed after). */
+export async function runToEnd(root: string, args: readonly string[], mutate?: Parameters<typeof bundle>[1], idPrefix = "c") {
+  const { run } = await import("../../promise.ts")
+  const b = bundle(args, mutate)
+  const io = capture()
+  const id = uniq(idPrefix)
+  try {
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    const status = await c.wait()
+    await c.destroy()
+    return { out: io.out(), err: io.err(), status, id }
+  } finally {
+    io.close()
+  }
+}

@@ -6,8 +6,8 @@ import { afterAll, describe, expect, it } from "vitest"
 import { DEFAULT_SECCOMP } from "../../config/seccomp-default.ts"
 import type { SeccompProfile } from "../../config/seccomp-spec.ts"
 import type { Spec } from "../../config/spec.ts"
-import { dispose, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { dispose } from "../../promise.ts"
+import { expectNoTrace, runToEnd as runToEndIn, skipReason, stateRoot } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(async () => {
@@ -19,19 +19,7 @@ const withSeccomp =
   (s: Spec): Spec =>
     extra({ ...s, linux: { ...s.linux, seccomp } })
 
-async function runToEnd(args: string[], mutate: (s: Spec) => Spec) {
-  const b = bundle(args, mutate)
-  const io = capture()
-  const id = uniq("sc")
-  try {
-    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
-    const status = await c.wait()
-    await c.destroy()
-    return { out: io.out(), err: io.err(), status, id }
-  } finally {
-    io.close()
-  }
-}
+const runToEnd = (args: string[], mutate: (s: Spec) => Spec) => runToEndIn(root, args, mutate, "sc")
 
 const ALLOW_BUT = (rules: SeccompProfile["syscalls"]): SeccompProfile => ({ defaultAction: "SCMP_ACT_ALLOW", syscalls: rules })
 const noNnp = (s: Spec): Spec => ({ ...s, process: { ...s.process!, noNewPrivileges: false } })
