@@ -5,8 +5,7 @@
  * identity, capabilities, cwd and limits. No mounts: the container's mount
  * namespace is already set up, and joining it makes its root ours.
  */
-import { RLIMITS } from "./linux-names.ts"
-import { consoleOp, finalOps, programOf, schedulingOps, type InitPlan, type PlanOp } from "./plan.ts"
+import { consoleOp, finalOps, limitOps, programOf, schedulingOps, type InitPlan, type PlanOp } from "./plan.ts"
 import type { NamespaceType, ProcessSpec, Spec } from "./spec.ts"
 
 /** /proc/<pid>/ns/<file> of each namespace type. */
@@ -36,8 +35,6 @@ export interface ExecPlanInput {
   readonly preserveFds?: number
 }
 
-const RLIM_INFINITY = (1n << 64n) - 1n
-const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
 
 export function buildExecPlan(input: ExecPlanInput): InitPlan {
   const { process: proc } = input
@@ -46,8 +43,7 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   const types = JOIN_ORDER.filter((t) => namespaces.some((n) => n.type === t))
   if (input.initPidfdAt !== undefined) ops.push({ op: "joinPidfd", fd: input.initPidfdAt, types })
   else for (const t of types) ops.push({ op: "joinNamespace", type: t, path: `/proc/${input.initPid}/ns/${NS_FILE[t]}` })
-  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
-  for (const r of proc.rlimits ?? []) ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
+  ops.push(...limitOps(proc))
   ops.push({ op: "clone", namespaces: [], uidMap: "", gidMap: "", denySetgroups: false })
   // Joining a user namespace leaves our host uid unmapped in it: become its root before anything else.
   if (namespaces.some((n) => n.type === "user")) ops.push({ op: "setIdRoot" })

@@ -204,9 +204,7 @@ export function buildPlan(input: PlanInput): InitPlan {
   }
   // Inherited across the clone, and set here because the init cannot: a non-dumpable process in a new
   // user namespace may not write its oom_score_adj, and rlimits above the namespace's need the parent's.
-  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
-  for (const r of proc.rlimits ?? [])
-    ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
+  ops.push(...limitOps(proc))
   const idMap = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
     (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
   ops.push({
@@ -376,6 +374,15 @@ export const consoleOp = (proc: NonNullable<Spec["process"]>, bindConsole: boole
 type HookSpec = NonNullable<Spec["hooks"]>[string][number]
 const hookOps = (list: readonly HookSpec[] | undefined, state: "create" | "start"): PlanOp[] =>
   (list ?? []).map((h) => ({ op: "hook", path: h.path, args: h.args ?? [h.path], env: h.env ?? [], timeoutSec: h.timeout ?? 0, state }))
+
+/** oom_score_adj and rlimits of a process: set by the helper before the clone, inherited across it. */
+export function limitOps(proc: NonNullable<Spec["process"]>): PlanOp[] {
+  const ops: PlanOp[] = []
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: "oomScoreAdj", value: proc.oomScoreAdj })
+  for (const r of proc.rlimits ?? [])
+    ops.push({ op: "rlimit", type: r.type, resource: RLIMITS.get(r.type) ?? -1, soft: rlim(r.soft), hard: rlim(r.hard) })
+  return ops
+}
 
 const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
 

@@ -20,13 +20,7 @@ trap cleanup EXIT
 C=(ctr --address "$sock")
 R=(--runc-binary "$runtime")
 for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-pass=0 fail=0
-check() { # name, expected substring, command...
-  local name=$1 want=$2; shift 2
-  local out; out=$(timeout 60 "$@" 2>&1); local rc=$?
-  if [[ $rc -eq 0 && $out == *"$want"* ]]; then pass=$((pass + 1)); echo "ok   $name"
-  else fail=$((fail + 1)); echo "FAIL $name (rc $rc): ${out//$'\n'/ | }"; fi
-}
+. "$here/test/clients/lib.sh"
 
 # The image podman.sh uses, handed to containerd as an OCI archive.
 bash "$here/test/clients/make-image.sh"
@@ -42,6 +36,4 @@ check "pause"               "PAUSED"      sh -c "${C[*]} task pause c3 && ${C[*]
 check "resume"              "RUNNING"     sh -c "${C[*]} task resume c3 && ${C[*]} task ls"
 check "kill"                "STOPPED"     sh -c "${C[*]} task kill -s SIGKILL c3; sleep 0.5; ${C[*]} task ls"
 check "delete"              ""            sh -c "${C[*]} task delete c3 && ${C[*]} container delete c3"
-echo
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary

@@ -10,13 +10,7 @@ image=localhost/xc-busybox:latest
 # here: runc fails the same way without these.
 limits=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
 P=(podman --runtime "$runtime")
-pass=0 fail=0
-check() { # name, expected substring, command...
-  local name=$1 want=$2; shift 2
-  local out; out=$(timeout 60 "$@" 2>&1); local rc=$?
-  if [[ $rc -eq 0 && $out == *"$want"* ]]; then pass=$((pass + 1)); echo "ok   $name"
-  else fail=$((fail + 1)); echo "FAIL $name (rc $rc): ${out//$'\n'/ | }"; fi
-}
+. "$here/test/clients/lib.sh"
 
 bash "$here/test/clients/make-image.sh"
 name=xc-podman-$$
@@ -42,6 +36,4 @@ check "--memory"            "67108864"   "${P[@]}" run --rm --network none "${li
 check "--pids-limit"        "16"         "${P[@]}" run --rm --network none "${limits[@]}" --pids-limit 16 "$image" cat /sys/fs/cgroup/pids/pids.max
 check "seccomp on"          "Seccomp:	2" "${P[@]}" run --rm --network none "${limits[@]}" "$image" grep Seccomp: /proc/self/status
 "${P[@]}" rm -f "$name" >/dev/null 2>&1
-echo
-echo "$pass passed, $fail failed"
-[[ $fail -eq 0 ]]
+summary
