@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10}
 CRIU=/usr/local/sbin/criu
+# runc hands its environment to CRIU: give both runtimes CRIU's no-breakpoints mode, which xcontainer
+# uses by default (effects/criu-swrk.ts, criuEnv: debug-register breakpoints never fire on some
+# hypervisors, and CRIU then hangs), so that they run the same CRIU code path.
+export CRIU_FAULT=${CRIU_FAULT-130}
 XC="$PWD/bin/xcontainer"
 [ -f dist/cli.js ] || npm run build >/dev/null
 work=$(mktemp -d /tmp/xc-bench-criu.XXXXXX)

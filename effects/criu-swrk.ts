@@ -71,6 +71,18 @@ const closeQuietly = (fd: number) => {
   }
 }
 
+/**
+ * CRIU's environment: ours, plus CRIU_FAULT=130 ("no breakpoints") unless the caller set CRIU_FAULT.
+ * To leave its parasite, CRIU sets a hardware breakpoint (debug register) on the parasite's sigreturn
+ * and waits for the task to trap there. Under some hypervisors the debug registers never fire (seen
+ * on this project's CI machines: kernel 6.18 guests on AMD EPYC; CRIU issue #162 is the same symptom),
+ * and every dump then hangs in wait4 forever. Fault 130 is CRIU's own switch for the other path it
+ * has: PTRACE_SYSCALL until the sigreturn, which costs a few syscall stops and works everywhere.
+ * XCONTAINER_CRIU_BREAKPOINTS=1 keeps CRIU's default.
+ */
+export const criuEnv = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv =>
+  env["CRIU_FAULT"] !== undefined || env["XCONTAINER_CRIU_BREAKPOINTS"] === "1" ? env : { ...env, CRIU_FAULT: "130" }
+
 /** Runs one request through `criu swrk` and returns CRIU's final answer (success checked). */
 export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =>
   Effect.gen(function* () {
@@ -82,7 +94,10 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
       (error) => Queue.unsafeOffer(inbox, { kind: "end", error }),
     )
     // The fd number handed to CRIU is its 3 (libuv dup2's it there and drops CLOEXEC on the copy).
-    const child = spawn(r.criuPath, ["swrk", "3"], { stdio: [...(r.stdio ?? ["ignore", "ignore", "ignore"]), theirs, ...(r.extraFds ?? [])] })
+    const child = spawn(r.criuPath, ["swrk", "3"], {
+      stdio: [...(r.stdio ?? ["ignore", "ignore", "ignore"]), theirs, ...(r.extraFds ?? [])],
+      env: criuEnv(process.env),
+    })
     closeQuietly(theirs)
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
       child.once("exit", (code, signal) => resolve({ code, signal })),
