@@ -107,6 +107,15 @@ interface Runtime {
   readonly root: string
 }
 
+/** Builds a start-up snapshot of an empty entry (the floor of `node --snapshot-blob`); undefined if Node cannot. */
+function emptySnapshot(tmp: string): string | undefined {
+  const entry = path.join(tmp, "empty-snapshot.js")
+  const blob = path.join(tmp, "empty.blob")
+  fs.writeFileSync(entry, 'require("node:v8").startupSnapshot.setDeserializeMainFunction(() => {})\n')
+  const r = spawnSync(process.execPath, ["--snapshot-blob", blob, "--build-snapshot", entry], { stdio: "ignore" })
+  return r.status === 0 ? blob : undefined
+}
+
 /** argv of `RT --root R run -b B id` through the shared unshare wrapper. */
 const wrapped = (rt: Runtime, bundle: string, id: string): string[] =>
   ["unshare", "-m", "sh", "-c", UNSHARE_SCRIPT, "sh", rt.bin, "--root", rt.root, "run", "-b", bundle, id]
@@ -332,10 +341,14 @@ async function main(): Promise<void> {
       runtime: rt,
     })
     const floorCmd = `unshare -mupin --fork chroot ${path.join(bundle, "rootfs")} /bin/true`
+    // The floor of the CLI's technique: Node started from a user-land V8 snapshot that holds nothing
+    // of ours. Whatever xcontainer's snapshot adds to Node's start-up is measured against this row.
+    const emptyBlob = emptySnapshot(tmp)
     const cliCmds: CliCommand[] = [
       ...runtimes.map(cmdFor),
       { name: "node -e 0", command: `${shq(process.execPath)} -e 0` },
       { name: "xcontainer --version", command: `${shq(XCONTAINER)} --version` },
+      ...(emptyBlob ? [{ name: "node, empty V8 snapshot", command: `${shq(process.execPath)} --snapshot-blob ${shq(emptyBlob)}` }] : []),
       { name: "floor (unshare+chroot)", command: floorCmd },
     ]
     if (hyperfine) cli = cliBench(cliCmds, tmp)
@@ -513,6 +526,9 @@ async function main(): Promise<void> {
     out.push("Targets")
     for (const t of targets) out.push(`   ${t.verdict.padEnd(4)}  ${t.target}: ${rx(t.value)}`)
     if (xcCli !== undefined && crunMed !== undefined) out.push(`   (info) xcontainer run vs crun run: ${rx(ratio(xcCli, crunMed))}, vs runc run: ${rx(ratio(xcCli, runcMed))}`)
+    const emptyMed = byName("node, empty V8 snapshot")
+    if (emptyMed !== undefined)
+      out.push(`   (info) the technique's floor, node from an empty V8 snapshot: ${rx(ratio(emptyMed, nodeMed))} node -e 0; xcontainer --version: ${rx(ratio(byName("xcontainer --version"), nodeMed))}`)
     for (const s of skipped) out.push(`   skipped: ${s}`)
     out.push(`   total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`)
     log(out.join("\n"))
