@@ -348,6 +348,9 @@ async function main(): Promise<void> {
       ...runtimes.map(cmdFor),
       { name: "node -e 0", command: `${shq(process.execPath)} -e 0` },
       { name: "xcontainer --version", command: `${shq(XCONTAINER)} --version` },
+      // bin/xcontainer drops NODE_EXTRA_CA_CERTS (no TLS in a runtime); where the caller sets it, Node's own
+      // start-up without it is the fair floor, and is shown beside the plain node -e 0.
+      ...(process.env["NODE_EXTRA_CA_CERTS"] ? [{ name: "node -e 0, no extra CAs", command: `env -u NODE_EXTRA_CA_CERTS ${shq(process.execPath)} -e 0` }] : []),
       ...(emptyBlob ? [{ name: "node, empty V8 snapshot", command: `${shq(process.execPath)} --snapshot-blob ${shq(emptyBlob)}` }] : []),
       { name: "floor (unshare+chroot)", command: floorCmd },
     ]
@@ -526,6 +529,9 @@ async function main(): Promise<void> {
     out.push("Targets")
     for (const t of targets) out.push(`   ${t.verdict.padEnd(4)}  ${t.target}: ${rx(t.value)}`)
     if (xcCli !== undefined && crunMed !== undefined) out.push(`   (info) xcontainer run vs crun run: ${rx(ratio(xcCli, crunMed))}, vs runc run: ${rx(ratio(xcCli, runcMed))}`)
+    const noCaMed = byName("node -e 0, no extra CAs")
+    if (noCaMed !== undefined)
+      out.push(`   (info) NODE_EXTRA_CA_CERTS is set here; against node -e 0 without it: xcontainer run ${rx(ratio(xcCli, noCaMed))}, --version ${rx(ratio(byName("xcontainer --version"), noCaMed))}`)
     const emptyMed = byName("node, empty V8 snapshot")
     if (emptyMed !== undefined)
       out.push(`   (info) the technique's floor, node from an empty V8 snapshot: ${rx(ratio(emptyMed, nodeMed))} node -e 0; xcontainer --version: ${rx(ratio(byName("xcontainer --version"), nodeMed))}`)
