@@ -249,8 +249,9 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
     const kernel = yield* Kernel
     const cgroups = yield* Cgroups
     if (all) {
-      const pids = yield* cgroups.pids(live.record.cgroups)
-      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, sig))
+      // SIGKILL: one write to cgroup2's cgroup.kill where there is one (no pid list to race with forks).
+      const viaKill = sig === 9 && cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups) : false
+      if (!viaKill) yield* Effect.forEach(yield* cgroups.pids(live.record.cgroups), (p) => kernel.signalPid(p, sig))
     } else if (live.init) yield* kernel.signal(live.init, sig)
     if (sig === 9) yield* thawIfFrozen(live)
   })
@@ -271,7 +272,8 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
     for (let round = 0; round < 50; round++) {
       const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
       if (pids.length === 0) break
-      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
+      const viaKill = cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)) : false
+      if (!viaKill) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
       yield* thawIfFrozen(live).pipe(Effect.ignore)
       yield* Effect.sleep("10 millis")
     }
