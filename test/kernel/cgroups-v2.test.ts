@@ -13,6 +13,7 @@ import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { Cgroups, type CgroupPaths } from "../../effects/cgroups.ts"
 import { CgroupsV2 } from "../../effects/cgroups-v2.ts"
+import { readStats } from "../../effects/stats.ts"
 import { isRoot, uniq, WORK } from "./harness.ts"
 
 const UNIFIED = "/sys/fs/cgroup/unified"
@@ -53,7 +54,8 @@ function manager() {
   fs.writeFileSync(procSelfCgroup, "0::/\n")
   const layer = CgroupsV2({ mountinfo, procSelfCgroup })
   const run = <A, E>(f: (c: Cgroups["Type"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Cgroups, f), layer))
-  return { root, run }
+  const stats = (paths: CgroupPaths) => Effect.runPromise(Effect.provide(readStats(paths, undefined), layer))
+  return { root, run, stats }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -77,7 +79,7 @@ async function containerCgroup() {
 
 describe.skipIf(skip)("cgroup v2 manager on the real kernel", () => {
   it("lists the processes that joined; freezes a busy loop (no CPU time), thaws it, waited on by cgroup.events", async () => {
-    const { run, paths, dir } = await containerCgroup()
+    const { run, stats, paths, dir } = await containerCgroup()
     const c = busy()
     await run((cg) => cg.join(paths, c.pid!))
     expect(await run((cg) => cg.pids(paths))).toEqual([c.pid])
@@ -95,6 +97,10 @@ describe.skipIf(skip)("cgroup v2 manager on the real kernel", () => {
     expect(fs.readFileSync(path.join(dir, "cgroup.events"), "utf8")).toMatch(/^frozen 0$/m)
     await sleep(300)
     expect(ticks(c.pid!)).toBeGreaterThan(at)
+    // cpu.stat is a core v2 file: usage is there without the cpu controller, in v1's shape (ns).
+    const { cpu } = await stats(paths)
+    expect(cpu?.usage.total).toBeGreaterThan(100e6)
+    expect(cpu!.usage.user + cpu!.usage.kernel).toBeGreaterThan(0)
     c.kill("SIGKILL")
     await exited(c)
   })
