@@ -8,6 +8,16 @@
  * A named v1 hierarchy (name=systemd) carries no controller and does not make a
  * host v1. Decided from mountinfo (tests pass their own); runc asks statfs the
  * same question (layoutFromStatfs), which must agree on a conventional host.
+ *
+ * Device rules on hybrid (this host): the v1 devices controller enforces them, and
+ * no eBPF program is attached to the container's cgroup2 directory, as runc's fs
+ * manager does. The kernel would run both (BPF programs of the task's cgroup2
+ * cgroup, then the v1 exceptions: an access needs both to allow), but the second
+ * copy adds no denial the first lacks (same rules, same reduction), costs a
+ * program load per create, turns every update into two non-atomic steps that can
+ * disagree half-way, and fails create outright where someone attached an
+ * exclusive (non-ALLOW_MULTI) device program above us, which runc never does.
+ * The eBPF path is used where it is the only enforcement: pure v2.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
