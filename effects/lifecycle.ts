@@ -110,7 +110,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         : bundle.spec
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
     // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
-    const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
+    const facts = yield* cgroups.facts()
+    const problem = checkResourcesOnHost(spec.linux?.resources, facts)
     if (problem) return yield* new ConfigError(problem)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
@@ -131,7 +132,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         rootfs: bundle.rootfs,
         bundleDir: bundle.dir,
         fifoPath: fifo,
-        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir })),
+        // On pure v2 the one directory is the whole tree the container sees (name "": plan.ts binds it at the mount).
+        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: facts.layout === "v2" ? "" : path.basename(mp), hostPath: dir })),
         noPivot: o.noPivot ?? false,
         home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
         syncForHooks: o.hooks?.createRuntime !== undefined,
