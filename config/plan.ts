@@ -444,6 +444,10 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
 function cgroupMount(m: MountSpec, input: PlanInput, flags: number): PlanOp[] {
   const base = inRoot(m.destination)
   const ro = (flags & MS.RDONLY) !== 0
+  // Pure cgroup v2 (a bind named ""): the container's one cgroup directory IS its /sys/fs/cgroup (runc, no cgroupns).
+  const whole = input.cgroupBinds.find((b) => b.name === "")
+  if (whole)
+    return [{ op: "mount", source: whole.hostPath, target: base, fstype: "", data: "", flags: MS.BIND, propagation: 0, create: "dir", remountFlags: MS.NOSUID | MS.NODEV | MS.NOEXEC | (ro ? MS.RDONLY : 0) }]
   const ops: PlanOp[] = [
     { op: "mount", source: "tmpfs", target: base, fstype: "tmpfs", data: "mode=755", flags: (flags & ~MS.RDONLY) | MS.NOSUID | MS.NODEV | MS.NOEXEC, propagation: 0, create: "dir", remountFlags: 0 },
   ]

@@ -8,6 +8,7 @@
  * first violation with the JSON path of the field, as runc's
  * libcontainer/configs/validate and its fs managers' pre-checks do.
  */
+import { checkDeviceRules, checkNoUnified, checkResourcesOnV2, checkUnifiedShape } from "./resources-v2.ts"
 import type { ResourcesSpec } from "./spec.ts"
 
 /** What the host's cgroups offer (from the Cgroups service's `facts`). */
@@ -21,6 +22,10 @@ export interface HostFacts {
   readonly mems: ReadonlySet<number>
   /** Huge page sizes as the spec names them ("2MB", "1GB"). */
   readonly hugepageSizes: ReadonlySet<string>
+  /** "v2" on a pure cgroup v2 host (effects/cgroups-layout.ts); absent or "v1"/"hybrid" otherwise. */
+  readonly layout?: "v1" | "hybrid" | "v2"
+  /** On v2: the root's cgroup.controllers, what a container's cgroup can be given. */
+  readonly v2Controllers?: ReadonlySet<string>
 }
 
 export type Problem = { path: string; reason: string } | undefined
@@ -62,13 +67,14 @@ const NOT_YET: ReadonlyArray<readonly [string, (r: ResourcesSpec) => unknown]> =
   ["blockIO.throttleWriteIOPSDevice", (r) => r.blockIO?.throttleWriteIOPSDevice],
   ["network", (r) => r.network],
   ["rdma", (r) => r.rdma],
-  ["unified", (r) => r.unified],
 ]
 
 /** Rules that need only the config. */
 export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
   if (!r) return undefined
   for (const [name, get] of NOT_YET) if (get(r) !== undefined) return { path: `${P}.${name}`, reason: "is not supported yet" }
+  const layoutFree = checkUnifiedShape(r.unified) ?? checkDeviceRules(r)
+  if (layoutFree) return layoutFree
   const m = r.memory
   if (m) {
     const bad = limit(m.limit, `${P}.memory.limit`) ?? limit(m.reservation, `${P}.memory.reservation`) ?? limit(m.swap, `${P}.memory.swap`)
@@ -134,6 +140,9 @@ const needs = (r: ResourcesSpec): Array<[string, string]> => {
 /** Rules that need the host (checkResourceShape first). */
 export function checkResourcesOnHost(r: ResourcesSpec | undefined, host: HostFacts): Problem {
   if (!r) return undefined
+  if (host.layout === "v2") return checkResourcesOnV2(r, host)
+  const noUnified = checkNoUnified(r)
+  if (noUnified) return noUnified
   for (const [field, ctrl] of needs(r))
     if (!host.v1Controllers.has(ctrl))
       return { path: `${P}.${field}`, reason: `needs a cgroup v1 ${ctrl} hierarchy, and this host has none (cgroup v2 resources are not supported yet)` }

@@ -278,5 +278,14 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             Effect.mapError(fail("remove", dir)),
           ),
         ).pipe(Effect.asVoid),
+      // On hybrid the container's tasks are in the cgroup2 tree too: its cgroup.kill reaches them all
+      // (v1-frozen ones die once thawed, which the caller does for SIGKILL).
+      killAll: (paths) =>
+        Effect.gen(function* () {
+          const v2 = dirOf(paths, "")
+          if (!v2 || !fs.existsSync(path.join(v2, "cgroup.kill"))) return false
+          yield* write(path.join(v2, "cgroup.kill"), "1")
+          return true
+        }),
     }
   })

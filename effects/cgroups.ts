@@ -55,6 +55,12 @@ export interface CgroupsService {
   readonly frozen: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
   /** Removes the directories, retrying a bounded number of times while dying tasks keep them busy. */
   readonly destroy: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
+  /**
+   * SIGKILLs every process of the container's cgroup at once through cgroup2's cgroup.kill (Linux 5.14):
+   * no pid list to race with forks, and frozen tasks die too. false where there is no cgroup.kill
+   * (the caller then kills pid by pid); absent in layers that have no cgroup2.
+   */
+  readonly killAll?: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
 }
 
 export class Cgroups extends Context.Tag("xcontainer/Cgroups")<Cgroups, CgroupsService>() {}

@@ -110,7 +110,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         : bundle.spec
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
     // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
-    const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
+    const facts = yield* cgroups.facts()
+    const problem = checkResourcesOnHost(spec.linux?.resources, facts)
     if (problem) return yield* new ConfigError(problem)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
@@ -131,7 +132,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         rootfs: bundle.rootfs,
         bundleDir: bundle.dir,
         fifoPath: fifo,
-        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir })),
+        // On pure v2 the one directory is the whole tree the container sees (name "": plan.ts binds it at the mount).
+        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: facts.layout === "v2" ? "" : path.basename(mp), hostPath: dir })),
         noPivot: o.noPivot ?? false,
         home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
         syncForHooks: o.hooks?.createRuntime !== undefined,
@@ -249,8 +251,9 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
     const kernel = yield* Kernel
     const cgroups = yield* Cgroups
     if (all) {
-      const pids = yield* cgroups.pids(live.record.cgroups)
-      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, sig))
+      // SIGKILL: one write to cgroup2's cgroup.kill where there is one (no pid list to race with forks).
+      const viaKill = sig === 9 && cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups) : false
+      if (!viaKill) yield* Effect.forEach(yield* cgroups.pids(live.record.cgroups), (p) => kernel.signalPid(p, sig))
     } else if (live.init) yield* kernel.signal(live.init, sig)
     if (sig === 9) yield* thawIfFrozen(live)
   })
@@ -271,7 +274,8 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
     for (let round = 0; round < 50; round++) {
       const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
       if (pids.length === 0) break
-      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
+      const viaKill = cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)) : false
+      if (!viaKill) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
       yield* thawIfFrozen(live).pipe(Effect.ignore)
       yield* Effect.sleep("10 millis")
     }

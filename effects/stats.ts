@@ -8,6 +8,7 @@
 import * as fs from "node:fs"
 import { Effect, Option } from "effect"
 import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { readV2Parts } from "./stats-v2.ts"
 
 export interface CpuStats {
   readonly usage: { readonly total: number; readonly percpu: readonly number[]; readonly kernel: number; readonly user: number }
@@ -152,6 +153,8 @@ export const readStats = (paths: CgroupPaths, initPid: number | undefined): Effe
     const [bBytes, bOps] = blkio
     if (Option.isSome(bBytes))
       out.blkio = { ioServiceBytesRecursive: blkioEntries(bBytes.value), ioServicedRecursive: blkioEntries(Option.getOrElse(bOps, () => "")) }
+    // cgroup v2 (the v2 manager's one directory; on hybrid, what only cgroup2 has): the same shape.
+    Object.assign(out, yield* readV2Parts((file) => read("", file), out))
     if (initPid !== undefined) {
       try {
         out.network = netDev(fs.readFileSync(`/proc/${initPid}/net/dev`, "utf8"))

@@ -82,4 +82,19 @@ export interface Addon {
   setWinsize(fd: number, rows: number, columns: number): void
   /** openat2(open(root), path, { flags: flags|O_CLOEXEC, resolve: RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS }). */
   openInRoot(root: string, path: string, flags: number): number
+  /**
+   * bpf(BPF_PROG_LOAD) of a BPF_PROG_TYPE_CGROUP_DEVICE program (8-byte struct bpf_insn each).
+   * Returns its fd (O_CLOEXEC). A refusal carries the verifier's `log` on the error.
+   */
+  bpfLoadDeviceProgram(insns: Uint8Array, license: string): number
+  /** The kernel's id of the program behind `fd` (BPF_OBJ_GET_INFO_BY_FD). */
+  bpfProgramId(fd: number): number
+  /** Ids of the device programs attached to the cgroup directory itself (BPF_PROG_QUERY, BPF_CGROUP_DEVICE). */
+  bpfQueryDevicePrograms(cgroupDir: string): number[]
+  /** An fd (O_CLOEXEC) for the program with `id` (BPF_PROG_GET_FD_BY_ID). */
+  bpfProgramFdById(id: number): number
+  /** BPF_PROG_ATTACH (BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI); with `replaceFd`, BPF_F_REPLACE swaps that program atomically. */
+  bpfAttachDeviceProgram(cgroupDir: string, progFd: number, replaceFd?: number): void
+  /** BPF_PROG_DETACH of that program from the cgroup directory. */
+  bpfDetachDeviceProgram(cgroupDir: string, progFd: number): void
 }

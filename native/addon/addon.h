@@ -24,5 +24,12 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
 // tty.cc
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
+// bpf.cc
+Napi::Value BpfLoadDeviceProgram(const Napi::CallbackInfo& info);
+Napi::Value BpfProgramId(const Napi::CallbackInfo& info);
+Napi::Value BpfQueryDevicePrograms(const Napi::CallbackInfo& info);
+Napi::Value BpfProgramFdById(const Napi::CallbackInfo& info);
+Napi::Value BpfAttachDeviceProgram(const Napi::CallbackInfo& info);
+Napi::Value BpfDetachDeviceProgram(const Napi::CallbackInfo& info);
 
 }  // namespace xc

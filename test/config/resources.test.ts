@@ -66,7 +66,7 @@ describe("linux.resources: shape", () => {
     [{ devices: [{ allow: true, type: "c", access: "" }] }, "linux.resources.devices[0].access", /empty/],
     [{ devices: [{ allow: true, type: "c", major: -3 }] }, "linux.resources.devices[0].major", /negative/],
     [{ devices: [{ type: "c" }] }, "linux.resources.devices[0].allow", /.+/],
-    [{ unified: { "memory.max": "1" } }, "linux.resources.unified", /not supported/],
+    [{ unified: { "a/b.max": "1" } }, 'linux.resources.unified["a/b.max"]', /no slashes/],
   ])("rejects %j naming the field", (resources, path, reason) => {
     const p = problem(resources)
     expect(p?.path).toBe(path)
