@@ -23,6 +23,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openInRoot", Napi::Function::New(env, xc::OpenInRoot, "openInRoot"));
   exports.Set("connectUnix", Napi::Function::New(env, xc::ConnectUnix, "connectUnix"));
   exports.Set("setWinsize", Napi::Function::New(env, xc::SetWinsize, "setWinsize"));
+  exports.Set("eventfd", Napi::Function::New(env, xc::Eventfd, "eventfd"));
+  exports.Set("readEventfd", Napi::Function::New(env, xc::ReadEventfd, "readEventfd"));
+  exports.Set("watchEventfd", Napi::Function::New(env, xc::WatchEventfd, "watchEventfd"));
   return exports;
 }
 

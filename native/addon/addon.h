@@ -24,5 +24,9 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
 // tty.cc
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
+// eventfd.cc
+Napi::Value Eventfd(const Napi::CallbackInfo& info);
+Napi::Value ReadEventfd(const Napi::CallbackInfo& info);
+Napi::Value WatchEventfd(const Napi::CallbackInfo& info);
 
 }  // namespace xc
