@@ -57,7 +57,6 @@ const fail = (op: string, p: string) => (e: unknown) =>
 function watchV1(dir: string, onOom: (count: number) => void): OomWatch {
   const control = path.join(dir, "cgroup.event_control")
   const efd = addon.eventfd()
-  let watch: Watch | undefined
   let closed = false
   try {
     const cfd = fs.openSync(path.join(dir, "memory.oom_control"), "r")
@@ -79,10 +78,11 @@ function watchV1(dir: string, onOom: (count: number) => void): OomWatch {
   const stop = () => {
     if (closed) return
     closed = true
-    watch?.close()
+    watch.close()
     fs.closeSync(efd)
   }
-  watch = addon.watchEventfd(efd, (error, count) => {
+  // The callback only runs from the loop, after this assignment.
+  const watch: Watch = addon.watchEventfd(efd, (error, count) => {
     if (error) stop()
     else report(count ?? 0)
   })
