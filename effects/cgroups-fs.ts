@@ -5,11 +5,12 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { parseCpuList, type HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
 import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
+import { removeCgroupDir } from "./cgroups-remove.ts"
 
 /** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
 export function parseHierarchies(mountinfo: string): Hierarchy[] {
@@ -269,14 +270,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       },
       destroy: (paths) =>
         Effect.forEach(Object.values(paths), (dir) =>
-          Effect.try({
-            try: () => fs.rmdirSync(dir),
-            catch: (e) => e as NodeJS.ErrnoException,
-          }).pipe(
-            Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void),
-            Effect.retry({ schedule: Schedule.spaced(Duration.millis(10)), times: opts.removeRetries ?? 100, while: (e) => e.code === "EBUSY" }),
-            Effect.mapError(fail("remove", dir)),
-          ),
+          removeCgroupDir({ rmdir: (d) => fs.rmdirSync(d), read: readTrim }, dir, { retries: opts.removeRetries ?? 100, delayMs: 10 }),
         ).pipe(Effect.asVoid),
     }
   })
