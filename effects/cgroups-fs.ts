@@ -85,6 +85,15 @@ function fillCpuset(dir: string, mountPoint: string): void {
     }
 }
 
+/** The directories between the hierarchy's mount point (exclusive) and `dir` (exclusive), top first. */
+export function ancestorsBelowRoot(dir: string, hierarchies: readonly Hierarchy[]): string[] {
+  const mount = hierarchies.map((h) => h.mountPoint).find((m) => dir.startsWith(`${m}/`))
+  if (!mount) return []
+  const out: string[] = []
+  for (let d = path.dirname(dir); d !== mount && d.startsWith(`${mount}/`); d = path.dirname(d)) out.unshift(d)
+  return out
+}
+
 export interface CgroupsFsOptions {
   readonly mountinfo?: string
   readonly procSelfCgroup?: string
@@ -156,6 +165,12 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
     }
     const write = (file: string, value: string) =>
       Effect.try({ try: () => fs.writeFileSync(file, value), catch: fail(`write ${JSON.stringify(value)} to`, file) })
+    /** CgroupWrite.ancestors: top-down, each ancestor below the hierarchy's root whose value is lower gets it first. */
+    const raiseAncestors = (dir: string, w: { file: string; value: string }) =>
+      Effect.forEach(ancestorsBelowRoot(dir, layout().hierarchies), (a) => {
+        const current = Number(readTrim(path.join(a, w.file)))
+        return current !== -1 && current < Number(w.value) ? write(path.join(a, w.file), w.value) : Effect.void
+      })
     const readFile = (file: string) => Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: fail("read", file) })
     /** Where freezing happens: v1's freezer, else cgroup2's cgroup.freeze. */
     const freezer = (paths: CgroupPaths) => {
@@ -186,6 +201,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
             // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).
             if (!dir) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
+            if (w.ancestors) yield* raiseAncestors(dir, w)
             yield* write(path.join(dir, w.file), w.value)
           }
         }),
