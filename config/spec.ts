@@ -175,7 +175,15 @@ export const Linux = S.Struct({
   sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
   seccomp: S.optional(Seccomp),
   personality: S.optional(S.Struct({ domain: S.Literal("LINUX", "LINUX32"), flags: S.optional(S.Array(S.String)) })),
-  intelRdt: S.optional(S.Unknown),
+  intelRdt: S.optional(
+    S.Struct({
+      closID: S.optional(S.String),
+      l3CacheSchema: S.optional(S.String),
+      memBwSchema: S.optional(S.String),
+      enableCMT: S.optional(S.Boolean),
+      enableMBM: S.optional(S.Boolean),
+    }),
+  ),
 })
 
 export const Spec = S.Struct({
