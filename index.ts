@@ -7,7 +7,7 @@
  * `load`, `run`) runs the same code on a shared runtime and rejects with the
  * same tagged errors.
  */
-export { Container, type OciState, type StateEvent, type ActorOptions } from "./machines/container.ts"
+export { Container, type OciState, type StateEvent, type ActorOptions, type OomEvent } from "./machines/container.ts"
 export { containerMachine, type Status } from "./machines/container-machine.ts"
 export * from "./effects/errors.ts"
 export { Kernel, type ExitStatus, type ProcessRef } from "./effects/kernel.ts"

@@ -11,7 +11,7 @@ import type { ExecOptions } from "./effects/exec.ts"
 import type { Stats } from "./effects/stats.ts"
 import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
-import { Container as EffectContainer, type ActorOptions, type OciState, type StateEvent } from "./machines/container.ts"
+import { Container as EffectContainer, type ActorOptions, type OciState, type OomEvent, type StateEvent } from "./machines/container.ts"
 import type { Status } from "./machines/container-machine.ts"
 import { SIGNALS } from "./config/linux-names.ts"
 import { ConfigError } from "./effects/errors.ts"
@@ -104,6 +104,10 @@ export class ContainerHandle {
   }
   subscribe(listener: (event: StateEvent) => void): () => void {
     return this.effect.subscribe(listener)
+  }
+  /** OOM kills in the container's memory cgroup, as they happen; resolves to the unsubscribe function. */
+  onOom(listener: (event: OomEvent) => void): Promise<() => void> {
+    return run(this.effect.onOom(listener))
   }
   release(): Promise<void> {
     return run(this.effect.release())

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import { bool, str } from "./args.ts"
 import { one, parse, type Cmd } from "./common.ts"
-import { ConfigError } from "../effects/errors.ts"
+import { ConfigError, InvalidTransition } from "../effects/errors.ts"
 import type { Stats } from "../effects/stats.ts"
 import { Container } from "../machines/container.ts"
 
@@ -63,8 +63,16 @@ export const eventsCmd: Cmd = (args, ctx) =>
       yield* c.release()
       return 0
     }
-    // Until the container stops: one line per interval.
+    // As runc: a stopped container has no events to give.
+    if (c.state().status === "stopped") {
+      yield* c.release()
+      return yield* new InvalidTransition({ id, from: c.status(), operation: "events" })
+    }
+    // OOM kills as they happen ({"type":"oom","id":…}, runc's types.Event without data), stats every interval,
+    // until the container stops; the unsubscribe reports a kill counted just before the init died.
+    const stopOom = yield* c.onOom(() => process.stdout.write(`${JSON.stringify({ type: "oom", id })}\n`))
     yield* Effect.raceFirst(Effect.repeat(Effect.zipRight(emit, Effect.sleep(interval)), { while: () => true }), c.wait())
+    stopOom()
     yield* c.release()
     return 0
   })

@@ -11,6 +11,7 @@ import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
 import { SCHED_FLAGS } from "./plan.ts"
 import { seccompProblem } from "./seccomp-compile.ts"
 import { checkResourceShape } from "./resources.ts"
+import { checkIntelRdtShape } from "./intel-rdt.ts"
 import { Spec } from "./spec.ts"
 
 const decode = Schema.decodeUnknownEither(Spec, { errors: "all", onExcessProperty: "ignore" })
@@ -110,7 +111,8 @@ export function checkRules(spec: Spec): Problem {
   }
   const seccomp = linux.seccomp && seccompProblem(linux.seccomp)
   if (seccomp) return seccomp
-  if (linux.intelRdt !== undefined) return { path: "linux.intelRdt", reason: "Intel RDT (resctrl) is not available on this host" }
+  const rdt = checkIntelRdtShape(linux.intelRdt)
+  if (rdt) return rdt
   const resources = checkResourceShape(linux.resources)
   if (resources) return resources
   for (const [i, d] of (linux.devices ?? []).entries()) {

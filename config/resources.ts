@@ -10,6 +10,7 @@
  */
 import { checkDeviceRules, checkNoUnified, checkResourcesOnV2, checkUnifiedShape } from "./resources-v2.ts"
 import type { ResourcesSpec } from "./spec.ts"
+import { checkV1KnobShape, v1KnobControllers, v1KnobLacking } from "./resources-v1-knobs.ts"
 
 /** What the host's cgroups offer (from the Cgroups service's `facts`). */
 export interface HostFacts {
@@ -52,27 +53,9 @@ export function parseCpuList(text: string): number[] | undefined {
 const limit = (v: number | undefined, at: string): Problem =>
   v !== undefined && v < -1 ? { path: at, reason: `${v} is negative (-1 means unlimited)` } : undefined
 
-/** Knobs typed but not applied yet: refused by name, so that nothing is silently ignored. */
-const NOT_YET: ReadonlyArray<readonly [string, (r: ResourcesSpec) => unknown]> = [
-  ["memory.useHierarchy", (r) => r.memory?.useHierarchy],
-  ["cpu.burst", (r) => r.cpu?.burst],
-  ["cpu.realtimeRuntime", (r) => r.cpu?.realtimeRuntime],
-  ["cpu.realtimePeriod", (r) => r.cpu?.realtimePeriod],
-  ["cpu.idle", (r) => r.cpu?.idle],
-  ["blockIO.leafWeight", (r) => r.blockIO?.leafWeight],
-  ["blockIO.weightDevice", (r) => r.blockIO?.weightDevice],
-  ["blockIO.throttleReadBpsDevice", (r) => r.blockIO?.throttleReadBpsDevice],
-  ["blockIO.throttleWriteBpsDevice", (r) => r.blockIO?.throttleWriteBpsDevice],
-  ["blockIO.throttleReadIOPSDevice", (r) => r.blockIO?.throttleReadIOPSDevice],
-  ["blockIO.throttleWriteIOPSDevice", (r) => r.blockIO?.throttleWriteIOPSDevice],
-  ["network", (r) => r.network],
-  ["rdma", (r) => r.rdma],
-]
-
 /** Rules that need only the config. */
 export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
   if (!r) return undefined
-  for (const [name, get] of NOT_YET) if (get(r) !== undefined) return { path: `${P}.${name}`, reason: "is not supported yet" }
   const layoutFree = checkUnifiedShape(r.unified) ?? checkDeviceRules(r)
   if (layoutFree) return layoutFree
   const m = r.memory
@@ -103,6 +86,8 @@ export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
     const bad = limit(r.pids.limit, `${P}.pids.limit`)
     if (bad) return bad
   }
+  const knob = checkV1KnobShape(r)
+  if (knob) return knob
   const w = r.blockIO?.weight
   if (w !== undefined && w !== 0 && (w < 10 || w > 1000)) return { path: `${P}.blockIO.weight`, reason: `${w} is outside 10-1000` }
   for (const [i, h] of (r.hugepageLimits ?? []).entries()) {
@@ -134,6 +119,7 @@ const needs = (r: ResourcesSpec): Array<[string, string]> => {
   if (r.blockIO?.weight) out.push(["blockIO", "blkio"])
   if (r.hugepageLimits?.length) out.push(["hugepageLimits", "hugetlb"])
   if (r.devices?.length) out.push(["devices", "devices"])
+  out.push(...v1KnobControllers(r))
   return out
 }
 
@@ -145,7 +131,7 @@ export function checkResourcesOnHost(r: ResourcesSpec | undefined, host: HostFac
   if (noUnified) return noUnified
   for (const [field, ctrl] of needs(r))
     if (!host.v1Controllers.has(ctrl))
-      return { path: `${P}.${field}`, reason: `needs a cgroup v1 ${ctrl} hierarchy, and this host has none (cgroup v2 resources are not supported yet)` }
+      return { path: `${P}.${field}`, reason: `needs a cgroup v1 ${ctrl} hierarchy, and this host has none` }
   const m = r.memory
   if (m?.swap && m.swap !== 0 && !host.v1Files.has("memory.memsw.limit_in_bytes"))
     return { path: `${P}.memory.swap`, reason: "swap accounting is off on this host (no memory.memsw.limit_in_bytes)" }
@@ -160,6 +146,8 @@ export function checkResourcesOnHost(r: ResourcesSpec | undefined, host: HostFac
   }
   if (r.blockIO?.weight && !host.v1Files.has("blkio.weight") && !host.v1Files.has("blkio.bfq.weight"))
     return { path: `${P}.blockIO.weight`, reason: "this host's blkio controller has no weight (no CFQ or BFQ scheduler)" }
+  const lacking = v1KnobLacking(r, host.v1Files)
+  if (lacking) return lacking
   for (const [i, h] of (r.hugepageLimits ?? []).entries())
     if (!host.hugepageSizes.has(h.pageSize))
       return { path: `${P}.hugepageLimits[${i}].pageSize`, reason: `${h.pageSize} pages do not exist here (${[...host.hugepageSizes].join(", ")})` }

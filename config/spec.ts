@@ -100,6 +100,11 @@ export const DeviceRule = S.Struct({
   access: S.optional(S.String),
 })
 
+/** blockIO.weightDevice: a weight (and CFQ leaf weight) for one block device. */
+export const WeightDevice = S.Struct({ major: Int64, minor: Int64, weight: S.optional(Int64), leafWeight: S.optional(Int64) })
+/** blockIO.throttle*Device: a rate (bytes or I/O operations per second) for one block device. */
+export const ThrottleDevice = S.Struct({ major: Int64, minor: Int64, rate: Int64 })
+
 /**
  * linux.resources (runtime-spec config-linux.md). Limits are int64 where the spec
  * says so: -1 means unlimited, 0 (or absent) leaves the kernel's value, as in runc.
@@ -117,7 +122,7 @@ export const Resources = S.Struct({
       kernelTCP: S.optional(Int64),
       swappiness: S.optional(Int64),
       disableOOMKiller: S.optional(S.Boolean),
-      useHierarchy: S.optional(S.Unknown),
+      useHierarchy: S.optional(S.Boolean),
       checkBeforeUpdate: S.optional(S.Unknown),
     }),
   ),
@@ -125,31 +130,31 @@ export const Resources = S.Struct({
     S.Struct({
       shares: S.optional(Int64),
       quota: S.optional(Int64),
-      burst: S.optional(S.Unknown),
+      burst: S.optional(Int64),
       period: S.optional(Int64),
-      realtimeRuntime: S.optional(S.Unknown),
-      realtimePeriod: S.optional(S.Unknown),
+      realtimeRuntime: S.optional(Int64),
+      realtimePeriod: S.optional(Int64),
       cpus: S.optional(S.String),
       mems: S.optional(S.String),
-      idle: S.optional(S.Unknown),
+      idle: S.optional(Int64),
     }),
   ),
   pids: S.optional(S.Struct({ limit: Int64 })),
   blockIO: S.optional(
     S.Struct({
       weight: S.optional(Int64),
-      leafWeight: S.optional(S.Unknown),
-      weightDevice: S.optional(S.Unknown),
-      throttleReadBpsDevice: S.optional(S.Unknown),
-      throttleWriteBpsDevice: S.optional(S.Unknown),
-      throttleReadIOPSDevice: S.optional(S.Unknown),
-      throttleWriteIOPSDevice: S.optional(S.Unknown),
+      leafWeight: S.optional(Int64),
+      weightDevice: S.optional(S.Array(WeightDevice)),
+      throttleReadBpsDevice: S.optional(S.Array(ThrottleDevice)),
+      throttleWriteBpsDevice: S.optional(S.Array(ThrottleDevice)),
+      throttleReadIOPSDevice: S.optional(S.Array(ThrottleDevice)),
+      throttleWriteIOPSDevice: S.optional(S.Array(ThrottleDevice)),
     }),
   ),
   hugepageLimits: S.optional(S.Array(S.Struct({ pageSize: S.String, limit: Int64 }))),
   devices: S.optional(S.Array(DeviceRule)),
-  network: S.optional(S.Unknown),
-  rdma: S.optional(S.Unknown),
+  network: S.optional(S.Struct({ classID: S.optional(Uint32), priorities: S.optional(S.Array(S.Struct({ name: S.String, priority: Uint32 }))) })),
+  rdma: S.optional(S.Record({ key: S.String, value: S.Struct({ hcaHandles: S.optional(Uint32), hcaObjects: S.optional(Uint32) }) })),
   unified: S.optional(S.Unknown),
 })
 
@@ -170,7 +175,15 @@ export const Linux = S.Struct({
   sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
   seccomp: S.optional(Seccomp),
   personality: S.optional(S.Struct({ domain: S.Literal("LINUX", "LINUX32"), flags: S.optional(S.Array(S.String)) })),
-  intelRdt: S.optional(S.Unknown),
+  intelRdt: S.optional(
+    S.Struct({
+      closID: S.optional(S.String),
+      l3CacheSchema: S.optional(S.String),
+      memBwSchema: S.optional(S.String),
+      enableCMT: S.optional(S.Boolean),
+      enableMBM: S.optional(S.Boolean),
+    }),
+  ),
 })
 
 export const Spec = S.Struct({

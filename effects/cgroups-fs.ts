@@ -5,11 +5,12 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { parseCpuList, type HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
 import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
+import { removeCgroupDir } from "./cgroups-remove.ts"
 
 /** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
 export function parseHierarchies(mountinfo: string): Hierarchy[] {
@@ -84,6 +85,15 @@ function fillCpuset(dir: string, mountPoint: string): void {
     }
 }
 
+/** The directories between the hierarchy's mount point (exclusive) and `dir` (exclusive), top first. */
+export function ancestorsBelowRoot(dir: string, hierarchies: readonly Hierarchy[]): string[] {
+  const mount = hierarchies.map((h) => h.mountPoint).find((m) => dir.startsWith(`${m}/`))
+  if (!mount) return []
+  const out: string[] = []
+  for (let d = path.dirname(dir); d !== mount && d.startsWith(`${mount}/`); d = path.dirname(d)) out.unshift(d)
+  return out
+}
+
 export interface CgroupsFsOptions {
   readonly mountinfo?: string
   readonly procSelfCgroup?: string
@@ -155,6 +165,12 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
     }
     const write = (file: string, value: string) =>
       Effect.try({ try: () => fs.writeFileSync(file, value), catch: fail(`write ${JSON.stringify(value)} to`, file) })
+    /** CgroupWrite.ancestors: top-down, each ancestor below the hierarchy's root whose value is lower gets it first. */
+    const raiseAncestors = (dir: string, w: { file: string; value: string }) =>
+      Effect.forEach(ancestorsBelowRoot(dir, layout().hierarchies), (a) => {
+        const current = Number(readTrim(path.join(a, w.file)))
+        return current !== -1 && current < Number(w.value) ? write(path.join(a, w.file), w.value) : Effect.void
+      })
     const readFile = (file: string) => Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: fail("read", file) })
     /** Where freezing happens: v1's freezer, else cgroup2's cgroup.freeze. */
     const freezer = (paths: CgroupPaths) => {
@@ -185,6 +201,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
             // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).
             if (!dir) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
+            if (w.ancestors) yield* raiseAncestors(dir, w)
             yield* write(path.join(dir, w.file), w.value)
           }
         }),
@@ -269,14 +286,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       },
       destroy: (paths) =>
         Effect.forEach(Object.values(paths), (dir) =>
-          Effect.try({
-            try: () => fs.rmdirSync(dir),
-            catch: (e) => e as NodeJS.ErrnoException,
-          }).pipe(
-            Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void),
-            Effect.retry({ schedule: Schedule.spaced(Duration.millis(10)), times: opts.removeRetries ?? 100, while: (e) => e.code === "EBUSY" }),
-            Effect.mapError(fail("remove", dir)),
-          ),
+          removeCgroupDir({ rmdir: (d) => fs.rmdirSync(d), read: readTrim }, dir, { retries: opts.removeRetries ?? 100, delayMs: 10 }),
         ).pipe(Effect.asVoid),
       // On hybrid the container's tasks are in the cgroup2 tree too: its cgroup.kill reaches them all
       // (v1-frozen ones die once thawed, which the caller does for SIGKILL).

@@ -16,12 +16,18 @@
  *   "all devices").
  */
 import type { DeviceRuleSpec, ResourcesSpec } from "../config/spec.ts"
+import { v1KnobWrites } from "./cgroups-v1-knobs.ts"
 
 /** One write: `value` into `file` of the container's cgroup in the hierarchy carrying `controller`. */
 export interface CgroupWrite {
   readonly controller: string
   readonly file: string
   readonly value: string
+  /**
+   * Written first to each ancestor between the hierarchy's root and the container's cgroup whose
+   * value is lower (numerically): a budget a child may only have if its parents have it (cpu.rt_runtime_us).
+   */
+  readonly ancestors?: boolean
 }
 
 /** runc's AllowedDevices (libcontainer/specconv/spec_linux.go): always appended after the spec's rules. */
@@ -93,6 +99,7 @@ export function v1Writes(r: ResourcesSpec | undefined, files: ReadonlySet<string
   if (r?.pids?.limit) w("pids", "pids.max", r.pids.limit > 0 ? r.pids.limit : "max")
   if (r?.blockIO?.weight) w("blkio", files.has("blkio.weight") || !files.has("blkio.bfq.weight") ? "blkio.weight" : "blkio.bfq.weight", r.blockIO.weight)
   for (const h of r?.hugepageLimits ?? []) w("hugetlb", `hugetlb.${h.pageSize}.limit_in_bytes`, h.limit)
+  out.push(...v1KnobWrites(r, files))
   out.push(...deviceWrites(r?.devices))
   return out
 }

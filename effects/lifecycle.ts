@@ -19,6 +19,7 @@ import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+import { checkIntelRdtOnHost, joinRdt, removeRdt, resctrlRoot } from "./rdt.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
 export interface CreateOptions {
@@ -113,6 +114,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const facts = yield* cgroups.facts()
     const problem = checkResourcesOnHost(spec.linux?.resources, facts)
     if (problem) return yield* new ConfigError(problem)
+    const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
+    if (rdtProblem) return yield* new ConfigError(rdtProblem)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
@@ -153,6 +156,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               record = { ...record, init: { pid: p.pid, startTime: p.startTime } }
               yield* store.write(o.root, record).pipe(Effect.orDie)
               yield* cgroups.join(paths, p.pid)
+              if (spec.linux?.intelRdt) yield* joinRdt(resctrlRoot() ?? "", spec.linux.intelRdt, id, p.pid)
             }),
           hookStates: (p) => ({
             create: JSON.stringify(hookState(record, "creating", p.pid)),
@@ -173,8 +177,15 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
-    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(undoClaim))))
+    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(dropRdt(spec, id)), Effect.zipRight(undoClaim))))
   })
+
+/** Removes the container's resctrl group(s), if it asked for Intel RDT (failures logged: the group is not ours alone). */
+const dropRdt = (spec: Spec, id: string): Effect.Effect<void> => {
+  const rdt = spec.linux?.intelRdt
+  const root = resctrlRoot()
+  return rdt && root ? removeRdt(root, rdt, id).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))) : Effect.void
+}
 
 /** The runtime-spec state handed to hooks. */
 export const hookState = (record: ContainerRecord, status: HookState["status"], pid?: number): HookState => ({
@@ -306,6 +317,7 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
         yield* killAll(live)
         if (live.init) yield* kernel.release(live.init)
         yield* cgroups.destroy(live.record.cgroups)
+        yield* dropRdt(live.record.spec, live.record.id)
         yield* store.remove(root, live.record.id)
       }),
     )

@@ -50,6 +50,8 @@ export type ContainerEvent =
   | { readonly type: "PAUSE" }
   | { readonly type: "RESUME" }
   | { readonly type: "CHECKPOINT"; readonly options: criu.CheckpointOptions }
+  /** The kernel's OOM killer acted in the container's memory cgroup (`count` times since the last). */
+  | { readonly type: "OOM"; readonly count: number }
 
 export type MachineInput =
   | { readonly mode: "create"; readonly root: string; readonly options: lifecycle.CreateOptions }
@@ -65,6 +67,8 @@ export interface ContainerContext {
   readonly lastSignal: number | undefined
   /** Pids of the processes exec'd into the container. */
   readonly execs: readonly number[]
+  /** OOM kills seen while someone watched (Container.onOom). */
+  readonly oomKills: number
 }
 
 const toError = (e: unknown) => e as ContainerError
@@ -94,8 +98,10 @@ export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
     },
   }).createMachine({
     id: "container",
-    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined, lastSignal: undefined, execs: [] }),
+    context: ({ input }) => ({ root: input.root, input, live: undefined, exit: undefined, error: undefined, lastSignal: undefined, execs: [], oomKills: 0 }),
     initial: "boot",
+    // Reported in any state: the last kill is drained once the init is seen to exit.
+    on: { OOM: { actions: assign({ oomKills: ({ context, event }) => context.oomKills + event.count }) } },
     states: {
       boot: {
         always: [

@@ -14,6 +14,7 @@ import type { Spec } from "../config/spec.ts"
 import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
 import { readStats, type Stats } from "../effects/stats.ts"
+import { watchOom } from "../effects/oom.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
@@ -35,6 +36,13 @@ export interface StateEvent {
   readonly id: string
   readonly from: Status
   readonly to: Status
+  readonly at: Date
+}
+
+/** The kernel's OOM killer acted in the container's memory cgroup (runc events' {"type":"oom"}). */
+export interface OomEvent {
+  readonly type: "oom"
+  readonly id: string
   readonly at: Date
 }
 
@@ -306,6 +314,34 @@ export class Container {
       }
     })
     return () => sub.unsubscribe()
+  }
+
+  /**
+   * Calls `listener` for every OOM kill in the container's memory cgroup from now on (v1's
+   * memory.oom_control eventfd, v2's memory.events), on the event loop; the machine counts them
+   * (context.oomKills). Once the init is seen to exit, a kill the kernel counted before it died is still
+   * reported, and the watch ends. Returns the unsubscribe function (which reports what is pending first).
+   */
+  onOom(listener: (event: OomEvent) => void): Effect.Effect<() => void, ContainerError> {
+    return Effect.gen(this, function* () {
+      const live = this.actor.getSnapshot().context.live
+      if (!live || !["created", "running", "paused"].includes(ociStatus(this.status())))
+        return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "watch OOM" })
+      const watch = yield* watchOom(live.record.cgroups, (count) => {
+        this.actor.send({ type: "OOM", count })
+        for (let i = 0; i < count; i++) listener({ type: "oom", id: this.id, at: new Date() })
+      })
+      let sub: { unsubscribe(): void } | undefined
+      const end = () => {
+        sub?.unsubscribe()
+        sub = undefined
+        watch.close()
+      }
+      sub = this.actor.subscribe((snap) => {
+        if (["stopped", "destroying", "destroyed", "checkpointed"].includes(statusOf(snap.value))) end()
+      })
+      return end
+    })
   }
 
   /** Stops tracking the container without touching it (the CLI does this before exiting). */

@@ -97,4 +97,14 @@ export interface Addon {
   bpfAttachDeviceProgram(cgroupDir: string, progFd: number, replaceFd?: number): void
   /** BPF_PROG_DETACH of that program from the cgroup directory. */
   bpfDetachDeviceProgram(cgroupDir: string, progFd: number): void
+  /** eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK): what cgroup v1's cgroup.event_control signals (memory.oom_control). */
+  eventfd(): number
+  /** Reads and resets an eventfd's counter without blocking: the signals pending, 0 if none. */
+  readEventfd(fd: number): number
+  /**
+   * Watches an eventfd on the event loop: each time it is signalled the counter is read (and reset) and
+   * `onEvent(null, count)` called; a read error calls `onEvent(error)` once and closes the watch. The
+   * caller closes the fd after closing the watch.
+   */
+  watchEventfd(fd: number, onEvent: (error: Error | null, count?: number) => void): Watch
 }

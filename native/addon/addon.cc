@@ -29,6 +29,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfProgramFdById", Napi::Function::New(env, xc::BpfProgramFdById, "bpfProgramFdById"));
   exports.Set("bpfAttachDeviceProgram", Napi::Function::New(env, xc::BpfAttachDeviceProgram, "bpfAttachDeviceProgram"));
   exports.Set("bpfDetachDeviceProgram", Napi::Function::New(env, xc::BpfDetachDeviceProgram, "bpfDetachDeviceProgram"));
+  exports.Set("eventfd", Napi::Function::New(env, xc::Eventfd, "eventfd"));
+  exports.Set("readEventfd", Napi::Function::New(env, xc::ReadEventfd, "readEventfd"));
+  exports.Set("watchEventfd", Napi::Function::New(env, xc::WatchEventfd, "watchEventfd"));
   return exports;
 }
 

@@ -31,5 +31,9 @@ Napi::Value BpfQueryDevicePrograms(const Napi::CallbackInfo& info);
 Napi::Value BpfProgramFdById(const Napi::CallbackInfo& info);
 Napi::Value BpfAttachDeviceProgram(const Napi::CallbackInfo& info);
 Napi::Value BpfDetachDeviceProgram(const Napi::CallbackInfo& info);
+// eventfd.cc
+Napi::Value Eventfd(const Napi::CallbackInfo& info);
+Napi::Value ReadEventfd(const Napi::CallbackInfo& info);
+Napi::Value WatchEventfd(const Napi::CallbackInfo& info);
 
 }  // namespace xc
