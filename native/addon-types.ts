@@ -82,4 +82,23 @@ export interface Addon {
   setWinsize(fd: number, rows: number, columns: number): void
   /** openat2(open(root), path, { flags: flags|O_CLOEXEC, resolve: RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS }). */
   openInRoot(root: string, path: string, flags: number): number
+  /**
+   * Watches a seccomp listener fd: `onNotification` for each SECCOMP_IOCTL_NOTIF_RECV, then
+   * `onEnd(null)` once no task uses the filter (POLLHUP) or `onEnd(error)`. The fd stays the caller's.
+   */
+  seccompNotifyWatch(fd: number, onNotification: (n: SeccompNotif) => void, onEnd: (error: Error | null) => void): Watch
+  /** SECCOMP_IOCTL_NOTIF_SEND {id, error (negative errno or 0), val, flags (1 = CONTINUE)}; ENOENT: the task is gone. */
+  seccompNotifyRespond(fd: number, id: bigint, error: number, val: bigint, flags: number): void
+  /** SECCOMP_IOCTL_NOTIF_ID_VALID: does the task still wait on notification `id`? */
+  seccompNotifyIdValid(fd: number, id: bigint): boolean
+}
+
+/** struct seccomp_notif as the addon hands it over. */
+export interface SeccompNotif {
+  readonly id: bigint
+  readonly pid: number
+  readonly arch: number
+  readonly nr: number
+  readonly instructionPointer: bigint
+  readonly args: readonly bigint[]
 }

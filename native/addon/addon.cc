@@ -23,6 +23,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openInRoot", Napi::Function::New(env, xc::OpenInRoot, "openInRoot"));
   exports.Set("connectUnix", Napi::Function::New(env, xc::ConnectUnix, "connectUnix"));
   exports.Set("setWinsize", Napi::Function::New(env, xc::SetWinsize, "setWinsize"));
+  exports.Set("seccompNotifyWatch", Napi::Function::New(env, xc::SeccompNotifyWatch, "seccompNotifyWatch"));
+  exports.Set("seccompNotifyRespond", Napi::Function::New(env, xc::SeccompNotifyRespond, "seccompNotifyRespond"));
+  exports.Set("seccompNotifyIdValid", Napi::Function::New(env, xc::SeccompNotifyIdValid, "seccompNotifyIdValid"));
   return exports;
 }
 

@@ -24,5 +24,9 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
 // tty.cc
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
+// seccomp-notify.cc
+Napi::Value SeccompNotifyWatch(const Napi::CallbackInfo& info);
+Napi::Value SeccompNotifyRespond(const Napi::CallbackInfo& info);
+Napi::Value SeccompNotifyIdValid(const Napi::CallbackInfo& info);
 
 }  // namespace xc
