@@ -81,7 +81,7 @@ describe.skipIf(skipReason)("seccomp user notification", () => {
     const handler = Effect.runFork(
       c.effect.notifications().pipe(
         Stream.take(3),
-        Stream.runForEach((n) => Effect.zipRight(Effect.sync(() => seen.push(n)), n.respond(answers[seen.length - 1]!))),
+        Stream.runForEach((n) => n.respond(answers[seen.push(n) - 1]!)),
       ),
     )
     await c.start()
