@@ -20,7 +20,7 @@ import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { compileSeccompCached } from "../config/seccomp-compile.ts"
-import { containerProcessState, sendListener } from "./seccomp-notify.ts"
+import { closeListener, containerProcessState, sendListener } from "./seccomp-notify.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
 export interface CreateOptions {
@@ -339,6 +339,7 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
       Effect.gen(function* () {
         yield* killAll(live)
         if (live.init) yield* kernel.release(live.init)
+        if (live.seccompListener !== undefined) yield* closeListener(live.seccompListener)
         yield* cgroups.destroy(live.record.cgroups)
         yield* store.remove(root, live.record.id)
       }),

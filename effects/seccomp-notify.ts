@@ -98,17 +98,40 @@ export const respond = (listener: number, id: bigint, r: SeccompResponse): Effec
     catch: toSyscallError("SECCOMP_IOCTL_NOTIF_SEND"),
   })
 
+/** Listeners a running `notifications` stream watches: closed when it ends, not under its poll. */
+const watched = new Map<number, { closeAfter: boolean }>()
+
+/** Closes a listener (destroy), or has the stream watching it close it once it ends. */
+export const closeListener = (listener: number): Effect.Effect<void> =>
+  Effect.sync(() => {
+    const w = watched.get(listener)
+    if (w) w.closeAfter = true
+    else fs.closeSync(listener)
+  })
+
+function watchOrForget<A>(listener: number, start: () => A): A {
+  try {
+    return start()
+  } catch (e) {
+    watched.delete(listener)
+    throw e
+  }
+}
+
 /**
  * The notifications of the filter behind `listener`, in order. The stream ends when no process
  * uses the filter (the container is gone); ending it early stops the watch. The fd stays the
- * caller's; until a notification is answered its caller waits (an unanswered one blocks it).
+ * container's (closed at destroy, or when this stream ends if it runs then); one stream per
+ * listener at a time (EBUSY). Until a notification is answered its caller waits.
  */
 export const notifications = (listener: number): Stream.Stream<SeccompNotification, SyscallError> =>
   Stream.asyncScoped<SeccompNotification, SyscallError>((emit) =>
     Effect.acquireRelease(
       Effect.try({
-        try: () =>
-          addon.seccompNotifyWatch(
+        try: () => {
+          if (watched.has(listener)) throw Object.assign(new Error("already watched"), { code: "EBUSY" })
+          watched.set(listener, { closeAfter: false })
+          return watchOrForget(listener, () => addon.seccompNotifyWatch(
             listener,
             (n) => {
               const arch = archOf(n.arch, n.nr)
@@ -125,9 +148,15 @@ export const notifications = (listener: number): Stream.Stream<SeccompNotificati
               })
             },
             (error) => void (error ? emit.fail(toSyscallError("SECCOMP_IOCTL_NOTIF_RECV")(error)) : emit.end()),
-          ),
+          ))
+        },
         catch: toSyscallError("uv_poll_start", "seccomp listener"),
       }),
-      (watch) => Effect.sync(() => watch.close()),
+      (watch) =>
+        Effect.sync(() => {
+          watch.close()
+          if (watched.get(listener)?.closeAfter) fs.closeSync(listener)
+          watched.delete(listener)
+        }),
     ),
   )
