@@ -10,6 +10,7 @@ import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
 import { SCHED_FLAGS } from "./plan.ts"
 import { seccompProblem } from "./seccomp-compile.ts"
+import { lsmHost, lsmProblem } from "./lsm.ts"
 import { checkResourceShape } from "./resources.ts"
 import { checkIntelRdtShape } from "./intel-rdt.ts"
 import { Spec } from "./spec.ts"
@@ -62,8 +63,8 @@ export function checkRules(spec: Spec): Problem {
     if (seen.has(r.type)) return { path: `process.rlimits[${i}].type`, reason: `duplicate rlimit "${r.type}"` }
     seen.add(r.type)
   }
-  if (proc.apparmorProfile) return { path: "process.apparmorProfile", reason: "AppArmor is not enabled on this host" }
-  if (proc.selinuxLabel) return { path: "process.selinuxLabel", reason: "SELinux is not enabled on this host" }
+  const lsm = lsmProblem(spec, lsmHost())
+  if (lsm) return lsm
 
   for (const [i, f] of (proc.scheduler?.flags ?? []).entries())
     if (!SCHED_FLAGS.has(f)) return { path: `process.scheduler.flags[${i}]`, reason: `unknown flag "${f}"` }

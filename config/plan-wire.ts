@@ -109,7 +109,9 @@ export function wireOp(o: PlanOp): WireOp {
     case "noNewPrivs":
       return { op: Op.NO_NEW_PRIVS }
     case "seccomp":
-      return { op: Op.SECCOMP, n: [b(o.flags)], s: [o.filter] }
+      return { op: Op.SECCOMP, n: [b(o.flags), ...(o.listener ? [1n] : [])], s: [o.filter] }
+    case "lsmExec":
+      return { op: Op.LSM_EXEC, n: [o.testStandIn ? 1n : 0n], s: [o.attrPath, o.text] }
     case "exec":
       return { op: Op.EXEC, s: [nulList(o.args), nulList(o.env)] }
   }

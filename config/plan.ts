@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_OPTIONS, RLIMITS } from "./linux-names.ts"
 import { compileSeccompCached } from "./seccomp-compile.ts"
+import { lsmHost, lsmOps, mountLabelData } from "./lsm.ts"
 import type { MountSpec, NamespaceType, Spec } from "./spec.ts"
 
 /** One step of the plan. `op` names it; protocol.h documents what the helper does. */
@@ -106,7 +107,9 @@ export type PlanOp =
   | { readonly op: "chdir"; readonly path: string }
   | { readonly op: "noNewPrivs" }
   /** A compiled filter (config/seccomp-compile.ts); `skipped`: syscall names no ABI knows, for the debug log. */
-  | { readonly op: "seccomp"; readonly filter: Uint8Array; readonly flags: number; readonly skipped: readonly string[] }
+  | { readonly op: "seccomp"; readonly filter: Uint8Array; readonly flags: number; readonly skipped: readonly string[]; readonly listener?: boolean }
+  /** Write `text` to the LSM attr file `attrPath` (config/lsm.ts): the label of the next execve. */
+  | { readonly op: "lsmExec"; readonly attrPath: string; readonly text: string; readonly testStandIn: boolean }
   | { readonly op: "exec"; readonly args: readonly string[]; readonly env: readonly string[] }
 
 export type PlanOpName = PlanOp["op"]
@@ -275,7 +278,22 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push(...schedulingOps(proc, linux.personality))
   ops.push({ op: "closeFds", from: 3 })
   ops.push(...finalOps(proc, spec, env, input.preserveFds ?? 0))
-  return { ops }
+  return { ops: hoistListener(ops) }
+}
+
+/**
+ * A filter with a listener goes in right before the start barrier, as runc installs every filter
+ * before its exec.fifo: the listener fd must reach the manager of `create`, which is gone by
+ * `start` in the CLI. The init's own calls after it (the barrier's sendmsg/openat/write, the user
+ * and capability changes, execve) then pass through the filter: a profile that notifies them is
+ * answered by the listener, which has the fd by then (runc has the same window).
+ */
+function hoistListener(ops: PlanOp[]): PlanOp[] {
+  const at = ops.findIndex((o) => o.op === "seccomp" && o.listener === true)
+  const barrier = ops.findIndex((o) => o.op === "waitStart")
+  if (at < 0 || barrier < 0 || at < barrier) return ops
+  const rest = ops.filter((_, i) => i !== at)
+  return [...rest.slice(0, barrier), ops[at] as PlanOp, ...rest.slice(barrier)]
 }
 
 /** The program's environment (HOME from /etc/passwd when missing) and the op that finds it on PATH. */
@@ -291,7 +309,8 @@ export function programOf(proc: NonNullable<Spec["process"]>, home: string | und
  * capabilities, cwd, preserved fds, no_new_privs, and the execve.
  */
 export function finalOps(proc: NonNullable<Spec["process"]>, spec: Spec, env: readonly string[], preserveFds: number): PlanOp[] {
-  const ops: PlanOp[] = []
+  // The label first: its openat/write on /proc must not meet the filter.
+  const ops: PlanOp[] = [...lsmOps(proc, lsmHost())]
   const seccomp = seccompOp(spec)
   // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it as runc does
   // (standard_init_linux.go), before the capabilities and the user change, so the
@@ -325,8 +344,11 @@ function seccompOp(spec: Spec): PlanOp | undefined {
   if (!profile) return undefined
   const compiled = compileSeccompCached(profile)
   if (compiled._tag === "Left") throw new Error(`buildPlan: ${compiled.left.message} (parseSpec checks it)`)
-  const { filter, flags, skipped } = compiled.right
-  return { op: "seccomp", filter, flags, skipped }
+  const { filter, flags, skipped, notify } = compiled.right
+  // The kernel refuses TSYNC with NEW_LISTENER unless TSYNC_ESRCH says how to report a thread
+  // that could not sync (the init has one thread: nothing to report).
+  const TSYNC = 1, TSYNC_ESRCH = 16
+  return { op: "seccomp", filter, flags: notify && flags & TSYNC ? flags | TSYNC_ESRCH : flags, skipped, ...(notify ? { listener: true } : {}) }
 }
 
 const IOPRIO_CLASS = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 } as const
@@ -427,7 +449,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       source: m.source ?? m.type ?? "none",
       target,
       fstype: m.type ?? "none",
-      data: opts.data.join(","),
+      data: mountLabelData(opts.data.join(","), m.type, input.spec.linux?.mountLabel),
       flags: opts.flags,
       propagation: opts.propagation,
       create: "dir",

@@ -36,6 +36,7 @@ import { Either } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { Assembler, BPF, BPF_MAXINSNS, SECCOMP_DATA, type Label } from "./seccomp-bpf.ts"
 import { ACTIONS, AUDIT_ARCH, FILTER_FLAGS, SECCOMP_RET, type CmpOp, type SeccompProfile } from "./seccomp-spec.ts"
+import { startProblem } from "./seccomp-checks.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "./syscalls-x86.ts"
 
 /** A compiled filter: what XC_OP_SECCOMP installs. */
@@ -315,11 +316,7 @@ export function compileSeccompCached(profile: SeccompProfile): Either.Either<Com
 
 /** Why linux.seccomp cannot be used (its JSON path and the reason), or undefined. Compiles it (cached). */
 export function seccompProblem(profile: SeccompProfile): { path: string; reason: string } | undefined {
-  // The listener fd and the container-process-state message are not plumbed yet (issue 4, second part).
-  if (profile.listenerPath !== undefined) return { path: "linux.seccomp.listenerPath", reason: "seccomp user notification is not supported yet" }
-  if (profile.defaultAction === "SCMP_ACT_NOTIFY") return { path: "linux.seccomp.defaultAction", reason: "SCMP_ACT_NOTIFY is not supported yet" }
-  const i = (profile.syscalls ?? []).findIndex((s) => s.action === "SCMP_ACT_NOTIFY")
-  if (i >= 0) return { path: `linux.seccomp.syscalls[${i}].action`, reason: "SCMP_ACT_NOTIFY is not supported yet" }
   const compiled = compileSeccompCached(profile)
-  return Either.isLeft(compiled) ? { path: compiled.left.path, reason: compiled.left.reason } : undefined
+  if (Either.isLeft(compiled)) return { path: compiled.left.path, reason: compiled.left.reason }
+  return startProblem(profile, compiled.right.notify)
 }

@@ -4,6 +4,7 @@
  * "process.cwd"), it joins the init's namespaces and the container's cgroups,
  * and it is held by a pidfd like the init.
  */
+import * as fs from "node:fs"
 import { Effect } from "effect"
 import { buildExecPlan } from "../config/exec-plan.ts"
 import { parseSpec } from "../config/parse.ts"
@@ -12,7 +13,8 @@ import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
 import { InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
-import { consoleHandler, homeOf, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, homeOf, hookState, type Live, type Services } from "./lifecycle.ts"
+import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 
 export interface ExecOptions {
   /** An OCI process object (args, env, cwd, user, capabilities …). */
@@ -50,6 +52,14 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
       // Into a frozen cgroup the process would freeze before it could exec: it joins once it has.
       beforeGo: (p) => (frozen ? Effect.void : cgroups.join(live.record.cgroups, p.pid)),
       onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
+      // Its own filter, its own listener: to listenerPath with its pid, the container "running" (runc
+      // does the same for exec). Without listenerPath it is closed: its notified syscalls get ENOSYS.
+      onSeccomp: (p, fd) => {
+        const sc = spec.linux?.seccomp
+        const done = Effect.sync(() => fs.closeSync(fd))
+        if (!sc?.listenerPath) return done
+        return sendListener(sc.listenerPath, fd, containerProcessState(hookState(live.record, "running", init.pid), p.pid, sc.listenerMetadata)).pipe(Effect.ensuring(done))
+      },
     })
     if (frozen) yield* cgroups.join(live.record.cgroups, ref.pid)
     return { ref, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }

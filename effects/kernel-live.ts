@@ -162,6 +162,13 @@ export const KernelLive = Layer.sync(Kernel, () => {
           if (!req.onConsole) return Effect.sync(() => fs.closeSync(master))
           return req.onConsole(master)
         }
+        const takeListener = (p: ProcessRef, fds: readonly number[]) => {
+          const [listener, ...extra] = fds
+          extra.forEach((fd) => fs.closeSync(fd))
+          if (listener === undefined) return Effect.fail(new InitFailed({ stage: "init", op: "seccomp", syscall: "protocol", errno: "EPROTO", path: "no listener fd" }))
+          if (!req.onSeccomp) return Effect.sync(() => fs.closeSync(listener))
+          return req.onSeccomp(p, listener)
+        }
         const run = Effect.gen(function* () {
           yield* Effect.try({ try: () => addon.send(mine, encodePlan(req.plan)), catch: toSyscallError("send", "plan") })
           const child = yield* next(ch, "clone")
@@ -176,8 +183,8 @@ export const KernelLive = Layer.sync(Kernel, () => {
           if (req.barrier === false) {
             // No start barrier (an exec'd process): EOF means execve went through, a message that it failed.
             let item = yield* Queue.take(ch.inbox)
-            while (item.kind === "msg" && item.msg.type === "console") {
-              yield* takeConsole(item.fds)
+            while (item.kind === "msg" && (item.msg.type === "console" || item.msg.type === "seccomp")) {
+              yield* item.msg.type === "console" ? takeConsole(item.fds) : takeListener(init, item.fds)
               item = yield* Queue.take(ch.inbox)
             }
             yield* closeChannel(ch)
@@ -187,8 +194,9 @@ export const KernelLive = Layer.sync(Kernel, () => {
           let ready = yield* next(ch, "init", init)
           // At its sync op the init waits for us to run the runtime-namespace hooks; a console op hands
           // us the terminal's master.
-          while (ready.msg.type === "sync" || ready.msg.type === "console") {
+          while (ready.msg.type === "sync" || ready.msg.type === "console" || ready.msg.type === "seccomp") {
             if (ready.msg.type === "console") yield* takeConsole(ready.fds)
+            else if (ready.msg.type === "seccomp") yield* takeListener(init, ready.fds)
             else {
               if (req.onSync) yield* req.onSync(init)
               yield* go()

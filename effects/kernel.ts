@@ -37,6 +37,11 @@ export interface SpawnRequest {
   readonly hookStates?: (init: ProcessRef) => { readonly create: string; readonly start: string }
   /** Receives the master of the process's terminal (a `console` op); it is the callee's to close. */
   readonly onConsole?: (master: number) => Effect.Effect<void, ContainerError>
+  /**
+   * Receives the seccomp user-notification listener (a filter with SCMP_ACT_NOTIFY) and the process
+   * it filters; it is the callee's to close. The init does not wait for it (queued notifications do).
+   */
+  readonly onSeccomp?: (init: ProcessRef, listener: number) => Effect.Effect<void, ContainerError>
   /** Runs while the init waits at its `sync` op: the prestart and createRuntime hooks. */
   readonly onSync?: (init: ProcessRef) => Effect.Effect<void, ContainerError>
 }

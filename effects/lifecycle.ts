@@ -20,6 +20,8 @@ import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { checkIntelRdtOnHost, joinRdt, removeRdt, resctrlRoot } from "./rdt.ts"
+import { compileSeccompCached } from "../config/seccomp-compile.ts"
+import { closeListener, containerProcessState, sendListener } from "./seccomp-notify.ts"
 
 /** Where a container comes from: a bundle directory, or a config object (its relative paths relative to `bundle` or the cwd). */
 export interface CreateOptions {
@@ -39,6 +41,11 @@ export interface CreateOptions {
   readonly extraEnv?: readonly string[]
   /** Effects run in this process at the createRuntime, poststart and poststop points. */
   readonly hooks?: InProcessHooks
+  /**
+   * Keep the seccomp listener of an SCMP_ACT_NOTIFY profile in this process (Live.seccompListener,
+   * Container.notifications()), besides sending it to linux.seccomp.listenerPath if that is set.
+   */
+  readonly seccompNotify?: boolean
 }
 
 /** A container as the lifecycle sees it: its record and, while it lives, its init. */
@@ -49,6 +56,8 @@ export interface Live {
   readonly console?: number
   /** The in-process hooks given at create (this process only). */
   readonly hooks?: InProcessHooks
+  /** The init's seccomp listener, with CreateOptions.seccompNotify (this process only). */
+  readonly seccompListener?: number
 }
 
 /**
@@ -112,7 +121,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
     // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
     const facts = yield* cgroups.facts()
-    const problem = checkResourcesOnHost(spec.linux?.resources, facts)
+    const problem = checkResourcesOnHost(spec.linux?.resources, facts) ?? notifyProblem(spec, o.seccompNotify === true)
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
@@ -145,8 +154,21 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
       yield* Effect.logDebug("init plan", { id, ops: plan.ops })
       let consoleFd: number | undefined
+      let listenerFd: number | undefined
       const init = yield* kernel
         .spawnInit({
+          onSeccomp: (p, fd) =>
+            Effect.gen(function* () {
+              const sc = spec.linux?.seccomp
+              const keep = () => void (listenerFd = fd)
+              // runc sends the state as "creating": the init has not reached its barrier yet.
+              if (sc?.listenerPath)
+                yield* sendListener(sc.listenerPath, fd, containerProcessState(hookState(record, "creating", p.pid), p.pid, sc.listenerMetadata)).pipe(
+                  Effect.tapError(() => Effect.sync(() => fs.closeSync(fd))),
+                )
+              if (o.seccompNotify) keep()
+              else fs.closeSync(fd)
+            }),
           onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
           plan: toWire(plan),
           stdio: o.stdio ?? [0, 1, 2],
@@ -173,7 +195,13 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       yield* store.write(o.root, record).pipe(
         Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)),
       )
-      return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}), ...(o.hooks ? { hooks: o.hooks } : {}) }
+      return {
+        record,
+        init,
+        ...(consoleFd !== undefined ? { console: consoleFd } : {}),
+        ...(o.hooks ? { hooks: o.hooks } : {}),
+        ...(listenerFd !== undefined ? { seccompListener: listenerFd } : {}),
+      }
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
@@ -185,6 +213,16 @@ const dropRdt = (spec: Spec, id: string): Effect.Effect<void> => {
   const rdt = spec.linux?.intelRdt
   const root = resctrlRoot()
   return rdt && root ? removeRdt(root, rdt, id).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))) : Effect.void
+}
+
+/** SCMP_ACT_NOTIFY needs someone to answer: listenerPath, or the in-process listener. */
+function notifyProblem(spec: Spec, inProcess: boolean): { path: string; reason: string } | undefined {
+  const sc = spec.linux?.seccomp
+  if (!sc || sc.listenerPath || inProcess) return undefined
+  const compiled = compileSeccompCached(sc)
+  if (compiled._tag === "Right" && compiled.right.notify)
+    return { path: "linux.seccomp.listenerPath", reason: "SCMP_ACT_NOTIFY needs a listener: set listenerPath (or, in-process, the seccompNotify option)" }
+  return undefined
 }
 
 /** The runtime-spec state handed to hooks. */
@@ -316,6 +354,7 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
       Effect.gen(function* () {
         yield* killAll(live)
         if (live.init) yield* kernel.release(live.init)
+        if (live.seccompListener !== undefined) yield* closeListener(live.seccompListener)
         yield* cgroups.destroy(live.record.cgroups)
         yield* dropRdt(live.record.spec, live.record.id)
         yield* store.remove(root, live.record.id)

@@ -4,7 +4,8 @@
  * the current state allows it (InvalidTransition otherwise, touching nothing),
  * then sends the event and waits for the machine to settle.
  */
-import { Effect, Runtime } from "effect"
+import { Effect, Runtime, Stream } from "effect"
+import { notifications as seccompNotifications, type SeccompNotification } from "../effects/seccomp-notify.ts"
 import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
 import { InvalidTransition, SyscallError, type ContainerError } from "../effects/errors.ts"
@@ -151,6 +152,15 @@ export class Container {
       bundle: live?.record.bundle ?? "",
       ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
     }
+  }
+
+  /**
+   * The notifications of the init's SCMP_ACT_NOTIFY filter (created with `seccompNotify: true`), to
+   * be answered with `respond`; empty without one. It ends when no process uses the filter.
+   */
+  notifications(): Stream.Stream<SeccompNotification, SyscallError> {
+    const fd = this.actor.getSnapshot().context.live?.seccompListener
+    return fd === undefined ? Stream.empty : seccompNotifications(fd)
   }
 
   /**

@@ -107,4 +107,23 @@ export interface Addon {
    * caller closes the fd after closing the watch.
    */
   watchEventfd(fd: number, onEvent: (error: Error | null, count?: number) => void): Watch
+  /**
+   * Watches a seccomp listener fd: `onNotification` for each SECCOMP_IOCTL_NOTIF_RECV, then
+   * `onEnd(null)` once no task uses the filter (POLLHUP) or `onEnd(error)`. The fd stays the caller's.
+   */
+  seccompNotifyWatch(fd: number, onNotification: (n: SeccompNotif) => void, onEnd: (error: Error | null) => void): Watch
+  /** SECCOMP_IOCTL_NOTIF_SEND {id, error (negative errno or 0), val, flags (1 = CONTINUE)}; ENOENT: the task is gone. */
+  seccompNotifyRespond(fd: number, id: bigint, error: number, val: bigint, flags: number): void
+  /** SECCOMP_IOCTL_NOTIF_ID_VALID: does the task still wait on notification `id`? */
+  seccompNotifyIdValid(fd: number, id: bigint): boolean
+}
+
+/** struct seccomp_notif as the addon hands it over. */
+export interface SeccompNotif {
+  readonly id: bigint
+  readonly pid: number
+  readonly arch: number
+  readonly nr: number
+  readonly instructionPointer: bigint
+  readonly args: readonly bigint[]
 }

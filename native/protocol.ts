@@ -14,6 +14,7 @@ export const Msg = {
   ERROR: 3,
   SYNC: 4,
   CONSOLE: 5,
+  SECCOMP: 6,
   PLAN: 16,
   GO: 17,
 } as const
@@ -60,6 +61,7 @@ export const Op = {
   PERSONALITY: 45,
   PRESERVE_FDS: 46,
   JOIN_PIDFD: 47,
+  LSM_EXEC: 48,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 
@@ -193,6 +195,8 @@ export type HelperMessage =
   | { readonly type: "ready" }
   | { readonly type: "sync" }
   | { readonly type: "console" }
+  /** The seccomp user-notification listener rides along as SCM_RIGHTS. */
+  | { readonly type: "seccomp" }
   | {
       readonly type: "error"
       readonly errno: number
@@ -218,6 +222,8 @@ export function decodeMessage(buf: Uint8Array): HelperMessage {
       return { type: "sync" }
     case Msg.CONSOLE:
       return { type: "console" }
+    case Msg.SECCOMP:
+      return { type: "seccomp" }
     case Msg.ERROR:
       return {
         type: "error",
@@ -243,6 +249,8 @@ export function encodeMessage(m: HelperMessage): Uint8Array {
       return frame(Msg.SYNC, new Uint8Array(0))
     case "console":
       return frame(Msg.CONSOLE, new Uint8Array(0))
+    case "seccomp":
+      return frame(Msg.SECCOMP, new Uint8Array(0))
     case "error":
       return frame(
         Msg.ERROR,

@@ -35,5 +35,9 @@ Napi::Value BpfDetachDeviceProgram(const Napi::CallbackInfo& info);
 Napi::Value Eventfd(const Napi::CallbackInfo& info);
 Napi::Value ReadEventfd(const Napi::CallbackInfo& info);
 Napi::Value WatchEventfd(const Napi::CallbackInfo& info);
+// seccomp-notify.cc
+Napi::Value SeccompNotifyWatch(const Napi::CallbackInfo& info);
+Napi::Value SeccompNotifyRespond(const Napi::CallbackInfo& info);
+Napi::Value SeccompNotifyIdValid(const Napi::CallbackInfo& info);
 
 }  // namespace xc

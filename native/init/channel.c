@@ -156,6 +156,11 @@ int send_console(int master)
 	return send_msg(XC_MSG_CONSOLE, NULL, master);
 }
 
+int send_seccomp(int listener)
+{
+	return send_msg(XC_MSG_SECCOMP, NULL, listener);
+}
+
 int send_sync(void)
 {
 	return send_msg(XC_MSG_SYNC, NULL, -1);

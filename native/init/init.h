@@ -85,4 +85,8 @@ op_fn op_console;
 /* hooks.c */
 op_fn op_sync, op_hook;
 
+/* lsm.c */
+op_fn op_lsm_exec;
+int send_seccomp(int listener); /* channel.c */
+
 #endif

@@ -57,6 +57,7 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_SCHEDULER] = op_scheduler,
 	[XC_OP_PERSONALITY] = op_personality,
 	[XC_OP_PRESERVE_FDS] = op_preserve_fds,
+	[XC_OP_LSM_EXEC] = op_lsm_exec,
 };
 
 /* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */

@@ -279,10 +279,26 @@ int op_seccomp(const struct plan_op *op, struct init_state *st, struct init_erro
 		.filter = (struct sock_filter *)(uintptr_t)op->s[0],
 	};
 
+	unsigned flags = (unsigned)op->n[0];
+	int fd;
+
 	if (op->len[0] / sizeof(struct sock_filter) > 0xffff)
 		return init_fail(err, EINVAL, "seccomp", "filter too long");
-	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, (unsigned)op->n[0], &prog) < 0)
+	if (op->n[1] == 1)
+		flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+	if (fd < 0)
 		return init_fail(err, errno, "seccomp", NULL);
+	if (op->n[1] != 1)
+		return 0;
+	/* From here on our own syscalls go through the filter: this sendmsg and
+	 * close, then whatever the plan does up to execve. The manager refuses a
+	 * profile that notifies sendmsg (config/seccomp-checks.ts): nobody could
+	 * answer it before the listener is out. No reply is awaited (runc waits
+	 * for procSeccompDone): queued notifications wait for the listener. */
+	if (send_seccomp(fd) < 0)
+		return init_fail(err, errno, "sendmsg", "seccomp listener");
+	close(fd);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
  *   MSG_SYNC                    ◄─── C at OP_SYNC: prestart/createRuntime hooks run,
  *   MSG_GO                      ───►   then C goes on
  *   MSG_CONSOLE + [pty master]  ◄─── C at OP_CONSOLE (process.terminal)
+ *   MSG_SECCOMP + [listener]    ◄─── C at OP_SECCOMP with N1 = 1 (SCMP_ACT_NOTIFY), no reply awaited
  *   MSG_READY                   ◄─── C at OP_WAIT_START, then blocks on exec.fifo
  *   (start: open exec.fifo for reading, read "0")
  *   EOF on the socket           ◄─── C execve'd (socket is CLOEXEC)
@@ -47,6 +48,7 @@ enum xc_msg {
 	XC_MSG_READY = 2, /* no fields: C waits on the exec fifo */
 	XC_MSG_CONSOLE = 5, /* no fields; SCM_RIGHTS: the master of the container's terminal */
 	XC_MSG_SYNC = 4,  /* no fields: C waits at OP_SYNC for the manager's MSG_GO (it runs its hooks) */
+	XC_MSG_SECCOMP = 6, /* no fields; SCM_RIGHTS: the seccomp user-notification listener (OP_SECCOMP, N1 = 1) */
 	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail */
 	XC_MSG_PLAN = 16, /* payload = ops */
 	XC_MSG_GO = 17,   /* C may run its ops. Optional fields: S0 = the OCI state given to OP_HOOK with N1 = 0
@@ -115,7 +117,8 @@ enum xc_op {
 	                           capset, then raise each ambient cap */
 	XC_OP_CHDIR = 35,       /* S0 = cwd: chdir, then refuse a cwd outside the root (getcwd "(unreachable)") */
 	XC_OP_NO_NEW_PRIVS = 36,
-	XC_OP_SECCOMP = 37,     /* S0 = struct sock_filter[] bytes, N0 = seccomp() flags */
+	XC_OP_SECCOMP = 37,     /* S0 = struct sock_filter[] bytes, N0 = seccomp() flags; N1 = 1: add
+	                           SECCOMP_FILTER_FLAG_NEW_LISTENER and send the listener fd in MSG_SECCOMP */
 	XC_OP_EXEC = 38,        /* S0 = argv, S1 = env, both NUL-separated lists (each string NUL-terminated):
 	                           execve of the OP_RESOLVE_EXEC result */
 	XC_OP_UNSHARE = 39,     /* N0 = CLONE_NEW* flags: unshare() in C. A cgroup namespace is made here, after
@@ -140,6 +143,9 @@ enum xc_op {
 	XC_OP_JOIN_PIDFD = 47,  /* N0 = fd (the manager passed the target's pidfd to the helper at that number),
 	                           N1 = CLONE_NEW* flags: setns(pidfd, N1) joins them all at once, race-free
 	                           (no /proc path that a reused pid could redirect); runs in H before OP_CLONE */
+	XC_OP_LSM_EXEC = 48,    /* S0 = attr file ("/proc/thread-self/attr/apparmor/exec" …), S1 = text: write it
+	                           once, so that the next execve enters that AppArmor profile / SELinux label.
+	                           The file must be on procfs unless N0 = 1 (a test stand-in, see config/lsm.ts) */
 	XC_OP_MAX
 };
 

@@ -33,7 +33,7 @@ describe("config validation", () => {
     [{ ...spec, linux: { ...spec.linux, sysctl: { "kernel.panic": "1" } } }, "linux.sysctl.kernel.panic", /host/],
     [{ ...spec, hostname: undefined, linux: { namespaces: [{ type: "mount" }], sysctl: { "net.ipv4.ip_forward": "1" } } }, "linux.sysctl.net.ipv4.ip_forward", /network/],
     [{ ...spec, linux: { ...spec.linux, devices: [{ type: "c", path: "/dev/x" }] } }, "linux.devices[0]", /major/],
-    [{ ...spec, linux: { ...spec.linux, seccomp: { defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/l.sock" } } }, "linux.seccomp.listenerPath", /not supported/],
+    [{ ...spec, linux: { ...spec.linux, seccomp: { defaultAction: "SCMP_ACT_ERRNO" } } }, "linux.seccomp.defaultAction", /blocks execve/],
     [{ ...spec, root: undefined }, "root", /required/],
   ])("rejects %# naming the field", (input, path, reason) => {
     const p = problem(input)

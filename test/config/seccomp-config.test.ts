@@ -15,18 +15,23 @@ const problem = (seccomp: unknown) => {
 const rule = (over: Record<string, unknown>) => ({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }, { names: ["kill"], action: "SCMP_ACT_ERRNO", ...over }] })
 
 describe("linux.seccomp validation", () => {
-  it("accepts a profile using every action but NOTIFY, every operator and flag", () => {
+  it("accepts a profile using every action, every operator and flag", () => {
     expect(
       problem({
         defaultAction: "SCMP_ACT_ERRNO",
         defaultErrnoRet: 38,
         architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"],
         flags: ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
-        syscalls: ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG"].map((action, i) => ({
-          names: ["kill"],
-          action,
-          args: [{ index: i % 6, value: 2 ** 40, valueTwo: 3, op: ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"][i] }],
-        })),
+        listenerPath: "/run/agent.sock",
+        syscalls: [
+          // The init's execve and its sendmsg of the listener must get through (config/seccomp-checks.ts).
+          { names: ["execve", "sendmsg"], action: "SCMP_ACT_ALLOW" },
+          ...["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY"].map((action, i) => ({
+            names: ["kill"],
+            action,
+            args: [{ index: i % 6, value: 2 ** 40, valueTwo: 3, op: ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_EQ"][i] }],
+          })),
+        ],
       }),
     ).toBeUndefined()
   })
@@ -43,8 +48,10 @@ describe("linux.seccomp validation", () => {
     [{ defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_Z80"] }, "linux.seccomp.architectures[0]"],
     [{ defaultAction: "SCMP_ACT_ALLOW", flags: ["SECCOMP_FILTER_FLAG_NEW_LISTENER"] }, "linux.seccomp.flags[0]"],
     [{ defaultAction: "SCMP_ACT_KILL", defaultErrnoRet: 1 }, "linux.seccomp.defaultErrnoRet"],
-    [rule({ action: "SCMP_ACT_NOTIFY" }), "linux.seccomp.syscalls[1].action"],
-    [{ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/x.sock" }, "linux.seccomp.listenerPath"],
+    [{ defaultAction: "SCMP_ACT_ERRNO" }, "linux.seccomp.defaultAction"],
+    [{ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }, { names: ["execve"], action: "SCMP_ACT_KILL" }] }, "linux.seccomp.syscalls[1]"],
+    [{ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["sendmsg", "mkdir"], action: "SCMP_ACT_NOTIFY" }] }, "linux.seccomp.syscalls[0]"],
+    [{ defaultAction: "SCMP_ACT_NOTIFY", syscalls: [{ names: ["execve"], action: "SCMP_ACT_ALLOW" }] }, "linux.seccomp.defaultAction"],
     ["nope", "linux.seccomp"],
   ])("rejects %j at %s", (seccomp, path) => {
     expect(problem(seccomp)?.path).toBe(path)

@@ -28,6 +28,7 @@ describe("the init plan wire format", () => {
     fc.oneof(
       fc.record({ type: fc.constant("child" as const), pid: fc.integer({ min: 1, max: 4194304 }) }),
       fc.constant({ type: "ready" as const }),
+      fc.constant({ type: "seccomp" as const }),
       fc.record({
         type: fc.constant("error" as const),
         errno: fc.integer({ min: 1, max: 4095 }),
