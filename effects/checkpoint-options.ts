@@ -40,18 +40,19 @@ export function parsePageServer(text: string): PageServer | undefined {
 }
 
 /**
- * A status fd must be open for writing: a zero-byte write checks exactly that (the kernel refuses
- * EBADF before it looks at the count) and writes nothing.
+ * A status fd must be open for writing: its access mode, as /proc/self/fdinfo shows it (runc checks
+ * F_GETFL). A zero-byte write would test the same on a pipe but sends an empty datagram on a socket.
  */
 export function checkStatusFd(fd: number, lazyPages: boolean): Effect.Effect<number, ConfigError> {
   if (!lazyPages) return Effect.fail(new ConfigError({ path: "statusFd", reason: "only a lazy-pages checkpoint reports readiness (set lazyPages)" }))
-  return Effect.try({
-    try: () => {
-      fs.writeSync(fd, Buffer.alloc(0))
-      return fd
-    },
-    catch: (e) => new ConfigError({ path: "statusFd", reason: `fd ${fd} is not open for writing (${(e as NodeJS.ErrnoException).code ?? String(e)})` }),
-  })
+  let flags: number
+  try {
+    flags = parseInt(/^flags:\s*([0-7]+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))?.[1] ?? "", 8)
+  } catch (e) {
+    return Effect.fail(new ConfigError({ path: "statusFd", reason: `fd ${fd} is not open (${(e as NodeJS.ErrnoException).code ?? String(e)})` }))
+  }
+  // O_ACCMODE: 0 O_RDONLY, 1 O_WRONLY, 2 O_RDWR.
+  return (flags & 3) === 1 || (flags & 3) === 2 ? Effect.succeed(fd) : Effect.fail(new ConfigError({ path: "statusFd", reason: `fd ${fd} is not open for writing` }))
 }
 
 /**

@@ -172,9 +172,9 @@ function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
  * told to the status fd, as runc does; the rest are logged: network-lock/unlock need no action (we
  * configure no host-side network to detach), and the state is recorded once CRIU answers.
  */
-const onDumpNotify = (statusFd: () => number | undefined) => (n: CriuNotification) => {
-  const fd = statusFd()
-  return Effect.zipRight(closeFds(n), n.script === "status-ready" && fd !== undefined ? signalStatusFd(fd) : Effect.logDebug("criu dump", n.script))
+const onDumpNotify = (takeStatusFd: () => number | undefined) => (n: CriuNotification) => {
+  const fd = n.script === "status-ready" ? takeStatusFd() : undefined
+  return Effect.zipRight(closeFds(n), fd !== undefined ? signalStatusFd(fd) : Effect.logDebug("criu dump", n.script))
 }
 
 /** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
