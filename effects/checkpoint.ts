@@ -242,11 +242,19 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         lazyPages: o.lazyPages ?? false,
         autoDedup: o.autoDedup ?? false,
         emptyNs,
-        onNotify: onDumpNotify(() => {
-          const fd = statusFd
-          statusFd = undefined
-          return fd
-        }),
+        onNotify: (n) =>
+          Effect.zipRight(
+            onDumpNotify(() => {
+              const fd = statusFd
+              statusFd = undefined
+              return fd
+            })(n),
+            // runc's post-dump marker: the images are complete and CRIU is about to kill the tree, so
+            // the record says so now; a runtime that dies before CRIU answers leaves it checkpointed.
+            n.script === "post-dump" && !o.preDump && !o.leaveRunning
+              ? store.write(root, { ...record, checkpoint: { imagePath, at: new Date().toISOString() } })
+              : Effect.void,
+          ),
       }),
     ).pipe(
       Effect.onError(() => (preFreeze ? thaw.pipe(Effect.ignore) : Effect.void)),
