@@ -24,6 +24,7 @@ for x in sh sleep; do ln -s busybox "$work/bundle/rootfs/bin/$x"; done
 # Stdio: the host's /dev/null, as conmon gives a detached container. runc reopens it inside the
 # container at create; xcontainer declares it a CRIU external and hands it back at restore.
 
+criu_ms() { tail -1 "$1" | sed -n 's/^(\([0-9]*\)\.\([0-9]\{3\}\).*/\1\2/p' | sed 's/^0*//;s/^$/0/'; }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -38,11 +39,16 @@ round() { # runtime-command-prefix name
   t0=$(date +%s%N)
   $rt restore -d --image-path "$img" -b "$work/bundle" "$id" </dev/null >/dev/null 2>&1
   local rs; rs=$(ms "$t0")
+  t0=$(date +%s%N)
   local pid; pid=$($rt state "$id" | jq .pid)
+  local st; st=$(ms "$t0")
   local v; v=$(cat "/proc/$pid/root/dev/shm/c")
   [ "$v" -ge 3 ] || { echo "$id: counter restarted ($v)" >&2; exit 1; }
   $rt delete -f "$id"
-  echo "$cp $rs"
+  # CRIU's own time: the last timestamp of its log (seconds since it started), in ms.
+  local cd cr
+  cd=$(criu_ms "$img/dump.log"); cr=$(criu_ms "$img/restore.log")
+  echo "$cp $rs $cd $cr $st"
 }
 
 : >"$work/runc" ; : >"$work/xc"
@@ -50,8 +56,10 @@ for i in $(seq "$N"); do
   round "runc --root $work/runc-root --criu $CRIU" "r$i" >>"$work/runc"
   round "$XC --root $work/xc-root --criu $CRIU" "x$i" >>"$work/xc"
 done
-printf "%-12s %14s %14s   (medians of %d, ms, whole command)\n" runtime checkpoint "restore -d" "$N"
+printf "%-12s %12s %12s %12s %12s %8s   (medians of %d, ms; whole command, CRIU's own time from its log, and \`state\` for the command's start-up)\n" runtime checkpoint "restore -d" "criu dump" "criu restore" state "$N"
 for rt in runc xc; do
-  printf "%-12s %14s %14s\n" "$([ $rt = xc ] && echo xcontainer || echo runc)" \
-    "$(cut -d' ' -f1 "$work/$rt" | median)" "$(cut -d' ' -f2 "$work/$rt" | median)"
+  printf "%-12s %12s %12s %12s %12s %8s\n" "$([ $rt = xc ] && echo xcontainer || echo runc)" \
+    "$(cut -d' ' -f1 "$work/$rt" | median)" "$(cut -d' ' -f2 "$work/$rt" | median)" \
+    "$(cut -d' ' -f3 "$work/$rt" | median)" "$(cut -d' ' -f4 "$work/$rt" | median)" "$(cut -d' ' -f5 "$work/$rt" | median)"
 done
+uptime

@@ -26,7 +26,8 @@ import { buildPlan } from "../config/plan.ts"
 import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
 import { Cgroups, type CgroupPaths } from "./cgroups.ts"
-import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode } from "./criu.ts"
+import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode, type PageServer } from "./criu.ts"
+import { checkPageServer, checkStatusFd, closeQuietly, emptyNsMask, requireFeatures, signalStatusFd } from "./checkpoint-options.ts"
 import { closeFds } from "./criu-swrk.ts"
 import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
 import { runHooks } from "./hooks.ts"
@@ -47,6 +48,24 @@ export interface CheckpointOptions {
   readonly shellJob?: boolean
   readonly fileLocks?: boolean
   readonly manageCgroupsMode?: ManageCgroupsMode
+  /** A pre-dump: memory only, into imagePath; the container goes on running and its state is unchanged. */
+  readonly preDump?: boolean
+  /** The previous pre-dump's image directory, relative to imagePath (runc's --parent-path): only pages changed since are dumped. */
+  readonly parentPath?: string
+  /** Send the pages to a `criu page-server` there instead of writing them (with lazyPages: serve them there). */
+  readonly pageServer?: PageServer
+  /**
+   * Post-copy migration: the pages stay in memory and are served (at pageServer) to a `criu lazy-pages`
+   * daemon beside the restore, which faults them in through userfaultfd. The checkpoint returns once
+   * every page has been fetched.
+   */
+  readonly lazyPages?: boolean
+  /** With lazyPages: a writable fd that gets one \0 byte, then is closed, once the pages can be fetched (runc's --status-fd). */
+  readonly statusFd?: number
+  /** Namespaces whose contents are not dumped, and come back empty on restore (runc's --empty-ns; "network" only). */
+  readonly emptyNamespaces?: readonly string[]
+  /** With parentPath: punch the parent's pages this dump supersedes out of its files (runc's --auto-dedup). */
+  readonly autoDedup?: boolean
 }
 
 /** runc's restore options (the ones implemented so far), and where the container comes from. */
@@ -62,6 +81,12 @@ export interface RestoreOptions {
   readonly shellJob?: boolean
   readonly fileLocks?: boolean
   readonly manageCgroupsMode?: ManageCgroupsMode
+  /** Namespaces the checkpoint left empty (it must name the same ones); "network" only. */
+  readonly emptyNamespaces?: readonly string[]
+  /** Punch each page out of the images once it is restored (runc's --auto-dedup): the images shrink as the restore goes. */
+  readonly autoDedup?: boolean
+  /** Fault the pages in from a `criu lazy-pages` daemon running in workPath (or imagePath) instead of reading them. */
+  readonly lazyPages?: boolean
   /**
    * For a container with a terminal: CRIU makes a new pty master (orphan-pts-master) and it goes to
    * this unix socket (runc's --console-socket protocol); without one `console()` holds it.
@@ -142,8 +167,15 @@ function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
   return Array.isArray(fds) ? fds.flatMap((key, fd) => (typeof key === "string" && wanted(key) && fd < 3 ? [{ key, fd }] : [])) : []
 }
 
-/** Notifications CRIU sends during a dump: logged; the network ones need no action (we configure no host-side network). */
-const onDumpNotify = (n: CriuNotification) => Effect.zipRight(closeFds(n), Effect.logDebug("criu dump", n.script))
+/**
+ * Notifications CRIU sends during a dump. status-ready (a lazy dump's page server is listening) is
+ * told to the status fd, as runc does; the rest are logged: network-lock/unlock need no action (we
+ * configure no host-side network to detach), and the state is recorded once CRIU answers.
+ */
+const onDumpNotify = (takeStatusFd: () => number | undefined) => (n: CriuNotification) => {
+  const fd = n.script === "status-ready" ? takeStatusFd() : undefined
+  return Effect.zipRight(closeFds(n), fd !== undefined ? signalStatusFd(fd) : Effect.logDebug("criu dump", n.script))
+}
 
 /** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
 export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effect.Effect<Live, ContainerError, Services> =>
@@ -153,7 +185,14 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     const store = yield* StateStore
     const cgroups = yield* Cgroups
     const { record, init } = live
-    if (!init) return yield* new CriuFailed({ action: "dump", reason: `container ${record.id} has no init to dump` })
+    const action = o.preDump ? "pre-dump" : "dump"
+    if (!init) return yield* new CriuFailed({ action, reason: `container ${record.id} has no init to dump` })
+    // Options first: a bad one changes nothing (the status fd is still the caller's).
+    const emptyNs = yield* emptyNsMask(o.emptyNamespaces)
+    const pageServer = o.pageServer ? yield* checkPageServer(o.pageServer) : undefined
+    let statusFd = o.statusFd !== undefined ? yield* checkStatusFd(o.statusFd, o.lazyPages ?? false) : undefined
+    const needs = { memTrack: (o.preDump ?? false) || o.parentPath !== undefined, lazyPages: o.lazyPages ?? false }
+    if (needs.memTrack || needs.lazyPages) yield* requireFeatures(action, yield* criu.features, needs)
     const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups)
     const freeze = freezerDir(record.cgroups)
     const imagePath = path.resolve(o.imagePath)
@@ -171,7 +210,8 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     yield* Effect.try({
       try: () => {
         fs.mkdirSync(imagePath, { recursive: true, mode: 0o700 })
-        fs.writeFileSync(path.join(imagePath, DESCRIPTORS), JSON.stringify(descriptors), { mode: 0o600 })
+        // A pre-dump holds memory only: what a restore needs comes with the final dump (as runc).
+        if (!o.preDump) fs.writeFileSync(path.join(imagePath, DESCRIPTORS), JSON.stringify(descriptors), { mode: 0o600 })
       },
       catch: toSyscallError("write", path.join(imagePath, DESCRIPTORS)),
     })
@@ -193,13 +233,39 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         shellJob: o.shellJob ?? false,
         fileLocks: o.fileLocks ?? false,
         ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
-        extMounts: [...binds.keys()].map((mp): ExtMount => ({ key: mp, val: mp })),
+        extMounts: o.preDump ? [] : [...binds.keys()].map((mp): ExtMount => ({ key: mp, val: mp })),
         ...(freeze ? { freezeCgroup: freeze } : {}),
         external: [...new Set(descriptors.filter((d) => d.startsWith("file["))), ...nsExternal],
-        onNotify: onDumpNotify,
+        preDump: o.preDump ?? false,
+        ...(o.parentPath ? { parentImg: o.parentPath } : {}),
+        ...(pageServer ? { pageServer } : {}),
+        lazyPages: o.lazyPages ?? false,
+        autoDedup: o.autoDedup ?? false,
+        emptyNs,
+        onNotify: (n) =>
+          Effect.zipRight(
+            onDumpNotify(() => {
+              const fd = statusFd
+              statusFd = undefined
+              return fd
+            })(n),
+            // runc's post-dump marker: the images are complete and CRIU is about to kill the tree, so
+            // the record says so now; a runtime that dies before CRIU answers leaves it checkpointed.
+            n.script === "post-dump" && !o.preDump && !o.leaveRunning
+              ? store.write(root, { ...record, checkpoint: { imagePath, at: new Date().toISOString() } })
+              : Effect.void,
+          ),
       }),
-    ).pipe(Effect.onError(() => (preFreeze ? thaw.pipe(Effect.ignore) : Effect.void)))
+    ).pipe(
+      Effect.onError(() => (preFreeze ? thaw.pipe(Effect.ignore) : Effect.void)),
+      // Whoever waits on the status fd learns of a failure by its end (runc closes it too).
+      Effect.ensuring(Effect.sync(() => statusFd !== undefined && closeQuietly(statusFd))),
+    )
     yield* store.withLock(root, record.id, dump)
+    if (o.preDump) {
+      if (preFreeze) yield* thaw
+      return live
+    }
     const checkpointed = { imagePath, at: new Date().toISOString() }
     if (o.leaveRunning) {
       if (preFreeze) yield* thaw
@@ -238,6 +304,7 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
     if (problem) return yield* new ConfigError(problem)
     const imagePath = path.resolve(o.imagePath)
+    const emptyNs = yield* emptyNsMask(o.emptyNamespaces)
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
     let consoleFd: number | undefined
@@ -261,6 +328,9 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
         shellJob: o.shellJob ?? false,
         fileLocks: o.fileLocks ?? false,
         ...(o.manageCgroupsMode ? { manageCgroupsMode: o.manageCgroupsMode } : {}),
+        emptyNs,
+        autoDedup: o.autoDedup ?? false,
+        lazyPages: o.lazyPages ?? false,
         extMounts: [...binds].map(([mp, source]) => ({ key: mp, val: source })),
         // As create, our stdio by default. CRIU checks that each takes the place of one of its kind (a file
         // for a file: its mode, and its size unless it is O_APPEND; /dev/null for /dev/null).

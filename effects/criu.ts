@@ -53,7 +53,27 @@ export interface CriuCommon {
   readonly fileLocks?: boolean
   readonly manageCgroupsMode?: ManageCgroupsMode
   readonly extMounts?: readonly ExtMount[]
+  /** CLONE_NEW* mask of namespaces whose contents CRIU leaves alone (runc's --empty-ns; CRIU supports network). */
+  readonly emptyNs?: number
+  /** Dump: punch the parent's pages a new dump supersedes; restore: punch each page once restored. */
+  readonly autoDedup?: boolean
+  /** Dump: serve pages from memory on request instead of writing them; restore: fault them in through userfaultfd. */
+  readonly lazyPages?: boolean
   readonly onNotify?: (n: CriuNotification) => Effect.Effect<void, ContainerError>
+}
+
+/** Where a dump sends its pages (a `criu page-server`), or, with lazyPages, where it serves them. */
+export interface PageServer {
+  readonly address: string
+  readonly port: number
+}
+
+/** CRIU features a request depends on (criu_features; runc's checkCriuFeatures). */
+export interface CriuFeatures {
+  /** Memory dirty tracking (soft-dirty bits): pre-dump and parent images. */
+  readonly memTrack: boolean
+  /** userfaultfd: lazy pages. */
+  readonly lazyPages: boolean
 }
 
 export interface DumpOptions extends CriuCommon {
@@ -63,6 +83,11 @@ export interface DumpOptions extends CriuCommon {
   readonly freezeCgroup?: string
   /** Resources CRIU leaves out of the images ("file[mnt_id:inode]"); a restore passes them back with inheritFds. */
   readonly external?: readonly string[]
+  /** A pre-dump: memory only, the tree goes on running (CRIU's PRE_DUMP). */
+  readonly preDump?: boolean
+  /** The previous (pre-)dump's image directory, relative to imagePath: only pages changed since are dumped (needs memTrack). */
+  readonly parentImg?: string
+  readonly pageServer?: PageServer
 }
 
 export interface RestoreOptions extends CriuCommon {
@@ -84,6 +109,8 @@ export interface CriuService {
   readonly dump: (o: DumpOptions) => Effect.Effect<void, ContainerError>
   /** Restores the images as a sibling of CRIU, i.e. our child; returns the restored root's pid. */
   readonly restore: (o: RestoreOptions) => Effect.Effect<number, ContainerError>
+  /** What CRIU on this kernel can do (FEATURE_CHECK). */
+  readonly features: Effect.Effect<CriuFeatures, ContainerError>
 }
 
 export class Criu extends Context.Tag("xcontainer/Criu")<Criu, CriuService>() {}
@@ -167,6 +194,9 @@ const commonOpts = (o: CriuCommon, imagesFd: number, workFd: number | undefined,
   fileLocks: o.fileLocks ?? false,
   orphanPtsMaster: true,
   extMnt: (o.extMounts ?? []).map((m) => ({ key: m.key, val: m.val })),
+  emptyNs: o.emptyNs ?? 0,
+  autoDedup: o.autoDedup ?? false,
+  lazyPages: o.lazyPages ?? false,
 })
 
 /** Puts the log's error lines into a CriuFailed (a spawn or protocol failure has no log to add). */
@@ -226,8 +256,17 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
         Effect.mapError((e) => (unknown && known === undefined ? notAnswering(found)(e) : e)),
       )
     })
+  const features: Effect.Effect<CriuFeatures, ContainerError> = session((criuPath, version) =>
+    swrk({
+      criuPath,
+      ...version,
+      action: "feature check",
+      request: { type: criu_req_type.FEATURE_CHECK, features: { memTrack: true, lazyPages: true } },
+    }),
+  ).pipe(Effect.map((resp) => ({ memTrack: resp.features?.memTrack ?? false, lazyPages: resp.features?.lazyPages ?? false })))
   return {
     check,
+    features,
     // The directories are opened first: a missing one is our error to report, not a CRIU that does not answer.
     dump: (o) =>
       withDirs(o, true, (imagesFd, workFd, logDir) =>
@@ -235,15 +274,18 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
           swrk({
             criuPath,
             ...version,
-            action: "dump",
+            action: o.preDump ? "pre-dump" : "dump",
             request: {
-              type: criu_req_type.DUMP,
+              type: o.preDump ? criu_req_type.PRE_DUMP : criu_req_type.DUMP,
               opts: {
                 ...commonOpts(o, imagesFd, workFd, "dump.log"),
                 pid: o.pid,
                 leaveRunning: o.leaveRunning ?? false,
                 ...(o.freezeCgroup ? { freezeCgroup: o.freezeCgroup } : {}),
                 external: [...(o.external ?? [])],
+                // As runc: a parent means tracking memory, so that CRIU can tell which pages changed since.
+                ...(o.parentImg ? { parentImg: o.parentImg, trackMem: true } : {}),
+                ...(o.pageServer ? { ps: { address: o.pageServer.address, port: o.pageServer.port } } : {}),
               },
             },
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),

@@ -66,9 +66,10 @@ describe.skipIf(skipReason)("checkpoint and restore on the command line", () => 
     expect(r.err).toMatch(/criu restore: RESTORE failed: Error \(criu\/[^)]*\): /)
     expect(r.err).toContain(path.join(empty, "restore.log"))
     expect(expectNoTrace(root, id)).toEqual([])
-    const pre = xc("checkpoint", "--pre-dump", "--image-path", empty, id)
-    expect(pre.code).toBe(1)
-    expect(pre.err).toMatch(/--pre-dump: not supported yet/)
+    // The flags still unimplemented are refused by name (pre-dump and the others: test/cli/criu-cli.test.ts).
+    const lsm = xc("restore", "--lsm-profile", "x", "--image-path", empty, "-b", b.dir, id)
+    expect(lsm.code).toBe(1)
+    expect(lsm.err).toMatch(/--lsm-profile: not supported yet/)
     expect(xc("checkpoint", "--manage-cgroups-mode", "bogus", id).err).toMatch(/invalid --manage-cgroups-mode/)
   })
 })
