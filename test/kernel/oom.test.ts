@@ -22,9 +22,10 @@ const limited = (s: Spec): Spec => ({ ...s, linux: { ...s.linux, resources: { me
 const HOG = "x=$(head -c 200000000 /dev/zero | tr '\\0' x)"
 
 describe.skipIf(skipReason)("OOM notifications on the real kernel", () => {
+  // The CLI bundle and its start-up snapshot: slow on a loaded machine.
   beforeAll(() => {
     execFileSync("node", [path.resolve(import.meta.dirname, "..", "..", "cli", "bundle.mjs")], { cwd: path.resolve(import.meta.dirname, "..", "..") })
-  })
+  }, 180_000)
 
   it("reports the OOM kill of the init, even when its exit is seen first", async () => {
     const id = uniq("oomev")
