@@ -27,9 +27,18 @@ const xc = (args: string[], cwd?: string) => {
 describe("the command line", () => {
   it("prints its version and refuses unknown commands and flags", () => {
     expect(spawnSync(BIN, ["--version"], { encoding: "utf8" }).stdout).toMatch(/spec: 1\.2\.0/)
+    // runc's exit statuses: 3 for an unknown command, 1 for an unknown flag, 0 and the usage for none.
     const bad = spawnSync(BIN, ["frobnicate"], { encoding: "utf8" })
-    expect(bad.status).toBe(1)
+    expect(bad.status).toBe(3)
     expect(bad.stderr).toMatch(/no such command "frobnicate"/)
+    expect(spawnSync(BIN, [], { encoding: "utf8" })).toMatchObject({ status: 0, stdout: expect.stringMatching(/^usage: xcontainer/m) })
+    expect(spawnSync(BIN, ["list", "--nope"], { encoding: "utf8" })).toMatchObject({ status: 1, stderr: expect.stringMatching(/flag provided but not defined: --nope/) })
+    expect(spawnSync(BIN, ["list", "-f", "yaml"], { encoding: "utf8" }).status).toBe(1)
+    // --systemd-cgroup: refused where cgroups are made (no systemd here), ignored elsewhere, as runc.
+    const sd = spawnSync(BIN, ["--systemd-cgroup", "create", "x"], { encoding: "utf8" })
+    expect(sd).toMatchObject({ status: 1, stderr: expect.stringMatching(/systemd not running on this host/) })
+    expect(spawnSync(BIN, ["--systemd-cgroup", "--root", os.tmpdir(), "list", "-q"]).status).toBe(0)
+    expect(spawnSync(BIN, ["--rootless", "maybe", "run", "x"], { encoding: "utf8" }).stderr).toMatch(/--rootless: invalid value "maybe"/)
     const flag = spawnSync(BIN, ["--nope", "list"], { encoding: "utf8" })
     expect(flag.status).toBe(1)
     expect(flag.stderr).toMatch(/flag provided but not defined: --nope/)
