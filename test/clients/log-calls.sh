@@ -2,10 +2,11 @@
 # Records what podman and containerd call: runs podman.sh and containerd.sh with the runtime wrapped
 # by a shim that appends each call's argv and exit status to a log, under the name of the check
 # (lib.sh writes "## name" there), then prints the log with ids and paths made generic.
-# Usage: test/clients/log-calls.sh [podman|containerd ...] > calls.txt
+# Usage: [RUNTIME=/usr/sbin/runc] test/clients/log-calls.sh [podman|containerd ...] > calls.txt
+# (RUNTIME: the runtime wrapped, default this checkout's bin/xcontainer; diff the two logs to compare.)
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
-runtime=$here/bin/xcontainer
+runtime=${RUNTIME:-$here/bin/xcontainer}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export XC_CALL_LOG=$work/calls.log
