@@ -288,7 +288,9 @@ function makeLogger(file: string | undefined, format: string | undefined, debug:
     }
     return pino({ level, base: null }, textStream)
   }
-  return pino({ level, base: null }, dest)
+  // runc's (logrus's) JSON lines: "level":"error" and an RFC 3339 time. containerd's go-runc reads
+  // the last "error" line's msg from --log when a call fails; a numeric level fails its decode.
+  return pino({ level, base: null, formatters: { level: (label) => ({ level: label }) }, timestamp: () => `,"time":"${new Date().toISOString().replace(/\.\d+Z$/, "Z")}"` }, dest)
 }
 
 /** Runs the command line; resolves to the exit status. */

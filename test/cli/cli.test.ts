@@ -45,6 +45,17 @@ describe("the command line", () => {
   })
 })
 
+describe("the --log file", () => {
+  it("holds runc's JSON lines: a string level and an RFC 3339 time (containerd's go-runc decodes them)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-log-"))
+    const log = path.join(dir, "log.json")
+    expect(spawnSync(BIN, ["--root", dir, "--log", log, "--log-format", "json", "start", "nope"]).status).toBe(1)
+    const lines = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.at(-1)).toMatchObject({ level: "error", msg: expect.stringMatching(/nope does not exist/), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) })
+    fs.rmSync(dir, { recursive: true })
+  })
+})
+
 describe("spec and features", () => {
   it("writes runc's default config.json once, and a rootless one on request", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-spec-"))
