@@ -70,6 +70,9 @@ describe("spec and features", () => {
     const rootless = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { linux: { namespaces: { type: string }[]; uidMappings: unknown[] } }
     expect(rootless.linux.namespaces.map((n) => n.type)).toContain("user")
     expect(rootless.linux.uidMappings).toHaveLength(1)
+    // runc 1.1.5's `spec --rootless` mounts, in its order.
+    const mounts = (rootless as unknown as { mounts: { destination: string }[] }).mounts.map((m) => m.destination)
+    expect(mounts).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"])
   })
 
   it("prints features that match what the runtime does", () => {
@@ -78,6 +81,9 @@ describe("spec and features", () => {
     expect(f.linux.capabilities).toContain("CAP_CHECKPOINT_RESTORE")
     expect(f.mountOptions).toContain("rbind")
     expect(f).toMatchObject({ hooks: expect.arrayContaining(["createContainer", "poststop"]), linux: { seccomp: { enabled: true } } })
+    // runc's top-level keys in runc's order; checkpoint advertised under runc's annotation.
+    expect(Object.keys(f)).toEqual(["ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux", "annotations"])
+    expect(f).toMatchObject({ annotations: { "org.opencontainers.runc.checkpoint.enabled": "true" }, linux: { cgroup: { systemd: false }, apparmor: { enabled: false } } })
   })
 })
 

@@ -6,7 +6,6 @@
  * same order, the same types, the same table layout, the same trailing bytes.
  */
 import { execFile, spawnSync } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { tabwriter } from "../../cli/main.ts"
