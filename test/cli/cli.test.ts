@@ -42,7 +42,7 @@ describe("the command line", () => {
     const flag = spawnSync(BIN, ["--nope", "list"], { encoding: "utf8" })
     expect(flag.status).toBe(1)
     expect(flag.stderr).toMatch(/flag provided but not defined: --nope/)
-  })
+  }, 120_000)
 })
 
 describe("the --log file", () => {
