@@ -150,18 +150,20 @@ const runCmd: Cmd = (args, ctx) =>
     return exitCode(status)
   })
 
-const stateJson = (c: Container) => {
+/** runc's state JSON: its keys in its order; rootfs is the config's root made absolute. */
+const stateJson = (c: Container, owner = "") => {
   const s = c.state()
+  const root = c.config()?.root?.path
   return {
     ociVersion: s.ociVersion,
     id: s.id,
     pid: s.pid ?? 0,
     status: s.status,
     bundle: s.bundle,
-    rootfs: "",
+    rootfs: root ? path.resolve(s.bundle, root) : "",
     created: c.created() ?? "",
     ...(s.annotations ? { annotations: s.annotations } : {}),
-    owner: "",
+    owner,
   }
 }
 
@@ -170,10 +172,34 @@ const stateCmd: Cmd = (args, ctx) =>
     const p = yield* parse(args, [])
     const id = yield* one(p.positional)
     const c = yield* Container.load({ root: ctx.root, id })
-    process.stdout.write(`${JSON.stringify(stateJson(c), null, "  ")}\n`)
+    // As runc: indented by two spaces, no newline after the closing brace.
+    process.stdout.write(JSON.stringify(stateJson(c), null, "  "))
     yield* c.release()
     return 0
   })
+
+/** runc's list OWNER: the name of the user owning the container's state directory, or "#uid". */
+function ownerOf(dir: string): string {
+  let uid: number
+  try {
+    uid = fs.statSync(dir).uid
+  } catch {
+    return ""
+  }
+  try {
+    const line = fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === `${uid}`)
+    if (line) return line.split(":")[0]!
+  } catch {
+    /* no passwd: the number */
+  }
+  return `#${uid}`
+}
+
+/** Go's text/tabwriter as runc's list uses it (minwidth 12, padding 3): the last column unpadded. */
+export function tabwriter(rows: readonly (readonly string[])[]): string {
+  const widths = (rows[0] ?? []).map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? "").length + 3)))
+  return rows.map((r) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]!) : cell)).join("") + "\n").join("")
+}
 
 const listCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
@@ -181,22 +207,21 @@ const listCmd: Cmd = (args, ctx) =>
       { name: "format", alias: "f", value: true },
       { name: "quiet", alias: "q", value: false },
     ])
+    const format = str(p, "format") ?? "table"
+    if (format !== "table" && format !== "json") return yield* Effect.fail(new UsageError(`invalid format option`))
     const store = yield* StateStore
     const ids = yield* store.list(ctx.root)
     const rows = []
     for (const id of ids) {
       const c = yield* Container.load({ root: ctx.root, id }).pipe(Effect.option)
       if (c._tag === "None") continue
-      rows.push(stateJson(c.value))
+      rows.push(stateJson(c.value, ownerOf(path.join(ctx.root, id))))
       yield* c.value.release()
     }
     if (bool(p, "quiet")) process.stdout.write(rows.map((r) => `${r.id}\n`).join(""))
-    else if (str(p, "format") === "json") process.stdout.write(`${JSON.stringify(rows)}\n`)
-    else {
-      const table = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...rows.map((r) => [r.id, `${r.pid}`, r.status, r.bundle, r.created, "root"])]
-      const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)) + 3)
-      process.stdout.write(table.map((row) => row.map((cell, i) => (i < row.length - 1 ? cell.padEnd(widths[i]!) : cell)).join("")).join("\n") + "\n")
-    }
+    // runc writes null for no containers (a nil Go slice).
+    else if (format === "json") process.stdout.write(`${rows.length ? JSON.stringify(rows) : "null"}\n`)
+    else process.stdout.write(tabwriter([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...rows.map((r) => [r.id, `${r.pid}`, r.status, r.bundle, r.created, r.owner])]))
     return 0
   })
 
@@ -263,7 +288,9 @@ function makeLogger(file: string | undefined, format: string | undefined, debug:
     }
     return pino({ level, base: null }, textStream)
   }
-  return pino({ level, base: null }, dest)
+  // runc's (logrus's) JSON lines: "level":"error" and an RFC 3339 time. containerd's go-runc reads
+  // the last "error" line's msg from --log when a call fails; a numeric level fails its decode.
+  return pino({ level, base: null, formatters: { level: (label) => ({ level: label }) }, timestamp: () => `,"time":"${new Date().toISOString().replace(/\.\d+Z$/, "Z")}"` }, dest)
 }
 
 /** Runs the command line; resolves to the exit status. */
@@ -280,18 +307,27 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0
   }
   const [name, ...rest] = g.rest
+  // As runc (urfave/cli): no command prints the usage and exits 0; an unknown one exits 3.
   if (bool(g, "help") || !name) {
     process.stdout.write(USAGE)
-    return name || bool(g, "help") ? 0 : 1
+    return 0
   }
   const cmd = COMMANDS[name]
   if (!cmd) {
-    process.stderr.write(`xcontainer: no such command "${name}"\n${USAGE}`)
-    return 1
+    process.stderr.write(`xcontainer: no such command "${name}" (No help topic for '${name}')\n`)
+    return 3
   }
   const log = makeLogger(str(g, "log"), str(g, "log-format"), bool(g, "debug"))
-  if (bool(g, "systemd-cgroup")) {
-    process.stderr.write("xcontainer: --systemd-cgroup: systemd is not running on this host\n")
+  // Only the commands that make cgroups need the manager, as runc: `--systemd-cgroup list` works.
+  const makesCgroups = name === "create" || name === "run" || name === "restore"
+  if (makesCgroups && bool(g, "systemd-cgroup")) {
+    process.stderr.write("xcontainer: --systemd-cgroup: systemd not running on this host, cannot use systemd cgroups manager\n")
+    return 1
+  }
+  // runc's --rootless true|false|auto: we run as root with the v1 manager, so only its value is checked.
+  const rootless = str(g, "rootless")
+  if (makesCgroups && rootless !== undefined && !["true", "false", "auto"].includes(rootless)) {
+    process.stderr.write(`xcontainer: --rootless: invalid value "${rootless}" (true, false or auto)\n`)
     return 1
   }
   const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)

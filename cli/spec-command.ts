@@ -21,9 +21,8 @@ export function rootlessSpec(uid: number, gid: number): Spec {
   const base = defaultSpec(["sh"])
   return {
     ...base,
-    mounts: (base.mounts ?? [])
-      .filter((m) => m.type !== "cgroup")
-      .map((m) =>
+    // runc 1.1.5's keeps every mount (the cgroup one included) and binds /sys read-only.
+    mounts: (base.mounts ?? []).map((m) =>
         m.destination === "/sys"
           ? { destination: "/sys", type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
           : m.destination === "/dev/pts"
@@ -83,7 +82,11 @@ export function features(): Record<string, unknown> {
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: false } },
     },
-    annotations: { "org.opencontainers.runtime-spec.features.version": "1.2.0" },
+    annotations: {
+      "org.opencontainers.runtime-spec.features.version": "1.2.0",
+      // runc's key, read by clients (podman ≥ 5) to offer checkpoint/restore; CRIU itself is found at the call, as runc's.
+      "org.opencontainers.runc.checkpoint.enabled": "true",
+    },
   }
 }
 

@@ -11,11 +11,30 @@ import { Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { readV2Parts } from "./stats-v2.ts"
 
 export interface CpuStats {
-  readonly usage: { readonly total: number; readonly percpu: readonly number[]; readonly kernel: number; readonly user: number }
+  readonly usage: {
+    readonly total: number
+    readonly percpu: readonly number[]
+    /** cpuacct.usage_percpu_sys / _user (empty where the kernel lacks them). */
+    readonly percpuKernel?: readonly number[]
+    readonly percpuUser?: readonly number[]
+    readonly kernel: number
+    readonly user: number
+  }
   readonly throttling: { readonly periods: number; readonly throttledPeriods: number; readonly throttledTime: number }
 }
+/** One memory counter set: usage, max usage, limit, failcnt (memory.*, memory.memsw.*, memory.kmem.*, …). */
+export interface MemoryEntry {
+  readonly usage: number
+  readonly max: number
+  readonly limit: number
+  readonly failcnt: number
+}
 export interface MemoryStats {
-  readonly usage: { readonly usage: number; readonly max: number; readonly limit: number; readonly failcnt: number }
+  readonly usage: MemoryEntry
+  /** memory.memsw.* (memory + swap), memory.kmem.*, memory.kmem.tcp.*: absent where the kernel lacks them. */
+  readonly swap?: MemoryEntry
+  readonly kernel?: MemoryEntry
+  readonly kernelTCP?: MemoryEntry
   readonly cache: number
   readonly rss: number
   /** The whole memory.stat map. */
@@ -43,8 +62,16 @@ export interface InterfaceStats {
   readonly txErrors: number
   readonly txDropped: number
 }
+/** The cpuset cgroup's settings, as runc reports them (cpus and mems expanded from "0-3,5"). */
+export interface CpusetStats {
+  readonly cpus: readonly number[]
+  readonly mems: readonly number[]
+  /** cpu_exclusive, mem_hardwall, …, sched_relax_domain_level: the cpuset.* files by name. */
+  readonly flags: Readonly<Record<string, number>>
+}
 export interface Stats {
   readonly cpu?: CpuStats
+  readonly cpuset?: CpusetStats
   readonly memory?: MemoryStats
   readonly pids?: PidsStats
   readonly blkio?: { readonly ioServiceBytesRecursive: readonly BlkioEntry[]; readonly ioServicedRecursive: readonly BlkioEntry[] }
@@ -62,6 +89,30 @@ export const keyValues = (text: string): Record<string, number> =>
       .filter((f) => f.length === 2 && f[0] !== "")
       .map(([k, v]) => [k!, Number(v)]),
   )
+
+/** A cpu list "0-3,5" → [0, 1, 2, 3, 5]. */
+export const cpuList = (text: string): number[] =>
+  text
+    .trim()
+    .split(",")
+    .filter(Boolean)
+    .flatMap((part) => {
+      const [a, b] = part.split("-").map(Number)
+      return b === undefined ? [a!] : Array.from({ length: b - a! + 1 }, (_, i) => a! + i)
+    })
+
+/** The cpuset.* flag files runc reports, in its order. */
+export const CPUSET_FLAGS = [
+  "cpu_exclusive",
+  "mem_hardwall",
+  "mem_exclusive",
+  "memory_migrate",
+  "memory_spread_page",
+  "memory_spread_slab",
+  "memory_pressure",
+  "sched_load_balance",
+  "sched_relax_domain_level",
+] as const
 
 /** blkio.*_recursive: "8:0 Read 4096" lines (the trailing "Total" line has no device). */
 export const blkioEntries = (text: string): BlkioEntry[] =>
@@ -105,6 +156,7 @@ export const readStats = (paths: CgroupPaths, initPid: number | undefined): Effe
     const read = (controller: string, file: string): Effect.Effect<Option.Option<string>> =>
       Effect.option(cg.read(paths, controller, file))
     const cpu = yield* Effect.all([read("cpuacct", "cpuacct.usage"), read("cpuacct", "cpuacct.usage_percpu"), read("cpuacct", "cpuacct.stat"), read("cpu", "cpu.stat")])
+    const perCpu = yield* Effect.all([read("cpuacct", "cpuacct.usage_percpu_sys"), read("cpuacct", "cpuacct.usage_percpu_user")])
     const mem = yield* Effect.all([
       read("memory", "memory.usage_in_bytes"),
       read("memory", "memory.max_usage_in_bytes"),
@@ -112,6 +164,15 @@ export const readStats = (paths: CgroupPaths, initPid: number | undefined): Effe
       read("memory", "memory.failcnt"),
       read("memory", "memory.stat"),
     ])
+    // memory.memsw.*, memory.kmem.*, memory.kmem.tcp.*: each read whole or not at all.
+    const entry = (prefix: string) =>
+      Effect.map(
+        Effect.all([read("memory", `${prefix}.usage_in_bytes`), read("memory", `${prefix}.max_usage_in_bytes`), read("memory", `${prefix}.limit_in_bytes`), read("memory", `${prefix}.failcnt`)]),
+        ([u, m, l, f]): MemoryEntry | undefined =>
+          Option.isSome(u) && Option.isSome(m) && Option.isSome(l) && Option.isSome(f) ? { usage: num(u.value), max: num(m.value), limit: num(l.value), failcnt: num(f.value) } : undefined,
+      )
+    const [swap, kernel, kernelTCP] = yield* Effect.all([entry("memory.memsw"), entry("memory.kmem"), entry("memory.kmem.tcp")])
+    const cpuset = yield* Effect.all([read("cpuset", "cpuset.cpus"), read("cpuset", "cpuset.mems"), Effect.all(CPUSET_FLAGS.map((f) => read("cpuset", `cpuset.${f}`)))])
     const pids = yield* Effect.all([read("pids", "pids.current"), read("pids", "pids.max")])
     const blkio = yield* Effect.all([read("blkio", "blkio.io_service_bytes_recursive"), read("blkio", "blkio.io_serviced_recursive")])
     const [usage, percpu, cpuStat, cpuThrottle] = cpu
@@ -124,6 +185,8 @@ export const readStats = (paths: CgroupPaths, initPid: number | undefined): Effe
         usage: {
           total: num(usage.value),
           percpu: Option.getOrElse(percpu, () => "").trim().split(/\s+/).filter(Boolean).map(Number),
+          percpuKernel: Option.getOrElse(perCpu[0], () => "").trim().split(/\s+/).filter(Boolean).map(Number),
+          percpuUser: Option.getOrElse(perCpu[1], () => "").trim().split(/\s+/).filter(Boolean).map(Number),
           kernel: (st.system ?? 0) * ticks,
           user: (st.user ?? 0) * ticks,
         },
@@ -140,11 +203,26 @@ export const readStats = (paths: CgroupPaths, initPid: number | undefined): Effe
           limit: num(Option.getOrElse(mLimit, () => "0")),
           failcnt: num(Option.getOrElse(mFail, () => "0")),
         },
+        ...(swap ? { swap } : {}),
+        ...(kernel ? { kernel } : {}),
+        ...(kernelTCP ? { kernelTCP } : {}),
         cache: raw.total_cache ?? raw.cache ?? 0,
         rss: raw.total_rss ?? raw.rss ?? 0,
         raw,
       }
     }
+    const [cpus, mems, flags] = cpuset
+    if (Option.isSome(cpus) && Option.isSome(mems))
+      out.cpuset = {
+        cpus: cpuList(cpus.value),
+        mems: cpuList(mems.value),
+        flags: Object.fromEntries(
+          CPUSET_FLAGS.flatMap((f, i) => {
+            const v = Option.getOrUndefined(flags[i] ?? Option.none())
+            return v === undefined ? [] : [[f, Number(v.trim())]]
+          }),
+        ),
+      }
     const [pCur, pMax] = pids
     if (Option.isSome(pCur)) {
       const max = Option.getOrElse(pMax, () => "max").trim()

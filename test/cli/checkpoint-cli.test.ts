@@ -49,6 +49,11 @@ describe.skipIf(skipReason)("checkpoint and restore on the command line", () => 
     expect(Number(fs.readFileSync(pidFile, "utf8"))).toBe(pid)
     expect(counter(pid)).toBeGreaterThanOrEqual(before)
 
+    // --criu names the binary used: a missing one fails the checkpoint and leaves the container running.
+    const missing = spawnSync(BIN, ["--root", root, "--criu", "/nonexistent/criu", "checkpoint", "--leave-running", "--image-path", path.join(WORK, uniq("cli-images")), id], { encoding: "utf8", timeout: 20_000 })
+    expect(missing.status).toBe(1)
+    expect(missing.stderr).toMatch(/\/nonexistent\/criu/)
+    expect(JSON.parse(xc("state", id).out)).toMatchObject({ status: "running", pid })
     expect(xc("checkpoint", "--leave-running", "--image-path", path.join(WORK, uniq("cli-images")), id).code).toBe(0)
     expect(JSON.parse(xc("state", id).out)).toMatchObject({ status: "running", pid })
     expect(xc("delete", "-f", id).code).toBe(0)

@@ -27,12 +27,32 @@ const xc = (args: string[], cwd?: string) => {
 describe("the command line", () => {
   it("prints its version and refuses unknown commands and flags", () => {
     expect(spawnSync(BIN, ["--version"], { encoding: "utf8" }).stdout).toMatch(/spec: 1\.2\.0/)
+    // runc's exit statuses: 3 for an unknown command, 1 for an unknown flag, 0 and the usage for none.
     const bad = spawnSync(BIN, ["frobnicate"], { encoding: "utf8" })
-    expect(bad.status).toBe(1)
+    expect(bad.status).toBe(3)
     expect(bad.stderr).toMatch(/no such command "frobnicate"/)
+    expect(spawnSync(BIN, [], { encoding: "utf8" })).toMatchObject({ status: 0, stdout: expect.stringMatching(/^usage: xcontainer/m) })
+    expect(spawnSync(BIN, ["list", "--nope"], { encoding: "utf8" })).toMatchObject({ status: 1, stderr: expect.stringMatching(/flag provided but not defined: --nope/) })
+    expect(spawnSync(BIN, ["list", "-f", "yaml"], { encoding: "utf8" }).status).toBe(1)
+    // --systemd-cgroup: refused where cgroups are made (no systemd here), ignored elsewhere, as runc.
+    const sd = spawnSync(BIN, ["--systemd-cgroup", "create", "x"], { encoding: "utf8" })
+    expect(sd).toMatchObject({ status: 1, stderr: expect.stringMatching(/systemd not running on this host/) })
+    expect(spawnSync(BIN, ["--systemd-cgroup", "--root", os.tmpdir(), "list", "-q"]).status).toBe(0)
+    expect(spawnSync(BIN, ["--rootless", "maybe", "run", "x"], { encoding: "utf8" }).stderr).toMatch(/--rootless: invalid value "maybe"/)
     const flag = spawnSync(BIN, ["--nope", "list"], { encoding: "utf8" })
     expect(flag.status).toBe(1)
     expect(flag.stderr).toMatch(/flag provided but not defined: --nope/)
+  }, 120_000)
+})
+
+describe("the --log file", () => {
+  it("holds runc's JSON lines: a string level and an RFC 3339 time (containerd's go-runc decodes them)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-log-"))
+    const log = path.join(dir, "log.json")
+    expect(spawnSync(BIN, ["--root", dir, "--log", log, "--log-format", "json", "start", "nope"]).status).toBe(1)
+    const lines = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.at(-1)).toMatchObject({ level: "error", msg: expect.stringMatching(/nope does not exist/), time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/) })
+    fs.rmSync(dir, { recursive: true })
   })
 })
 
@@ -50,6 +70,9 @@ describe("spec and features", () => {
     const rootless = JSON.parse(fs.readFileSync(path.join(dir, "config.json"), "utf8")) as { linux: { namespaces: { type: string }[]; uidMappings: unknown[] } }
     expect(rootless.linux.namespaces.map((n) => n.type)).toContain("user")
     expect(rootless.linux.uidMappings).toHaveLength(1)
+    // runc 1.1.5's `spec --rootless` mounts, in its order.
+    const mounts = (rootless as unknown as { mounts: { destination: string }[] }).mounts.map((m) => m.destination)
+    expect(mounts).toEqual(["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup"])
   })
 
   it("prints features that match what the runtime does", () => {
@@ -58,6 +81,9 @@ describe("spec and features", () => {
     expect(f.linux.capabilities).toContain("CAP_CHECKPOINT_RESTORE")
     expect(f.mountOptions).toContain("rbind")
     expect(f).toMatchObject({ hooks: expect.arrayContaining(["createContainer", "poststop"]), linux: { seccomp: { enabled: true } } })
+    // runc's top-level keys in runc's order; checkpoint advertised under runc's annotation.
+    expect(Object.keys(f)).toEqual(["ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux", "annotations"])
+    expect(f).toMatchObject({ annotations: { "org.opencontainers.runc.checkpoint.enabled": "true" }, linux: { cgroup: { systemd: false }, apparmor: { enabled: false } } })
   })
 })
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
-import { blkioEntries, keyValues, netDev } from "../../effects/stats.ts"
+import { blkioEntries, cpuList, keyValues, netDev } from "../../effects/stats.ts"
+import { goJson } from "../../cli/go-json.ts"
 import { durationMs, runcStats } from "../../cli/events-command.ts"
 
 describe("stats parsing", () => {
@@ -19,11 +20,16 @@ describe("stats parsing", () => {
 
   it("prints runc's field names and reads runc's durations", () => {
     const out = runcStats({
-      cpu: { usage: { total: 1, percpu: [1], kernel: 0, user: 1 }, throttling: { periods: 2, throttledPeriods: 1, throttledTime: 5 } },
+      cpu: { usage: { total: 1, percpu: [1], kernel: 0, user: 1 }, throttling: { periods: 2, throttledPeriods: 1, throttledTime: 0 } },
       pids: { current: 3, limit: null },
       network: [],
     })
-    expect(out).toMatchObject({ cpu: { throttling: { throttled_periods: 1, throttled_time: 5 } }, pids: { current: 3 }, network_interfaces: [] })
+    // runc's types.Stats: throttledPeriods (camel case), zero omitempty fields left out, every part present.
+    expect(out).toMatchObject({ cpu: { throttling: { periods: 2, throttledPeriods: 1, throttledTime: undefined } }, pids: { current: 3, limit: undefined }, network_interfaces: null })
+    expect(Object.keys(out)).toEqual(["cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"])
+    expect(goJson(out)).toMatch(/"memory":\{"usage":\{"limit":0,"failcnt":0\},"swap":/)
+    expect(goJson({ limit: 2 ** 63 - 4096, f: 0.5, s: "a\"b", a: [1, null] })).toBe('{"limit":9223372036854771712,"f":0.5,"s":"a\\"b","a":[1,null]}')
+    expect(cpuList("0-2,5")).toEqual([0, 1, 2, 5])
     expect(durationMs("5s")).toBe(5000)
     expect(durationMs("250ms")).toBe(250)
     expect(durationMs("5")).toBeUndefined()
