@@ -59,7 +59,9 @@ export function lsmProblem(spec: Spec, host: LsmHost): { path: string; reason: s
   if (proc?.apparmorProfile && !host.apparmor)
     return { path: "process.apparmorProfile", reason: "the host has no AppArmor enabled (/sys/module/apparmor/parameters/enabled)" }
   if (proc?.selinuxLabel && !host.selinux) return { path: "process.selinuxLabel", reason: "the host has no SELinux enabled (no selinuxfs at /sys/fs/selinux)" }
-  if (spec.linux?.mountLabel && !host.selinux) return { path: "linux.mountLabel", reason: "the host has no SELinux enabled (no selinuxfs at /sys/fs/selinux)" }
+  // linux.mountLabel on a host without SELinux is not refused: runc's FormatMountLabel leaves the mount
+  // data as it is there (the label only narrows access where SELinux enforces it), and the OCI suite's
+  // linux_mount_label expects the container to run. mountLabelData is given the host and does the same.
   if (proc?.apparmorProfile?.includes("\n")) return { path: "process.apparmorProfile", reason: "must be one line" }
   return undefined
 }
@@ -79,8 +81,8 @@ export function lsmOps(proc: NonNullable<Spec["process"]>, host: LsmHost): PlanO
 const UNLABELLED = new Set(["proc", "sysfs", "mqueue", "cgroup", "cgroup2"])
 
 /** A mount's data with context="<mountLabel>" added, as runc's label.FormatMountLabel. */
-export function mountLabelData(data: string, fstype: string | undefined, mountLabel: string | undefined): string {
-  if (!mountLabel || UNLABELLED.has(fstype ?? "")) return data
+export function mountLabelData(data: string, fstype: string | undefined, mountLabel: string | undefined, selinux = true): string {
+  if (!mountLabel || !selinux || UNLABELLED.has(fstype ?? "")) return data
   const ctx = `context="${mountLabel}"`
   return data ? `${data},${ctx}` : ctx
 }

@@ -449,7 +449,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       source: m.source ?? m.type ?? "none",
       target,
       fstype: m.type ?? "none",
-      data: mountLabelData(opts.data.join(","), m.type, input.spec.linux?.mountLabel),
+      data: mountLabelData(opts.data.join(","), m.type, input.spec.linux?.mountLabel, input.spec.linux?.mountLabel !== undefined && lsmHost().selinux),
       flags: opts.flags,
       propagation: opts.propagation,
       create: "dir",

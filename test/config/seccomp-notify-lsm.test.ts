@@ -81,7 +81,9 @@ describe("LSM labels", () => {
   it("a label the host lacks names its field", () => {
     expect(lsmProblem({ ...base, process: { ...proc, apparmorProfile: "p" } }, none)?.path).toBe("process.apparmorProfile")
     expect(lsmProblem({ ...base, process: { ...proc, selinuxLabel: "l" } }, none)?.path).toBe("process.selinuxLabel")
-    expect(lsmProblem({ ...base, linux: { ...base.linux, mountLabel: "l" } }, none)?.path).toBe("linux.mountLabel")
+    // as runc: a mount label is only applied where SELinux is (FormatMountLabel), never refused
+    expect(lsmProblem({ ...base, linux: { ...base.linux, mountLabel: "l" } }, none)).toBeUndefined()
+    expect(mountLabelData("mode=755", "tmpfs", "l", false)).toBe("mode=755")
     expect(lsmProblem({ ...base, process: { ...proc, selinuxLabel: "l" } }, both)).toBeUndefined()
   })
 
