@@ -18,7 +18,7 @@
 import type { HostFacts, Problem } from "./resources.ts"
 import { isDeviceProblem, reduceDeviceRules } from "./device-rules.ts"
 import { DEFAULT_DEVICE_RULES } from "../effects/cgroups-v1-resources.ts"
-import { parseCpuList } from "./resources.ts"
+import { checkCpusOnline } from "./resources.ts"
 import type { ResourcesSpec } from "./spec.ts"
 import { swapToV2, THROTTLES } from "../effects/cgroups-v2-resources.ts"
 
@@ -98,15 +98,8 @@ export function checkResourcesOnV2(r: ResourcesSpec, host: HostFacts): Problem {
   }
   for (const [dev, lim] of Object.entries((r.rdma ?? {}) as Record<string, { hcaHandles?: unknown; hcaObjects?: unknown }>))
     if (lim?.hcaHandles === undefined && lim?.hcaObjects === undefined) return { path: `${P}.rdma[${JSON.stringify(dev)}]`, reason: "sets neither hcaHandles nor hcaObjects" }
-  for (const [key, set, what] of [
-    ["cpus", host.cpus, "cpu"],
-    ["mems", host.mems, "memory node"],
-  ] as const) {
-    const text = r.cpu?.[key]
-    if (text === undefined) continue
-    const outside = (parseCpuList(text) ?? []).find((n) => !set.has(n))
-    if (outside !== undefined) return { path: `${P}.cpu.${key}`, reason: `${what} ${outside} is not online here (${[...set].join(",")})` }
-  }
+  const offline = checkCpusOnline(r, host)
+  if (offline) return offline
   for (const [i, h] of (r.hugepageLimits ?? []).entries())
     if (!host.hugepageSizes.has(h.pageSize))
       return { path: `${P}.hugepageLimits[${i}].pageSize`, reason: `${h.pageSize} pages do not exist here (${[...host.hugepageSizes].join(", ")})` }

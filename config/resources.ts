@@ -53,6 +53,20 @@ export function parseCpuList(text: string): number[] | undefined {
 const limit = (v: number | undefined, at: string): Problem =>
   v !== undefined && v < -1 ? { path: at, reason: `${v} is negative (-1 means unlimited)` } : undefined
 
+/** cpu.cpus and cpu.mems name only cpus and memory nodes online here (both layouts). */
+export function checkCpusOnline(r: ResourcesSpec, host: Pick<HostFacts, "cpus" | "mems">): Problem {
+  for (const [key, set, what] of [
+    ["cpus", host.cpus, "cpu"],
+    ["mems", host.mems, "memory node"],
+  ] as const) {
+    const text = r.cpu?.[key]
+    if (text === undefined) continue
+    const outside = (parseCpuList(text) ?? []).find((n) => !set.has(n))
+    if (outside !== undefined) return { path: `${P}.cpu.${key}`, reason: `${what} ${outside} is not online here (${[...set].join(",")})` }
+  }
+  return undefined
+}
+
 /** Rules that need only the config. */
 export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
   if (!r) return undefined
@@ -135,15 +149,8 @@ export function checkResourcesOnHost(r: ResourcesSpec | undefined, host: HostFac
   const m = r.memory
   if (m?.swap && m.swap !== 0 && !host.v1Files.has("memory.memsw.limit_in_bytes"))
     return { path: `${P}.memory.swap`, reason: "swap accounting is off on this host (no memory.memsw.limit_in_bytes)" }
-  for (const [key, set, what] of [
-    ["cpus", host.cpus, "cpu"],
-    ["mems", host.mems, "memory node"],
-  ] as const) {
-    const text = r.cpu?.[key]
-    if (text === undefined) continue
-    const outside = (parseCpuList(text) ?? []).find((n) => !set.has(n))
-    if (outside !== undefined) return { path: `${P}.cpu.${key}`, reason: `${what} ${outside} is not online here (${[...set].join(",")})` }
-  }
+  const offline = checkCpusOnline(r, host)
+  if (offline) return offline
   if (r.blockIO?.weight && !host.v1Files.has("blkio.weight") && !host.v1Files.has("blkio.bfq.weight"))
     return { path: `${P}.blockIO.weight`, reason: "this host's blkio controller has no weight (no CFQ or BFQ scheduler)" }
   const lacking = v1KnobLacking(r, host.v1Files)
