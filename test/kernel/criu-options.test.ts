@@ -238,6 +238,12 @@ describe.skipIf(skipReason ?? noUffd)("lazy pages (post-copy migration)", () => 
     if (dumpError !== undefined && (await Promise.race([restoring.then(() => true), sleep(5000).then(() => false)])) === false)
       for (const pid of criuRestoring(imagePath)) process.kill(pid, "SIGKILL")
     const restored = await restoring
+    // A CRIU killed mid-restore leaves the cgroup yard it mounted under its work dir (here the images):
+    // nobody else can take it down, so the test does, and then checks that no mount stays behind.
+    const mountsUnder = (dir: string) =>
+      fs.readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`))
+    for (const yard of mountsUnder(imagePath).filter((m) => path.basename(m).startsWith(".criu.cgyard."))) spawnSync("umount", ["-l", yard])
+    expect(mountsUnder(imagePath)).toEqual([])
     if (dumpError === undefined) {
       expect(c.status()).toBe("checkpointed")
       expect(restored).not.toBeInstanceOf(Error)
