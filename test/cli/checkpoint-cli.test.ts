@@ -3,11 +3,11 @@ import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
-import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, uniq, WORK } from "../kernel/harness.ts"
+import { bundle, expectNoTrace, stateRoot, uniq, WORK } from "../kernel/harness.ts"
 import { pipes } from "../kernel/pipes.ts"
+import { COUNTER, counter, CRIU, criuSkip, sleep } from "../kernel/criu-fixtures.ts"
 
-const CRIU = "/usr/local/sbin/criu"
-const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const skipReason = criuSkip
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
 const root = skipReason ? "" : stateRoot()
 const xc = (...args: string[]) => {
@@ -18,9 +18,6 @@ const xc = (...args: string[]) => {
 const xcWith = (stdio: readonly [number, number, number], ...args: string[]) =>
   spawnSync(BIN, ["--root", root, "--criu", CRIU, ...args], { stdio: [...stdio], timeout: 20_000 }).status
 
-const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const counter = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/root/dev/shm/c`, "utf8").trim())
 const pidOf = (id: string) => (JSON.parse(xc("state", id).out) as { pid: number }).pid
 
 beforeAll(() => {

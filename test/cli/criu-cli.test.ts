@@ -10,20 +10,18 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { Spec } from "../../config/spec.ts"
 import { dispose, run } from "../../promise.ts"
-import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, uniq, WORK } from "../kernel/harness.ts"
+import { bundle, expectNoTrace, stateRoot, uniq, WORK } from "../kernel/harness.ts"
 import { pipes } from "../kernel/pipes.ts"
+import { COUNTER, CRIU, criuSkip, sleep } from "../kernel/criu-fixtures.ts"
 
-const CRIU = "/usr/local/sbin/criu"
-const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const skipReason = criuSkip
 if (skipReason) console.warn(`SKIPPING CRIU CLI tests: ${skipReason}`)
 const memTrack = !skipReason && spawnSync(CRIU, ["check", "--feature", "mem_dirty_track"], { stdio: "ignore" }).status === 0
 
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const xc = (args: string[]) => spawnSync(BIN, ["--root", root, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 30_000 })
-const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
 
 describe.skipIf(skipReason)("checkpoint's flags", () => {
   it("--pre-dump leaves the container running (refused naming MemTrack where the kernel has no dirty tracking); bad flag values are usage errors", async () => {

@@ -9,17 +9,15 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_pr
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { Effect } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { Criu, CriuLive } from "../../effects/criu.ts"
 import { addon } from "../../native/addon.ts"
 import { dispose, restore, run } from "../../promise.ts"
 import type { Spec } from "../../config/spec.ts"
 import { pipes } from "./pipes.ts"
-import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, WORK, uniq } from "./harness.ts"
+import { COUNTER, CRIU, counter, criuSkip, images, sleep, withCriu } from "./criu-fixtures.ts"
+import { bundle, expectNoTrace, stateRoot, uniq } from "./harness.ts"
 
-const CRIU = "/usr/local/sbin/criu"
-const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const skipReason = criuSkip
 if (skipReason) console.warn(`SKIPPING CRIU option tests: ${skipReason}`)
 
 /** `criu check --feature X` exits 0 when this kernel has it: the measurement the skips below are based on. */
@@ -36,17 +34,6 @@ for (const r of [noMemTrack, noUffd, noIp, noCc, noPython]) if (!skipReason && r
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
 
-const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-/** The counter's value; `echo > c` truncates before it writes, so an empty read is looked at again. */
-function counter(pid: number): number {
-  for (let i = 0; ; i++) {
-    const text = fs.readFileSync(`/proc/${pid}/root/dev/shm/c`, "utf8").trim()
-    if (text !== "" || i === 50) return Number(text)
-  }
-}
-const images = () => path.join(WORK, uniq("images"))
-const withCriu = <A, E>(f: (c: Criu["Type"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Criu, f), CriuLive))
 /** A TCP port for a page server on loopback (random: other suites run in parallel). */
 const port = () => 20000 + Math.floor(Math.random() * 20000)
 /** Blocks (in the thread pool) for up to `n` bytes of `fd`; resolves with what came ("" at EOF). */

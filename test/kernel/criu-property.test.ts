@@ -9,11 +9,11 @@ import * as path from "node:path"
 import fc from "fast-check"
 import { afterAll, describe, expect, it } from "vitest"
 import { dispose, restore, run, type ContainerHandle } from "../../promise.ts"
-import { bundle, cgroupDirsNamed, expectNoTrace, skipReason as kernelSkip, uniq, WORK } from "./harness.ts"
+import { bundle, cgroupDirsNamed, expectNoTrace, uniq, WORK } from "./harness.ts"
 import { pipes } from "./pipes.ts"
+import { COUNTER, criuSkip } from "./criu-fixtures.ts"
 
-const CRIU = "/usr/local/sbin/criu"
-const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const skipReason = criuSkip
 afterAll(() => dispose())
 
 type Status = "none" | "running" | "paused" | "checkpointed"
@@ -30,7 +30,6 @@ interface Real {
   imagePath: string | undefined
 }
 
-const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
 
 /** Runs `op`; when the model forbids it, expects the refusal and an unchanged status. */
 async function step(r: Real, allowed: boolean, refusal: string, op: () => Promise<void>) {

@@ -7,17 +7,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Either } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
-import { Criu, CriuLive } from "../../effects/criu.ts"
 import { create, dispose, load, restore, run } from "../../promise.ts"
 import type { Spec } from "../../config/spec.ts"
 import { pipes } from "./pipes.ts"
-import { bundle, expectNoTrace, skipReason as kernelSkip, stateRoot, WORK, uniq } from "./harness.ts"
+import { COUNTER, counter, criuSkip, images, sleep, withCriu } from "./criu-fixtures.ts"
+import { bundle, expectNoTrace, stateRoot, WORK, uniq } from "./harness.ts"
 
-const CRIU = "/usr/local/sbin/criu"
-const skipReason = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
+const skipReason = criuSkip
 if (skipReason) console.warn(`SKIPPING CRIU tests: ${skipReason}`)
-
-const withCriu = <A, E>(f: (c: Criu["Type"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Criu, f), CriuLive))
 
 describe.skipIf(skipReason)("the Criu service", () => {
   it("finds CRIU >= 4.1 and asks its version over swrk", async () => {
@@ -64,11 +61,6 @@ describe.skipIf(skipReason)("the Criu service", () => {
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
 
-const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-/** The counter's value, read through the init's root. */
-const counter = (pid: number) => Number(fs.readFileSync(`/proc/${pid}/root/dev/shm/c`, "utf8").trim())
-const images = () => path.join(WORK, uniq("images"))
 
 describe.skipIf(skipReason)("checkpoint and restore of a container", () => {
   it("a checkpointed counter is restored under the same id and counts on from its value", async () => {
