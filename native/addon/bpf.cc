@@ -157,6 +157,24 @@ Napi::Value BpfProgramFdById(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(fd));
 }
 
+// BPF_PROG_ATTACH or BPF_PROG_DETACH of a device program on the cgroup directory `path`
+// (flags and replace_bpf_fd matter to attach only); throws on failure.
+static void DeviceProgramCall(Napi::Env env, int cmd, const char* what, const std::string& path, int prog, uint32_t flags, int replace) {
+  int dir = OpenCgroup(env, path);
+  if (dir < 0) return;
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof attr);
+  attr.target_fd = static_cast<uint32_t>(dir);
+  attr.attach_bpf_fd = static_cast<uint32_t>(prog);
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = flags;
+  if (replace >= 0) attr.replace_bpf_fd = static_cast<uint32_t>(replace);
+  long r = Bpf(cmd, &attr);
+  int err = errno;
+  close(dir);
+  if (r < 0) ThrowErrno(env, err, what, path.c_str());
+}
+
 // bpfAttachDeviceProgram(cgroupDir, progFd, replaceFd?) — BPF_F_ALLOW_MULTI, and BPF_F_REPLACE with replaceFd
 Napi::Value BpfAttachDeviceProgram(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -172,22 +190,8 @@ Napi::Value BpfAttachDeviceProgram(const Napi::CallbackInfo& info) {
     replace = FdArg(info, 2, "replaceFd");
     if (replace < 0) return env.Undefined();
   }
-  int dir = OpenCgroup(env, path);
-  if (dir < 0) return env.Undefined();
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.target_fd = static_cast<uint32_t>(dir);
-  attr.attach_bpf_fd = static_cast<uint32_t>(prog);
-  attr.attach_type = BPF_CGROUP_DEVICE;
-  attr.attach_flags = BPF_F_ALLOW_MULTI;
-  if (replace >= 0) {
-    attr.attach_flags |= BPF_F_REPLACE;
-    attr.replace_bpf_fd = static_cast<uint32_t>(replace);
-  }
-  long r = Bpf(BPF_PROG_ATTACH, &attr);
-  int err = errno;
-  close(dir);
-  if (r < 0) ThrowErrno(env, err, "bpf(BPF_PROG_ATTACH)", path.c_str());
+  uint32_t flags = BPF_F_ALLOW_MULTI | (replace >= 0 ? BPF_F_REPLACE : 0);
+  DeviceProgramCall(env, BPF_PROG_ATTACH, "bpf(BPF_PROG_ATTACH)", path, prog, flags, replace);
   return env.Undefined();
 }
 
@@ -201,17 +205,7 @@ Napi::Value BpfDetachDeviceProgram(const Napi::CallbackInfo& info) {
   }
   int prog = FdArg(info, 1, "progFd");
   if (prog < 0) return env.Undefined();
-  int dir = OpenCgroup(env, path);
-  if (dir < 0) return env.Undefined();
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof attr);
-  attr.target_fd = static_cast<uint32_t>(dir);
-  attr.attach_bpf_fd = static_cast<uint32_t>(prog);
-  attr.attach_type = BPF_CGROUP_DEVICE;
-  long r = Bpf(BPF_PROG_DETACH, &attr);
-  int err = errno;
-  close(dir);
-  if (r < 0) ThrowErrno(env, err, "bpf(BPF_PROG_DETACH)", path.c_str());
+  DeviceProgramCall(env, BPF_PROG_DETACH, "bpf(BPF_PROG_DETACH)", path, prog, 0, -1);
   return env.Undefined();
 }
 
