@@ -59,11 +59,7 @@ gobin=/usr/lib/go-1.23/bin
 if [[ ! -x $gobin/go ]]; then
   [[ $install == 1 ]] || die "no Go 1.23 at $gobin (apt-get install golang-1.23-go from bookworm-backports)"
   [[ $(id -u) == 0 ]] || die "installing golang-1.23-go needs root"
-  if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-    printf '%s\n' 'Types: deb' 'URIs: http://deb.debian.org/debian' 'Suites: bookworm-backports' \
-      'Components: main' 'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
-      > /etc/apt/sources.list.d/bookworm-backports.sources
-  fi
+  bash "$(dirname "$0")/../../.ci/apt-backports.sh" >&2 || die "cannot add bookworm-backports to apt's sources"
   echo "conformance: installing golang-1.23-go from bookworm-backports" >&2
   { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q golang-1.23-go; } >&2 \
     || die "apt-get install golang-1.23-go failed"
