@@ -114,7 +114,7 @@ export const eventsCmd: Cmd = (args, ctx) =>
     // OOM kills as they happen ({"type":"oom","id":…}, runc's types.Event without data), stats every interval,
     // until the container stops; the unsubscribe reports a kill counted just before the init died.
     const stopOom = yield* c.onOom(() => process.stdout.write(`${JSON.stringify({ type: "oom", id })}\n`))
-    yield* Effect.raceFirst(Effect.repeat(Effect.zipRight(emit, Effect.sleep(interval)), { while: () => true }), c.wait())
+    yield* Effect.raceFirst(Effect.repeat(Effect.andThen(emit, Effect.sleep(interval)), { while: () => true }), c.wait())
     stopOom()
     yield* c.release()
     return 0

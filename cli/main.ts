@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, ManagedRuntime, References } from "effect"
 import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
 import { exitCode, forwardingSignals, one, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
@@ -245,7 +245,7 @@ const deleteCmd: Cmd = (args, ctx) =>
       // As runc: a create killed before it wrote state.json leaves an empty directory; delete removes it,
       // and with --force a missing container is not an error.
       Effect.catchTag("ContainerNotFound", (e) =>
-        Effect.flatMap(StateStore, (s) => s.remove(ctx.root, id)).pipe(Effect.zipRight(force ? Effect.succeed(undefined) : Effect.fail(e))),
+        Effect.flatMap(StateStore, (s) => s.remove(ctx.root, id)).pipe(Effect.andThen(force ? Effect.succeed(undefined) : Effect.fail(e))),
       ),
     )
     if (!c) return 0
@@ -335,14 +335,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   const criu = str(g, "criu")
   if (criu) process.env["XCONTAINER_CRIU"] = criu
   // Effect's own log lines (the init plan at debug level …) go to the same pino logger.
-  const toPino = Logger.make(({ logLevel, message }) => {
+  const toPino = Logger.make<unknown, void>(({ logLevel, message }) => {
     const show = (m: unknown) => (typeof m === "string" ? m : JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
     const text = Array.isArray(message) ? message.map(show).join(" ") : show(message)
-    if (logLevel._tag === "Debug") log.debug(text)
-    else if (logLevel._tag === "Error") log.error(text)
+    if (logLevel === "Debug") log.debug(text)
+    else if (logLevel === "Error") log.error(text)
     else log.info(text)
   })
-  const layer = Layer.mergeAll(LiveLayer, Logger.replace(Logger.defaultLogger, toPino), Logger.minimumLogLevel(bool(g, "debug") ? LogLevel.Debug : LogLevel.Info))
+  const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, bool(g, "debug") ? "Debug" : "Info"))
   const rt = ManagedRuntime.make(layer)
   const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
   await rt.dispose()

@@ -18,7 +18,7 @@ import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
 
 /** Records in memory, directories on disk (the model kernel makes its fifo there). */
-function memoryStore(): StateStore["Type"] {
+function memoryStore(): StateStore["Service"] {
   const records = new Map<string, ContainerRecord>()
   return {
     claim: (root, id) => Effect.sync(() => (fs.mkdirSync(path.join(root, id), { recursive: true }), path.join(root, id))),
@@ -42,8 +42,8 @@ export async function warmUp(): Promise<void> {
     yield* c.destroy()
   })
   try {
-    const r = await Effect.runPromise(Effect.provide(Effect.either(once), layer))
-    if (process.env.XC_WARMUP_DEBUG) process.stderr.write(`warm-up: ${r._tag} ${r._tag === "Left" ? String(r.left) : ""}\n`)
+    const r = await Effect.runPromise(Effect.provide(Effect.result(once), layer))
+    if (process.env.XC_WARMUP_DEBUG) process.stderr.write(`warm-up: ${r._tag} ${r._tag === "Failure" ? String(r.failure) : ""}\n`)
   } finally {
     fs.rmSync(root, { recursive: true, force: true })
   }

@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Effect, Result, Schema, SchemaIssue } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
 import { SCHED_FLAGS } from "./plan.ts"
@@ -15,10 +15,14 @@ import { checkResourceShape } from "./resources.ts"
 import { checkIntelRdtShape } from "./intel-rdt.ts"
 import { Spec } from "./spec.ts"
 
-const decode = Schema.decodeUnknownEither(Spec, { errors: "all", onExcessProperty: "ignore" })
+// reportInput: a message names the rejected value ("Expected number, got \"x\""), as Effect 3's "actual" did.
+const decode = Schema.decodeUnknownResult(Spec, { errors: "all", onExcessProperty: "ignore", reportInput: true })
+const issues = SchemaIssue.makeFormatterStandardSchemaV1()
 
-const jsonPath = (p: ReadonlyArray<PropertyKey>): string =>
-  p.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), "")
+const jsonPath = (p: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string =>
+  p
+    .map((s) => (typeof s === "object" ? s.key : s))
+    .reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), "")
 
 /** Container ids as runc accepts them: no path separators, no "." or "..". */
 export const validateId = (id: string): Effect.Effect<string, ConfigError> =>
@@ -30,11 +34,11 @@ export const validateId = (id: string): Effect.Effect<string, ConfigError> =>
 export const parseSpec = (input: unknown): Effect.Effect<Spec, ConfigError> =>
   Effect.gen(function* () {
     const decoded = decode(input)
-    if (Either.isLeft(decoded)) {
-      const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+    if (Result.isFailure(decoded)) {
+      const [first] = issues(decoded.failure.issue).issues
       return yield* new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" })
     }
-    const spec = decoded.right
+    const spec = decoded.success
     const problem = checkRules(spec)
     if (problem) return yield* new ConfigError(problem)
     return spec

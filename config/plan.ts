@@ -343,8 +343,8 @@ function seccompOp(spec: Spec): PlanOp | undefined {
   const profile = spec.linux?.seccomp
   if (!profile) return undefined
   const compiled = compileSeccompCached(profile)
-  if (compiled._tag === "Left") throw new Error(`buildPlan: ${compiled.left.message} (parseSpec checks it)`)
-  const { filter, flags, skipped, notify } = compiled.right
+  if (compiled._tag === "Failure") throw new Error(`buildPlan: ${compiled.failure.message} (parseSpec checks it)`)
+  const { filter, flags, skipped, notify } = compiled.success
   // The kernel refuses TSYNC with NEW_LISTENER unless TSYNC_ESRCH says how to report a thread
   // that could not sync (the init has one thread: nothing to report).
   const TSYNC = 1, TSYNC_ESRCH = 16

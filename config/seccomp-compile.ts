@@ -32,7 +32,7 @@
  *   every ABI in the filter are returned in `skipped` for a debug log.
  */
 import { createHash } from "node:crypto"
-import { Either } from "effect"
+import { Result } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { Assembler, BPF, BPF_MAXINSNS, SECCOMP_DATA, type Label } from "./seccomp-bpf.ts"
 import { ACTIONS, AUDIT_ARCH, FILTER_FLAGS, SECCOMP_RET, type CmpOp, type SeccompProfile } from "./seccomp-spec.ts"
@@ -246,9 +246,9 @@ function emitAbi(a: Assembler, abi: Abi, rules: Map<number, Rule[]>, def: number
 }
 
 /** Compiles a profile (pure). Fails only on input the schema could not judge, or a filter over the kernel's limit. */
-export function compileSeccomp(profile: SeccompProfile): Either.Either<CompiledSeccomp, ConfigError> {
+export function compileSeccomp(profile: SeccompProfile): Result.Result<CompiledSeccomp, ConfigError> {
   const bad = validate(profile)
-  if (bad) return Either.left(bad)
+  if (bad) return Result.fail(bad)
   const abis = abisOf(profile)
   const def = defaultRet(profile)
   const a = new Assembler()
@@ -280,12 +280,12 @@ export function compileSeccomp(profile: SeccompProfile): Either.Either<CompiledS
     emitAbi(a, abi, rulesByNr(profile, abi), def)
   }
   if (a.length > BPF_MAXINSNS)
-    return Either.left(new ConfigError({ path: "linux.seccomp", reason: `the filter needs ${a.length} BPF instructions (the kernel takes ${BPF_MAXINSNS})` }))
+    return Result.fail(new ConfigError({ path: "linux.seccomp", reason: `the filter needs ${a.length} BPF instructions (the kernel takes ${BPF_MAXINSNS})` }))
   const names = new Set((profile.syscalls ?? []).flatMap((s) => s.names))
   const skipped = [...names].filter((n) => !abis.some((abi) => Object.hasOwn(abi.table, n)))
   const notify = def === SECCOMP_RET.USER_NOTIF || (profile.syscalls ?? []).some((s) => s.action === "SCMP_ACT_NOTIFY")
   const flags = (profile.flags ?? []).reduce((f, n) => f | FILTER_FLAGS[n], 0)
-  return Either.right({ filter: a.bytes(), flags, skipped, notify })
+  return Result.succeed({ filter: a.bytes(), flags, skipped, notify })
 }
 
 /** JSON with object keys sorted: equal profiles hash equal whatever their key order. */
@@ -301,10 +301,10 @@ const canonical = (v: unknown): string =>
       : JSON.stringify(v)
 
 const CACHE_MAX = 64
-const cache = new Map<string, Either.Either<CompiledSeccomp, ConfigError>>()
+const cache = new Map<string, Result.Result<CompiledSeccomp, ConfigError>>()
 
 /** compileSeccomp memoized by a hash of the canonical profile JSON (the last CACHE_MAX profiles). */
-export function compileSeccompCached(profile: SeccompProfile): Either.Either<CompiledSeccomp, ConfigError> {
+export function compileSeccompCached(profile: SeccompProfile): Result.Result<CompiledSeccomp, ConfigError> {
   const key = createHash("sha256").update(canonical(profile)).digest("hex")
   const hit = cache.get(key)
   if (hit) return hit
@@ -317,6 +317,6 @@ export function compileSeccompCached(profile: SeccompProfile): Either.Either<Com
 /** Why linux.seccomp cannot be used (its JSON path and the reason), or undefined. Compiles it (cached). */
 export function seccompProblem(profile: SeccompProfile): { path: string; reason: string } | undefined {
   const compiled = compileSeccompCached(profile)
-  if (Either.isLeft(compiled)) return { path: compiled.left.path, reason: compiled.left.reason }
-  return startProblem(profile, compiled.right.notify)
+  if (Result.isFailure(compiled)) return { path: compiled.failure.path, reason: compiled.failure.reason }
+  return startProblem(profile, compiled.success.notify)
 }

@@ -58,21 +58,21 @@ export const ARCHES = [
 export const OPS = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"] as const
 export type CmpOp = (typeof OPS)[number]
 
-const Action = S.Literal(...(Object.keys(ACTIONS) as ActionName[]))
+const Action = S.Literals(Object.keys(ACTIONS) as ActionName[])
 /** An errno the kernel can return: SECCOMP_RET_DATA is 16 bits, and errno values stop at MAX_ERRNO. */
-const Errno = S.Int.pipe(S.between(0, 4095))
+const Errno = S.Int.check(S.isBetween({ minimum: 0, maximum: 4095 }))
 /** u64 comparands arrive as JSON numbers; 2^64-1 comes in as the float 2^64 and is clamped by the compiler. */
-const U64 = S.Number.pipe(S.int(), S.nonNegative())
+const U64 = S.Int.check(S.isGreaterThanOrEqualTo(0))
 
 export const SeccompArg = S.Struct({
-  index: S.Int.pipe(S.between(0, 5, { message: () => "must be an argument index from 0 to 5" })),
+  index: S.Int.check(S.isBetween({ minimum: 0, maximum: 5 }, { message: "must be an argument index from 0 to 5" })),
   value: U64,
   valueTwo: S.optional(U64),
-  op: S.Literal(...OPS),
+  op: S.Literals(OPS),
 })
 
 export const SeccompSyscall = S.Struct({
-  names: S.Array(S.String).pipe(S.minItems(1)),
+  names: S.Array(S.String).check(S.isMinLength(1)),
   action: Action,
   errnoRet: S.optional(Errno),
   args: S.optional(S.Array(SeccompArg)),
@@ -81,8 +81,8 @@ export const SeccompSyscall = S.Struct({
 export const Seccomp = S.Struct({
   defaultAction: Action,
   defaultErrnoRet: S.optional(Errno),
-  architectures: S.optional(S.Array(S.Literal(...ARCHES))),
-  flags: S.optional(S.Array(S.Literal(...(Object.keys(FILTER_FLAGS) as (keyof typeof FILTER_FLAGS)[])))),
+  architectures: S.optional(S.Array(S.Literals(ARCHES))),
+  flags: S.optional(S.Array(S.Literals(Object.keys(FILTER_FLAGS) as (keyof typeof FILTER_FLAGS)[]))),
   listenerPath: S.optional(S.String),
   listenerMetadata: S.optional(S.String),
   syscalls: S.optional(S.Array(SeccompSyscall)),

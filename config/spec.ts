@@ -7,7 +7,7 @@
 import { Schema as S } from "effect"
 import { Seccomp } from "./seccomp-spec.ts"
 
-const Uint32 = S.Int.pipe(S.between(0, 0xffffffff))
+const Uint32 = S.Int.check(S.isBetween({ minimum: 0, maximum: 0xffffffff }))
 const Int64 = S.Int
 
 export const User = S.Struct({
@@ -27,32 +27,32 @@ export const Capabilities = S.Struct({
 })
 
 /** Limits are u64 in the spec; RLIM_INFINITY (2^64-1) arrives as a float, hence Number. */
-export const Rlimit = S.Struct({ type: S.String, hard: S.Number.pipe(S.nonNegative()), soft: S.Number.pipe(S.nonNegative()) })
+export const Rlimit = S.Struct({ type: S.String, hard: S.Number.check(S.isGreaterThanOrEqualTo(0)), soft: S.Number.check(S.isGreaterThanOrEqualTo(0)) })
 
 export const Process = S.Struct({
   terminal: S.optional(S.Boolean),
   consoleSize: S.optional(S.Struct({ height: Uint32, width: Uint32 })),
   user: User,
-  args: S.Array(S.String).pipe(S.minItems(1, { message: () => "must hold at least the program to run" })),
+  args: S.Array(S.String).check(S.isMinLength(1, { message: "must hold at least the program to run" })),
   env: S.optional(S.Array(S.String)),
   cwd: S.String,
   capabilities: S.optional(Capabilities),
   rlimits: S.optional(S.Array(Rlimit)),
   noNewPrivileges: S.optional(S.Boolean),
   apparmorProfile: S.optional(S.String),
-  oomScoreAdj: S.optional(S.Int.pipe(S.between(-1000, 1000))),
+  oomScoreAdj: S.optional(S.Int.check(S.isBetween({ minimum: -1000, maximum: 1000 }))),
   /** runtime-spec 1.2: the I/O scheduling class and priority (ioprio_set). */
-  ioPriority: S.optional(S.Struct({ class: S.Literal("IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"), priority: S.Int.pipe(S.between(0, 7)) })),
+  ioPriority: S.optional(S.Struct({ class: S.Literals(["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"]), priority: S.Int.check(S.isBetween({ minimum: 0, maximum: 7 })) })),
   /** runtime-spec 1.2: the scheduling policy (sched_setattr). */
   scheduler: S.optional(
     S.Struct({
-      policy: S.Literal("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"),
-      nice: S.optional(S.Int.pipe(S.between(-20, 19))),
-      priority: S.optional(S.Int.pipe(S.between(0, 99))),
+      policy: S.Literals(["SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"]),
+      nice: S.optional(S.Int.check(S.isBetween({ minimum: -20, maximum: 19 }))),
+      priority: S.optional(S.Int.check(S.isBetween({ minimum: 0, maximum: 99 }))),
       flags: S.optional(S.Array(S.String)),
-      runtime: S.optional(S.Int.pipe(S.nonNegative())),
-      deadline: S.optional(S.Int.pipe(S.nonNegative())),
-      period: S.optional(S.Int.pipe(S.nonNegative())),
+      runtime: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
+      deadline: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
+      period: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
     }),
   ),
   selinuxLabel: S.optional(S.String),
@@ -65,7 +65,7 @@ export const Mount = S.Struct({
   options: S.optional(S.Array(S.String)),
 })
 
-export const NamespaceType = S.Literal("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+export const NamespaceType = S.Literals(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"])
 export type NamespaceType = typeof NamespaceType.Type
 
 export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(S.String) })
@@ -73,7 +73,7 @@ export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(S.Stri
 export const IdMapping = S.Struct({ containerID: Uint32, hostID: Uint32, size: Uint32 })
 
 export const Device = S.Struct({
-  type: S.Literal("c", "b", "u", "p"),
+  type: S.Literals(["c", "b", "u", "p"]),
   path: S.String,
   major: S.optional(Int64),
   minor: S.optional(Int64),
@@ -94,7 +94,7 @@ export const Hook = S.Struct({
 /** A device cgroup rule; an absent type means "a" (all), an absent major/minor or -1 means any. */
 export const DeviceRule = S.Struct({
   allow: S.Boolean,
-  type: S.optional(S.Literal("a", "c", "b")),
+  type: S.optional(S.Literals(["a", "c", "b"])),
   major: S.optional(Int64),
   minor: S.optional(Int64),
   access: S.optional(S.String),
@@ -154,7 +154,7 @@ export const Resources = S.Struct({
   hugepageLimits: S.optional(S.Array(S.Struct({ pageSize: S.String, limit: Int64 }))),
   devices: S.optional(S.Array(DeviceRule)),
   network: S.optional(S.Struct({ classID: S.optional(Uint32), priorities: S.optional(S.Array(S.Struct({ name: S.String, priority: Uint32 }))) })),
-  rdma: S.optional(S.Record({ key: S.String, value: S.Struct({ hcaHandles: S.optional(Uint32), hcaObjects: S.optional(Uint32) }) })),
+  rdma: S.optional(S.Record(S.String, S.Struct({ hcaHandles: S.optional(Uint32), hcaObjects: S.optional(Uint32) }))),
   unified: S.optional(S.Unknown),
 })
 
@@ -167,14 +167,14 @@ export const Linux = S.Struct({
   cgroupsPath: S.optional(S.String),
   resources: S.optional(Resources),
   rootfsPropagation: S.optional(
-    S.Literal("private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"),
+    S.Literals(["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]),
   ),
   maskedPaths: S.optional(S.Array(S.String)),
   readonlyPaths: S.optional(S.Array(S.String)),
   mountLabel: S.optional(S.String),
-  sysctl: S.optional(S.Record({ key: S.String, value: S.String })),
+  sysctl: S.optional(S.Record(S.String, S.String)),
   seccomp: S.optional(Seccomp),
-  personality: S.optional(S.Struct({ domain: S.Literal("LINUX", "LINUX32"), flags: S.optional(S.Array(S.String)) })),
+  personality: S.optional(S.Struct({ domain: S.Literals(["LINUX", "LINUX32"]), flags: S.optional(S.Array(S.String)) })),
   intelRdt: S.optional(
     S.Struct({
       closID: S.optional(S.String),
@@ -193,8 +193,8 @@ export const Spec = S.Struct({
   hostname: S.optional(S.String),
   domainname: S.optional(S.String),
   mounts: S.optional(S.Array(Mount)),
-  hooks: S.optional(S.Record({ key: S.String, value: S.Array(Hook) })),
-  annotations: S.optional(S.Record({ key: S.String, value: S.String })),
+  hooks: S.optional(S.Record(S.String, S.Array(Hook))),
+  annotations: S.optional(S.Record(S.String, S.String)),
   linux: S.optional(Linux),
 })
 

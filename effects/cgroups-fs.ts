@@ -222,7 +222,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
           // there, so the request is repeated (runc's freezeWithRetry). v2 reports in cgroup.events.
           for (let round = 0; isFrozen(f) !== on; round++) {
             if (Date.now() > deadline) {
-              if (on) yield* request.pipe(Effect.zipRight(write(path.join(f.dir, f.version === 1 ? "freezer.state" : "cgroup.freeze"), f.version === 1 ? "THAWED" : "0")), Effect.ignore)
+              if (on) yield* request.pipe(Effect.andThen(write(path.join(f.dir, f.version === 1 ? "freezer.state" : "cgroup.freeze"), f.version === 1 ? "THAWED" : "0")), Effect.ignore)
               return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: f.dir, reason: `ETIMEDOUT: not ${on ? "FROZEN" : "THAWED"} after ${opts.freezeTimeoutMs ?? 2000} ms` })
             }
             yield* Effect.sleep(Duration.millis(round < 10 ? 1 : 10))

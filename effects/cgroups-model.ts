@@ -55,7 +55,7 @@ export interface CgroupsModelControlService {
   readonly groups: () => ReadonlyMap<string, readonly number[]>
 }
 
-export class CgroupsModelControl extends Context.Tag("xcontainer/CgroupsModelControl")<CgroupsModelControl, CgroupsModelControlService>() {}
+export class CgroupsModelControl extends Context.Service<CgroupsModelControl, CgroupsModelControlService>()("xcontainer/CgroupsModelControl") {}
 
 /** The cgroups model with its control; `CgroupsModel` is this with the defaults. */
 export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroups | CgroupsModelControl> =>

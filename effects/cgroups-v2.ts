@@ -79,7 +79,7 @@ export function placeV2(mountPoint: string, ownCgroup: string, cgroupsPath: stri
 
 /** Waits on the event loop until cgroup.events says frozen == want; fails after timeoutMs. */
 const awaitFrozen = (dir: string, want: boolean, timeoutMs: number) =>
-  Effect.async<void, CgroupError>((resume) => {
+  Effect.callback<void, CgroupError>((resume) => {
     let done = false
     let watcher: fs.FSWatcher | undefined
     const finish = (r: Effect.Effect<void, CgroupError>) => {

@@ -63,4 +63,4 @@ export interface CgroupsService {
   readonly killAll?: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
 }
 
-export class Cgroups extends Context.Tag("xcontainer/Cgroups")<Cgroups, CgroupsService>() {}
+export class Cgroups extends Context.Service<Cgroups, CgroupsService>()("xcontainer/Cgroups") {}

@@ -174,7 +174,7 @@ function inheritedStdio(imagePath: string): { key: string; fd: number }[] {
  */
 const onDumpNotify = (takeStatusFd: () => number | undefined) => (n: CriuNotification) => {
   const fd = n.script === "status-ready" ? takeStatusFd() : undefined
-  return Effect.zipRight(closeFds(n), fd !== undefined ? signalStatusFd(fd) : Effect.logDebug("criu dump", n.script))
+  return Effect.andThen(closeFds(n), fd !== undefined ? signalStatusFd(fd) : Effect.logDebug("criu dump", n.script))
 }
 
 /** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
@@ -220,7 +220,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     // cgroup as it found it: thawed again below (a paused container stays frozen).
     const preFreeze = freeze !== undefined && record.status !== "paused"
     const thaw = cgroups.freeze(record.cgroups, false)
-    const dump = Effect.zipRight(
+    const dump = Effect.andThen(
       preFreeze ? cgroups.freeze(record.cgroups, true) : Effect.void,
       criu.dump({
         pid: init.pid,
@@ -243,7 +243,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         autoDedup: o.autoDedup ?? false,
         emptyNs,
         onNotify: (n) =>
-          Effect.zipRight(
+          Effect.andThen(
             onDumpNotify(() => {
               const fd = statusFd
               statusFd = undefined
@@ -344,9 +344,9 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
           switch (n.script) {
             case "setup-namespaces":
               // As runc: the runtime-namespace hooks run once the namespaces exist, before the tree resumes.
-              return Effect.zipRight(
+              return Effect.andThen(
                 closeFds(n),
-                Effect.zipRight(runHooks(spec, "prestart", hookState(record, "creating", n.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", n.pid))),
+                Effect.andThen(runHooks(spec, "prestart", hookState(record, "creating", n.pid)), runHooks(spec, "createRuntime", hookState(record, "creating", n.pid))),
               )
             case "orphan-pts-master": {
               // The restored terminal's new master: to the console socket, or kept for console().
@@ -355,7 +355,7 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
               return master === undefined ? Effect.void : consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd))(master)
             }
             default:
-              return Effect.zipRight(closeFds(n), Effect.logDebug("criu restore", n.script))
+              return Effect.andThen(closeFds(n), Effect.logDebug("criu restore", n.script))
           }
         },
       })
@@ -365,10 +365,10 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
       const init = startTime === undefined ? undefined : yield* kernel.attach(pid, startTime)
       if (!init) return yield* new CriuFailed({ action: "restore", reason: `restored init ${pid} is gone` })
       record = { ...record, status: "running", init: { pid, startTime: init.startTime } }
-      yield* store.write(o.root, record).pipe(Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)))
+      yield* store.write(o.root, record).pipe(Effect.onError(() => kernel.signal(init, 9).pipe(Effect.andThen(kernel.awaitExit(init)), Effect.andThen(kernel.release(init)), Effect.ignore)))
       return { record, init, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
     })
     // A failed restore leaves nothing: CRIU kills what it restored; the cgroups and the claim go.
     const closeNs = Effect.sync(() => nsFds.forEach((fd) => fs.closeSync(fd)))
-    return yield* build.pipe(Effect.onError(() => closeConsole.pipe(Effect.zipRight(closeNs),Effect.zipRight(cgroups.destroy(paths)), Effect.ignore, Effect.zipRight(undoClaim))))
+    return yield* build.pipe(Effect.onError(() => closeConsole.pipe(Effect.andThen(closeNs),Effect.andThen(cgroups.destroy(paths)), Effect.ignore, Effect.andThen(undoClaim))))
   })

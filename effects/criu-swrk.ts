@@ -90,8 +90,8 @@ export const swrk = (r: SwrkRequest): Effect.Effect<criu_resp, ContainerError> =
     const inbox = yield* Queue.unbounded<Incoming>()
     const watch = addon.receive(
       mine,
-      (data, fds) => Queue.unsafeOffer(inbox, { kind: "msg", data, fds }),
-      (error) => Queue.unsafeOffer(inbox, { kind: "end", error }),
+      (data, fds) => Queue.offerUnsafe(inbox, { kind: "msg", data, fds }),
+      (error) => Queue.offerUnsafe(inbox, { kind: "end", error }),
     )
     // The fd number handed to CRIU is its 3 (libuv dup2's it there and drops CLOEXEC on the copy).
     const child = spawn(r.criuPath, ["swrk", "3"], {

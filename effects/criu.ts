@@ -113,7 +113,7 @@ export interface CriuService {
   readonly features: Effect.Effect<CriuFeatures, ContainerError>
 }
 
-export class Criu extends Context.Tag("xcontainer/Criu")<Criu, CriuService>() {}
+export class Criu extends Context.Service<Criu, CriuService>()("xcontainer/Criu") {}
 
 const CG_MODES: Record<ManageCgroupsMode, criu_cg_mode> = {
   soft: criu_cg_mode.SOFT,
@@ -290,7 +290,7 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
             },
             ...(o.onNotify ? { onNotify: o.onNotify } : {}),
           }),
-        ).pipe(Effect.asVoid, Effect.catchAll(withLog(logDir, "dump.log"))),
+        ).pipe(Effect.asVoid, Effect.catch(withLog(logDir, "dump.log"))),
       ),
     restore: (o) =>
       withDirs(o, false, (imagesFd, workFd, logDir) =>
@@ -323,7 +323,7 @@ export const makeCriu: Effect.Effect<CriuService> = Effect.sync(() => {
           Effect.flatMap((resp) =>
             resp.restore?.pid ? Effect.succeed(resp.restore.pid) : Effect.fail(new CriuFailed({ action: "restore", reason: "answer without the restored pid" })),
           ),
-          Effect.catchAll(withLog(logDir, "restore.log")),
+          Effect.catch(withLog(logDir, "restore.log")),
         ),
       ),
   }

@@ -22,7 +22,7 @@ export interface HookState {
 }
 
 const runOne = (name: HookName, index: number, hook: NonNullable<Spec["hooks"]>[string][number], stdin: string) =>
-  Effect.async<void, HookFailed>((resume) => {
+  Effect.callback<void, HookFailed>((resume) => {
     const fail = (reason: string) => resume(Effect.fail(new HookFailed({ hook: name, index, path: hook.path, reason })))
     const [argv0, ...args] = hook.args ?? [hook.path]
     const child = spawn(hook.path, args, {
@@ -53,7 +53,7 @@ export const runHooks = (spec: Spec, name: HookName, state: HookState): Effect.E
 /** Runs them all, logging failures instead (poststart and poststop: the spec says warn and go on). */
 export const runHooksLogged = (spec: Spec, name: HookName, state: HookState): Effect.Effect<void> =>
   Effect.forEach(spec.hooks?.[name] ?? [], (h, i) =>
-    runOne(name, i, h, JSON.stringify(state)).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))),
+    runOne(name, i, h, JSON.stringify(state)).pipe(Effect.catch((e) => Effect.logWarning(e.message))),
   { discard: true })
 
 /**
@@ -71,7 +71,7 @@ export interface InProcessHooks {
 export const runInProcess = (name: HookName, hook: ((s: HookState) => Effect.Effect<void, unknown>) | undefined, state: HookState) =>
   hook
     ? Effect.suspend(() => hook(state)).pipe(
-        Effect.catchAllCause((cause) =>
+        Effect.catchCause((cause) =>
           Effect.fail(new HookFailed({ hook: name, index: -1, path: "(in-process)", reason: String(Cause.squash(cause)) })),
         ),
       )

@@ -57,12 +57,12 @@ const openChannel = (fd: number): Effect.Effect<Channel> =>
         try {
           msg = decodeMessage(data)
         } catch (e) {
-          Queue.unsafeOffer(inbox, { kind: "end", error: e as Error })
+          Queue.offerUnsafe(inbox, { kind: "end", error: e as Error })
           return
         }
-        Queue.unsafeOffer(inbox, { kind: "msg", msg, fds })
+        Queue.offerUnsafe(inbox, { kind: "msg", msg, fds })
       },
-      (error) => Queue.unsafeOffer(inbox, { kind: "end", error }),
+      (error) => Queue.offerUnsafe(inbox, { kind: "end", error }),
     )
     return { fd, watch, inbox }
   })

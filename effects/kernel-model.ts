@@ -77,7 +77,7 @@ export interface KernelModelControlService {
   readonly exit: (pid: number, status: ExitStatus) => void
 }
 
-export class KernelModelControl extends Context.Tag("xcontainer/KernelModelControl")<KernelModelControl, KernelModelControlService>() {}
+export class KernelModelControl extends Context.Service<KernelModelControl, KernelModelControlService>()("xcontainer/KernelModelControl") {}
 
 // Signals whose default action terminates the process (signal(7): Term and Core).
 const TERMINATING = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31])
@@ -115,7 +115,7 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
         if (p.phase === "exited") return
         p.phase = "exited"
         p.exit = status
-        Deferred.unsafeDone(p.exited, Exit.succeed(status))
+        Deferred.doneUnsafe(p.exited, Exit.succeed(status))
       }
 
       const deliver = (p: Proc, sig: number) => {
@@ -169,7 +169,7 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
             procs.set(proc.pid, proc)
             const ref = hold({ pid: proc.pid, startTime: proc.startTime, fd: -1 }, true)
             // As KernelLive: a failure from here on kills and releases the init.
-            const undo = Effect.sync(() => die(proc, { code: null, signal: 9 })).pipe(Effect.zipRight(release(ref)))
+            const undo = Effect.sync(() => die(proc, { code: null, signal: 9 })).pipe(Effect.andThen(release(ref)))
             const rest = Effect.gen(function* () {
               yield* req.beforeGo(ref)
               if (req.onSync && req.plan.some((o) => o.op === Op.SYNC)) yield* req.onSync(ref)

@@ -64,4 +64,4 @@ export interface KernelService {
   readonly release: (p: ProcessRef) => Effect.Effect<void>
 }
 
-export class Kernel extends Context.Tag("xcontainer/Kernel")<Kernel, KernelService>() {}
+export class Kernel extends Context.Service<Kernel, KernelService>()("xcontainer/Kernel") {}

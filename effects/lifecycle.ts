@@ -193,7 +193,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         })
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
-        Effect.onError(() => kernel.signal(init, 9).pipe(Effect.zipRight(kernel.awaitExit(init)), Effect.zipRight(kernel.release(init)), Effect.ignore)),
+        Effect.onError(() => kernel.signal(init, 9).pipe(Effect.andThen(kernel.awaitExit(init)), Effect.andThen(kernel.release(init)), Effect.ignore)),
       )
       return {
         record,
@@ -205,14 +205,14 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     })
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
-    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.zipRight(dropRdt(spec, id)), Effect.zipRight(undoClaim))))
+    return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.andThen(dropRdt(spec, id)), Effect.andThen(undoClaim))))
   })
 
 /** Removes the container's resctrl group(s), if it asked for Intel RDT (failures logged: the group is not ours alone). */
 const dropRdt = (spec: Spec, id: string): Effect.Effect<void> => {
   const rdt = spec.linux?.intelRdt
   const root = resctrlRoot()
-  return rdt && root ? removeRdt(root, rdt, id).pipe(Effect.catchAll((e) => Effect.logWarning(e.message))) : Effect.void
+  return rdt && root ? removeRdt(root, rdt, id).pipe(Effect.catch((e) => Effect.logWarning(e.message))) : Effect.void
 }
 
 /** SCMP_ACT_NOTIFY needs someone to answer: listenerPath, or the in-process listener. */
@@ -220,7 +220,7 @@ function notifyProblem(spec: Spec, inProcess: boolean): { path: string; reason: 
   const sc = spec.linux?.seccomp
   if (!sc || sc.listenerPath || inProcess) return undefined
   const compiled = compileSeccompCached(sc)
-  if (compiled._tag === "Right" && compiled.right.notify)
+  if (compiled._tag === "Success" && compiled.success.notify)
     return { path: "linux.seccomp.listenerPath", reason: "SCMP_ACT_NOTIFY needs a listener: set listenerPath (or, in-process, the seccompNotify option)" }
   return undefined
 }
@@ -277,12 +277,12 @@ export const start = (root: string, live: Live): Effect.Effect<Live, ContainerEr
       live.record.id,
       kernel.start(live.init, fifo).pipe(
         Effect.ensuring(Effect.sync(() => fs.rmSync(fifo, { force: true }))),
-        Effect.zipRight(store.write(root, record)),
+        Effect.andThen(store.write(root, record)),
       ),
     )
     // poststart: the program runs; a failing hook is logged and changes nothing (runtime-spec).
     yield* runHooksLogged(record.spec, "poststart", hookState(record, "running", live.init.pid))
-    yield* runInProcess("poststart", live.hooks?.poststart, hookState(record, "running", live.init.pid)).pipe(Effect.catchAll((e) => Effect.logWarning(e.message)))
+    yield* runInProcess("poststart", live.hooks?.poststart, hookState(record, "running", live.init.pid)).pipe(Effect.catch((e) => Effect.logWarning(e.message)))
     return { ...live, record }
   })
 
@@ -337,7 +337,7 @@ export const setPaused = (root: string, live: Live, on: boolean): Effect.Effect<
     const cgroups = yield* Cgroups
     const store = yield* StateStore
     const record = { ...live.record, status: on ? ("paused" as const) : ("running" as const) }
-    yield* store.withLock(root, live.record.id, cgroups.freeze(live.record.cgroups, on).pipe(Effect.zipRight(store.write(root, record))))
+    yield* store.withLock(root, live.record.id, cgroups.freeze(live.record.cgroups, on).pipe(Effect.andThen(store.write(root, record))))
     return { ...live, record }
   })
 
@@ -362,7 +362,7 @@ export const destroy = (root: string, live: Live): Effect.Effect<void, Container
     )
     // poststop: after the container is gone; failures are logged and do not block delete.
     yield* runHooksLogged(live.record.spec, "poststop", hookState(live.record, "stopped"))
-    yield* runInProcess("poststop", live.hooks?.poststop, hookState(live.record, "stopped")).pipe(Effect.catchAll((e) => Effect.logWarning(e.message)))
+    yield* runInProcess("poststop", live.hooks?.poststop, hookState(live.record, "stopped")).pipe(Effect.catch((e) => Effect.logWarning(e.message)))
   })
 
 /** The status a record has in reality (runc's refreshState): init alive at the barrier → created, frozen → paused, alive → running, else stopped. */

@@ -10,7 +10,7 @@
  *   the stream ends when no process uses the filter any more.
  */
 import * as fs from "node:fs"
-import { Effect, Stream } from "effect"
+import { Cause, Effect, Queue, Stream } from "effect"
 import { AUDIT_ARCH } from "../config/seccomp-spec.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../config/syscalls-x86.ts"
 import { addon } from "../native/addon.ts"
@@ -125,7 +125,7 @@ function watchOrForget<A>(listener: number, start: () => A): A {
  * listener at a time (EBUSY). Until a notification is answered its caller waits.
  */
 export const notifications = (listener: number): Stream.Stream<SeccompNotification, SyscallError> =>
-  Stream.asyncScoped<SeccompNotification, SyscallError>((emit) =>
+  Stream.callback<SeccompNotification, SyscallError>((queue) =>
     Effect.acquireRelease(
       Effect.try({
         try: () => {
@@ -136,7 +136,7 @@ export const notifications = (listener: number): Stream.Stream<SeccompNotificati
             (n) => {
               const arch = archOf(n.arch, n.nr)
               const name = arch === "unknown" ? undefined : NAMES[arch].get(n.nr)
-              void emit.single({
+              Queue.offerUnsafe(queue, {
                 id: n.id,
                 pid: n.pid,
                 arch,
@@ -147,7 +147,8 @@ export const notifications = (listener: number): Stream.Stream<SeccompNotificati
                 valid: Effect.try({ try: () => addon.seccompNotifyIdValid(listener, n.id), catch: toSyscallError("SECCOMP_IOCTL_NOTIF_ID_VALID") }),
               })
             },
-            (error) => void (error ? emit.fail(toSyscallError("SECCOMP_IOCTL_NOTIF_RECV")(error)) : emit.end()),
+            (error) =>
+              void (error ? Queue.failCauseUnsafe(queue, Cause.fail(toSyscallError("SECCOMP_IOCTL_NOTIF_RECV")(error))) : Queue.endUnsafe(queue)),
           ))
         },
         catch: toSyscallError("uv_poll_start", "seccomp listener"),

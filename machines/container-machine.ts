@@ -13,7 +13,7 @@
  * no transition for an event forbids it (the facade turns that into
  * InvalidTransition before anything is touched).
  */
-import type { Runtime } from "effect"
+import type { Context } from "effect"
 import { assign, or, setup, stateIn } from "xstate"
 import * as lifecycle from "../effects/lifecycle.ts"
 import type { ContainerError } from "../effects/errors.ts"
@@ -73,7 +73,7 @@ export interface ContainerContext {
 
 const toError = (e: unknown) => e as ContainerError
 
-export const containerMachine = (rt: Runtime.Runtime<lifecycle.Services>) =>
+export const containerMachine = (rt: Context.Context<lifecycle.Services>) =>
   setup({
     types: {
       context: {} as ContainerContext,

@@ -4,7 +4,7 @@
  * the current state allows it (InvalidTransition otherwise, touching nothing),
  * then sends the event and waits for the machine to settle.
  */
-import { Effect, Runtime, Stream } from "effect"
+import { type Context, Effect, Stream } from "effect"
 import { notifications as seccompNotifications, type SeccompNotification } from "../effects/seccomp-notify.ts"
 import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
@@ -87,7 +87,7 @@ export class Container {
     readonly id: string,
     readonly root: string,
     private readonly actor: Actor<ContainerMachine>,
-    private readonly rt: Runtime.Runtime<Services>,
+    private readonly rt: Context.Context<Services>,
   ) {}
 
   private static boot(
@@ -97,7 +97,7 @@ export class Container {
     opts: ActorOptions,
   ): Effect.Effect<Container, ContainerError, Services> {
     return Effect.gen(function* () {
-      const rt = yield* Effect.runtime<Services>()
+      const rt = yield* Effect.context<Services>()
       const actor = createActor(containerMachine(rt), { input, ...(opts.inspect ? { inspect: opts.inspect } : {}) })
       actor.start()
       const settled = yield* Effect.promise(() => waitFor(actor, (s) => !s.hasTag("busy") && !s.matches("boot")))
@@ -194,7 +194,7 @@ export class Container {
   }
 
   private dispatch(event: ContainerEvent, operation: string): Effect.Effect<void, ContainerError> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       if (!this.actor.getSnapshot().can(event))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation })
       this.actor.send(event)
@@ -225,14 +225,14 @@ export class Container {
 
   /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
   signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const event = { type: "SIGNAL", signal: sig } as const
       if (!this.actor.getSnapshot().can(event))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "signal" })
       const live = this.actor.getSnapshot().context.live
       if (!live) return
       this.actor.send(event)
-      yield* Effect.provide(signalContainer(live, sig, opts.all ?? false), this.rt.context)
+      yield* Effect.provide(signalContainer(live, sig, opts.all ?? false), this.rt)
     })
   }
 
@@ -241,23 +241,23 @@ export class Container {
    * it has exec'd; the handle waits for it and signals it through its pidfd.
    */
   exec(options: ExecOptions): Effect.Effect<ExecProcess, ContainerError> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const snap = this.actor.getSnapshot()
       const live = snap.context.live
       const pausedOk = options.ignorePaused === true && this.status() === "paused"
       if (!live || !(snap.can({ type: "EXEC", pid: 0 }) || pausedOk))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
-      const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt.context)
+      const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt)
       this.actor.send({ type: "EXEC", pid: ref.pid })
       const rt = this.rt
-      const kernel = (f: (k: Kernel["Type"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt.context)
+      const kernel = (f: (k: Kernel["Service"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt)
       return {
         pid: ref.pid,
         ...(console !== undefined ? { console } : {}),
         wait: () =>
           Effect.provide(
             Effect.flatMap(Kernel, (k) => Effect.tap(k.awaitExit(ref), () => k.release(ref))),
-            rt.context,
+            rt,
           ),
         signal: (sig: number) => kernel((k) => k.signal(ref, sig)),
       }
@@ -283,12 +283,12 @@ export class Container {
    * Allowed while the container lives (created, running, paused), as signals are.
    */
   update(resources: unknown): Effect.Effect<void, ContainerError> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const snap = this.actor.getSnapshot()
       const live = snap.context.live
       if (!live || !snap.can({ type: "SIGNAL", signal: 0 }))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "update" })
-      const next = yield* Effect.provide(updateResources(this.root, live, resources), this.rt.context)
+      const next = yield* Effect.provide(updateResources(this.root, live, resources), this.rt)
       // The machine keeps the live record: later reads (state, config()) see the new resources.
       this.actor.send({ type: "UPDATED", live: next })
     })
@@ -299,7 +299,7 @@ export class Container {
     const live = this.actor.getSnapshot().context.live
     if (!live) return Effect.succeed({ network: [] })
     const alive = ["created", "running", "paused"].includes(ociStatus(this.status()))
-    return Effect.provide(readStats(live.record.cgroups, alive ? live.init?.pid : undefined), this.rt.context)
+    return Effect.provide(readStats(live.record.cgroups, alive ? live.init?.pid : undefined), this.rt)
   }
 
   /** Pids of the processes in the container (from its cgroup). */
@@ -308,7 +308,7 @@ export class Container {
     if (!live) return Effect.succeed([])
     return Effect.provide(
       Effect.flatMap(Cgroups, (c) => c.pids(live.record.cgroups)),
-      this.rt.context,
+      this.rt,
     )
   }
 
@@ -333,7 +333,7 @@ export class Container {
    * reported, and the watch ends. Returns the unsubscribe function (which reports what is pending first).
    */
   onOom(listener: (event: OomEvent) => void): Effect.Effect<() => void, ContainerError> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       const live = this.actor.getSnapshot().context.live
       if (!live || !["created", "running", "paused"].includes(ociStatus(this.status())))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "watch OOM" })
@@ -356,11 +356,11 @@ export class Container {
 
   /** Stops tracking the container without touching it (the CLI does this before exiting). */
   release(): Effect.Effect<void> {
-    return Effect.gen(this, function* () {
+    return Effect.gen({ self: this }, function* () {
       // destroy already released the init (its fd number may belong to someone else by now).
       const init = this.status() === "destroyed" ? undefined : this.actor.getSnapshot().context.live?.init
       this.actor.stop()
-      if (init) yield* Effect.provide(Effect.flatMap(Kernel, (k) => k.release(init)), this.rt.context)
+      if (init) yield* Effect.provide(Effect.flatMap(Kernel, (k) => k.release(init)), this.rt)
     })
   }
 }

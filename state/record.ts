@@ -7,7 +7,7 @@ import { Schema as S } from "effect"
 import { Spec } from "../config/spec.ts"
 
 /** The last status written; `load` reconciles it with the kernel (runc's refreshState). */
-export const RecordedStatus = S.Literal("creating", "created", "running", "paused", "stopped")
+export const RecordedStatus = S.Literals(["creating", "created", "running", "paused", "stopped"])
 export type RecordedStatus = typeof RecordedStatus.Type
 
 export const ExitStatusSchema = S.Struct({ code: S.NullOr(S.Number), signal: S.NullOr(S.Number) })
@@ -22,7 +22,7 @@ export const ContainerRecord = S.Struct({
   /** The init process: a pid is only trusted together with its start time (field 22 of /proc/PID/stat). */
   init: S.optional(S.Struct({ pid: S.Number, startTime: S.Number })),
   /** Hierarchy mount point → the container's cgroup directory in it. */
-  cgroups: S.Record({ key: S.String, value: S.String }),
+  cgroups: S.Record(S.String, S.String),
   /** Whether the init has its own pid namespace (then killing it kills everything). */
   ownPidNs: S.Boolean,
   exit: S.optional(ExitStatusSchema),

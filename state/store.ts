@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Effect, Either, Layer, ParseResult, Schema } from "effect"
+import { Context, Effect, Layer, Result, Schema } from "effect"
 import { addon } from "../native/addon.ts"
 import { ContainerExists, ContainerNotFound, StateError } from "../effects/errors.ts"
 import { ContainerRecord } from "./record.ts"
@@ -26,9 +26,9 @@ export interface StateStoreService {
   readonly withLock: <A, E, R>(root: string, id: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | StateError, R>
 }
 
-export class StateStore extends Context.Tag("xcontainer/StateStore")<StateStore, StateStoreService>() {}
+export class StateStore extends Context.Service<StateStore, StateStoreService>()("xcontainer/StateStore") {}
 
-const decodeRecord = Schema.decodeUnknownEither(Schema.parseJson(ContainerRecord))
+const decodeRecord = Schema.decodeUnknownResult(Schema.fromJsonString(ContainerRecord))
 const encodeRecord = Schema.encodeSync(ContainerRecord)
 
 const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e)
@@ -70,9 +70,9 @@ export const StateStoreLive = Layer.succeed(StateStore, {
           reason(e) === "ENOENT" ? new ContainerNotFound({ id, root }) : new StateError({ id, path: file, reason: reason(e) }),
       })
       const rec = decodeRecord(text)
-      if (Either.isLeft(rec))
-        return yield* new StateError({ id, path: file, reason: `corrupt: ${ParseResult.TreeFormatter.formatErrorSync(rec.left).split("\n")[0]}` })
-      return rec.right
+      if (Result.isFailure(rec))
+        return yield* new StateError({ id, path: file, reason: `corrupt: ${rec.failure.message.split("\n")[0]}` })
+      return rec.success
     }),
   write: (root, record) =>
     Effect.try({

@@ -1,11 +1,11 @@
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import { parseSpec, validateId } from "../../config/parse.ts"
 
 const problem = (input: unknown) => {
-  const r = Effect.runSync(Effect.either(parseSpec(input)))
-  return Either.isLeft(r) ? { path: r.left.path, reason: r.left.reason } : undefined
+  const r = Effect.runSync(Effect.result(parseSpec(input)))
+  return Result.isFailure(r) ? { path: r.failure.path, reason: r.failure.reason } : undefined
 }
 
 const spec = defaultSpec(["sh"])
@@ -42,7 +42,7 @@ describe("config validation", () => {
   })
 
   it.each(["../x", "a/b", "", ".", "..", "x y"])("refuses the id %j", (id) => {
-    expect(Either.isLeft(Effect.runSync(Effect.either(validateId(id))))).toBe(true)
+    expect(Result.isFailure(Effect.runSync(Effect.result(validateId(id))))).toBe(true)
   })
 
   it.each(["a", "my-container_1.2", "x+y"])("accepts the id %j", (id) => {

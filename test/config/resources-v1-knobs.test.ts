@@ -2,7 +2,7 @@
  * The rarer v1 knobs: their shape rules, the host rules (a kernel without the file refuses the
  * field by name), and the writes they become, in the kernel's order.
  */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import { parseSpec } from "../../config/parse.ts"
@@ -12,8 +12,8 @@ import { v1Writes } from "../../effects/cgroups-v1-resources.ts"
 
 const base = defaultSpec(["sh"])
 const shape = (resources: unknown) => {
-  const r = Effect.runSync(Effect.either(parseSpec({ ...base, linux: { ...base.linux, resources } })))
-  return Either.isLeft(r) ? { path: r.left.path, reason: r.left.reason } : undefined
+  const r = Effect.runSync(Effect.result(parseSpec({ ...base, linux: { ...base.linux, resources } })))
+  return Result.isFailure(r) ? { path: r.failure.path, reason: r.failure.reason } : undefined
 }
 
 /** This machine as measured: v1 cpu with rt, burst and idle; blkio without CFQ/BFQ; no net_cls, net_prio or rdma. */

@@ -3,7 +3,7 @@
  * controllers cgroup.controllers must offer, runc's swap rule), `unified` on v1
  * and hybrid hosts, and device rules that would punch a hole in a wildcard.
  */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import { parseSpec } from "../../config/parse.ts"
@@ -13,8 +13,8 @@ import type { ResourcesSpec } from "../../config/spec.ts"
 
 const base = defaultSpec(["sh"])
 const shapeProblem = (resources: unknown) => {
-  const r = Effect.runSync(Effect.either(parseSpec({ ...base, linux: { ...base.linux, resources } })))
-  return Either.isLeft(r) ? { path: r.left.path, reason: r.left.reason } : undefined
+  const r = Effect.runSync(Effect.result(parseSpec({ ...base, linux: { ...base.linux, resources } })))
+  return Result.isFailure(r) ? { path: r.failure.path, reason: r.failure.reason } : undefined
 }
 
 const V2: HostFacts = {

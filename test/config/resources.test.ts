@@ -1,5 +1,5 @@
 /** linux.resources validation: the shape rules in parseSpec, the host rules against given facts. */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import fc from "fast-check"
 import { test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
@@ -11,8 +11,8 @@ import type { ResourcesSpec } from "../../config/spec.ts"
 const base = defaultSpec(["sh"])
 const withResources = (resources: unknown) => ({ ...base, linux: { ...base.linux, resources } })
 const problem = (resources: unknown) => {
-  const r = Effect.runSync(Effect.either(parseSpec(withResources(resources))))
-  return Either.isLeft(r) ? { path: r.left.path, reason: r.left.reason } : undefined
+  const r = Effect.runSync(Effect.result(parseSpec(withResources(resources))))
+  return Result.isFailure(r) ? { path: r.failure.path, reason: r.failure.reason } : undefined
 }
 
 /** This machine's shape: v1 everywhere, no hugetlb or blkio weight, two cpus, one node. */

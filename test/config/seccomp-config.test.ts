@@ -1,5 +1,5 @@
 /** linux.seccomp at create: bad input named by JSON path, flags, skipped names, the cache. */
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import { parseSpec } from "../../config/parse.ts"
@@ -9,8 +9,8 @@ import type { SeccompProfile } from "../../config/seccomp-spec.ts"
 const base = defaultSpec(["sh"])
 const withSeccomp = (seccomp: unknown) => ({ ...base, linux: { ...base.linux, seccomp } })
 const problem = (seccomp: unknown) => {
-  const r = Effect.runSync(Effect.either(parseSpec(withSeccomp(seccomp))))
-  return Either.isLeft(r) ? { path: r.left.path, reason: r.left.reason } : undefined
+  const r = Effect.runSync(Effect.result(parseSpec(withSeccomp(seccomp))))
+  return Result.isFailure(r) ? { path: r.failure.path, reason: r.failure.reason } : undefined
 }
 const rule = (over: Record<string, unknown>) => ({ defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }, { names: ["kill"], action: "SCMP_ACT_ERRNO", ...over }] })
 
@@ -58,7 +58,7 @@ describe("linux.seccomp validation", () => {
   })
 
   it("turns flags into seccomp() flags and reports names no ABI knows", () => {
-    const c = Either.getOrThrow(
+    const c = Result.getOrThrow(
       compileSeccomp({
         defaultAction: "SCMP_ACT_ALLOW",
         flags: ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],

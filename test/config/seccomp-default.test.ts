@@ -1,6 +1,6 @@
 /** The default profile (Moby's, rendered for x86_64), checked through the compiled BPF. */
 import { fc, test } from "@fast-check/vitest"
-import { Either } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { compileSeccomp, X32_SYSCALL_BIT } from "../../config/seccomp-compile.ts"
 import { DEFAULT_SECCOMP, defaultSeccompProfile } from "../../config/seccomp-default.ts"
@@ -9,7 +9,7 @@ import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../../config/sysca
 import { runBpf } from "./bpf-interp.ts"
 import { reference } from "./seccomp-reference.ts"
 
-const filter = Either.getOrThrow(compileSeccomp(DEFAULT_SECCOMP)).filter
+const filter = Result.getOrThrow(compileSeccomp(DEFAULT_SECCOMP)).filter
 const EPERM = SECCOMP_RET.ERRNO | 1
 const x64 = (name: string, ...args: bigint[]) => runBpf(filter, { nr: SYSCALLS_X86_64[name]!, arch: AUDIT_ARCH.X86_64, args })
 
@@ -38,7 +38,7 @@ describe("the default seccomp profile", () => {
   })
 
   it("lets CAP_SYS_ADMIN containers mount and clone freely, as Moby renders it", () => {
-    const admin = Either.getOrThrow(compileSeccomp(defaultSeccompProfile(["CAP_SYS_ADMIN"]))).filter
+    const admin = Result.getOrThrow(compileSeccomp(defaultSeccompProfile(["CAP_SYS_ADMIN"]))).filter
     expect(runBpf(admin, { nr: SYSCALLS_X86_64.mount!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.ALLOW)
     expect(runBpf(admin, { nr: SYSCALLS_X86_64.clone!, arch: AUDIT_ARCH.X86_64, args: [0x10000000n] })).toBe(SECCOMP_RET.ALLOW)
   })

@@ -5,7 +5,7 @@
  * (test/config/seccomp-reference.ts).
  */
 import { fc, test } from "@fast-check/vitest"
-import { Either } from "effect"
+import { Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { compileSeccomp } from "../../config/seccomp-compile.ts"
 import { ACTIONS, AUDIT_ARCH, OPS, SECCOMP_RET, type SeccompProfile } from "../../config/seccomp-spec.ts"
@@ -62,7 +62,7 @@ const arbData = (p: SeccompProfile): fc.Arbitrary<SeccompData> => {
   })
 }
 
-const compile = (p: SeccompProfile) => Either.getOrThrow(compileSeccomp(p))
+const compile = (p: SeccompProfile) => Result.getOrThrow(compileSeccomp(p))
 
 describe("the compiled seccomp filter", () => {
   test.prop([arbProfile.chain((p) => fc.tuple(fc.constant(p), fc.array(arbData(p), { minLength: 1, maxLength: 40 })))], { numRuns: 400 })(

@@ -23,12 +23,12 @@ function fakeFs(busyFor: number, then?: string, procs = "") {
   return { fsx, calls }
 }
 
-const run = (fsx: RemoveFs, retries: number) => Effect.runPromise(Effect.either(removeCgroupDir(fsx, "/cg/x", { retries, delayMs: 1 })))
+const run = (fsx: RemoveFs, retries: number) => Effect.runPromise(Effect.result(removeCgroupDir(fsx, "/cg/x", { retries, delayMs: 1 })))
 
 describe("removing a cgroup directory", () => {
   it("retries EBUSY until the dying task is gone", async () => {
     const { fsx, calls } = fakeFs(3)
-    expect((await run(fsx, 5))._tag).toBe("Right")
+    expect((await run(fsx, 5))._tag).toBe("Success")
     expect(calls).toHaveLength(4)
   })
 
@@ -36,20 +36,20 @@ describe("removing a cgroup directory", () => {
     const { fsx, calls } = fakeFs(1000, undefined, "4242\n")
     const r = await run(fsx, 4)
     expect(calls).toHaveLength(5)
-    expect(r._tag).toBe("Left")
-    if (r._tag === "Left")
-      expect(r.left).toMatchObject({ _tag: "CgroupError", op: "remove", path: "/cg/x", reason: "EBUSY after 5 attempts over 4 ms: pids 4242 still in it" })
+    expect(r._tag).toBe("Failure")
+    if (r._tag === "Failure")
+      expect(r.failure).toMatchObject({ _tag: "CgroupError", op: "remove", path: "/cg/x", reason: "EBUSY after 5 attempts over 4 ms: pids 4242 still in it" })
   })
 
   it("says when no task is left but the cgroup is still busy", async () => {
     const r = await run(fakeFs(1000).fsx, 2)
-    if (r._tag === "Left") expect(r.left.reason).toMatch(/no task left/)
-    expect(r._tag).toBe("Left")
+    if (r._tag === "Failure") expect(r.failure.reason).toMatch(/no task left/)
+    expect(r._tag).toBe("Failure")
   })
 
   it("takes a directory already gone as removed, even after EBUSY", async () => {
     const { fsx, calls } = fakeFs(2, "ENOENT")
-    expect((await run(fsx, 5))._tag).toBe("Right")
+    expect((await run(fsx, 5))._tag).toBe("Success")
     expect(calls).toHaveLength(3)
   })
 
@@ -57,7 +57,7 @@ describe("removing a cgroup directory", () => {
     const { fsx, calls } = fakeFs(0, "EACCES")
     const r = await run(fsx, 5)
     expect(calls).toHaveLength(1)
-    if (r._tag === "Left") expect(r.left).toMatchObject({ _tag: "CgroupError", reason: "EACCES" })
-    expect(r._tag).toBe("Left")
+    if (r._tag === "Failure") expect(r.failure).toMatchObject({ _tag: "CgroupError", reason: "EACCES" })
+    expect(r._tag).toBe("Failure")
   })
 })

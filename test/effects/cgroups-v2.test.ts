@@ -53,7 +53,7 @@ function fakeHost(controllers = CONTROLLERS) {
   return { mount, mountinfo, attached, run }
 }
 
-const cg = <A, E>(f: (c: Cgroups["Type"]) => Effect.Effect<A, E>) => Effect.flatMap(Cgroups, f)
+const cg = <A, E>(f: (c: Cgroups["Service"]) => Effect.Effect<A, E>) => Effect.flatMap(Cgroups, f)
 const read = (dir: string, f: string) => fs.readFileSync(path.join(dir, f), "utf8")
 
 /** Creates the container's cgroup with the files the kernel would show, then applies `r`. */

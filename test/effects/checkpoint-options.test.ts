@@ -1,10 +1,10 @@
 /** The checks runc's checkpoint flags go through before CRIU runs (no kernel, no CRIU needed). */
 import * as fs from "node:fs"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { describe, expect, it } from "vitest"
 import { checkPageServer, checkStatusFd, emptyNsMask, parsePageServer, requireFeatures } from "../../effects/checkpoint-options.ts"
 
-const left = <A, E>(e: Effect.Effect<A, E>) => Either.getLeft(Effect.runSync(Effect.either(e))).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+const left = <A, E>(e: Effect.Effect<A, E>) => Result.getFailure(Effect.runSync(Effect.result(e))).pipe((o) => (o._tag === "Some" ? o.value : undefined))
 
 describe("checkpoint options", () => {
   it("parses --page-server ADDRESS:PORT as runc (net.SplitHostPort), IPv6 in brackets", () => {

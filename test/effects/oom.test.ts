@@ -46,9 +46,9 @@ describe("OOM sources", () => {
   })
 
   it("fails with a CgroupError where no memory cgroup reports OOM", async () => {
-    const exit = await Effect.runPromise(Effect.either(watchOom({ "/x": tmp() }, () => undefined)))
-    expect(exit._tag).toBe("Left")
-    if (exit._tag === "Left") expect(exit.left).toMatchObject({ _tag: "CgroupError", reason: expect.stringMatching(/memory\.events/) })
+    const exit = await Effect.runPromise(Effect.result(watchOom({ "/x": tmp() }, () => undefined)))
+    expect(exit._tag).toBe("Failure")
+    if (exit._tag === "Failure") expect(exit.failure).toMatchObject({ _tag: "CgroupError", reason: expect.stringMatching(/memory\.events/) })
   })
 })
 

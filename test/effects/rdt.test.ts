@@ -116,8 +116,8 @@ describe("joining and removing (a fake resctrl tree)", () => {
     const root = fakeResctrl()
     fs.writeFileSync(path.join(root, "info/last_cmd_status"), "Mask out of range\n")
     const refusing: RdtFs = { ...fakeFs, write: (p, d) => (p.endsWith("schemata") ? (() => { throw Object.assign(new Error("EINVAL"), { code: "EINVAL" }) })() : liveRdtFs.write(p, d)) }
-    const r = await Effect.runPromise(Effect.either(joinRdt(root, { l3CacheSchema: "L3:0=fffffff" }, "bad", 1, refusing)))
-    expect(r._tag).toBe("Left")
-    if (r._tag === "Left") expect(r.left).toMatchObject({ _tag: "CgroupError", reason: "EINVAL (resctrl: Mask out of range)" })
+    const r = await Effect.runPromise(Effect.result(joinRdt(root, { l3CacheSchema: "L3:0=fffffff" }, "bad", 1, refusing)))
+    expect(r._tag).toBe("Failure")
+    if (r._tag === "Failure") expect(r.failure).toMatchObject({ _tag: "CgroupError", reason: "EINVAL (resctrl: Mask out of range)" })
   })
 })

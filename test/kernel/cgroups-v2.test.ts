@@ -53,7 +53,7 @@ function manager() {
   const procSelfCgroup = path.join(WORK, `${path.basename(root)}.cgroup`)
   fs.writeFileSync(procSelfCgroup, "0::/\n")
   const layer = CgroupsV2({ mountinfo, procSelfCgroup })
-  const run = <A, E>(f: (c: Cgroups["Type"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Cgroups, f), layer))
+  const run = <A, E>(f: (c: Cgroups["Service"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Cgroups, f), layer))
   const stats = (paths: CgroupPaths) => Effect.runPromise(Effect.provide(readStats(paths, undefined), layer))
   return { root, run, stats }
 }

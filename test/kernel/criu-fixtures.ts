@@ -12,7 +12,7 @@ export const CRIU = "/usr/local/sbin/criu"
 /** Why the CRIU tests would not run here (undefined: they run). */
 export const criuSkip = kernelSkip ?? (fs.existsSync(CRIU) ? undefined : `CRIU tests need ${CRIU} (bash ../shared/deps/criu/install.sh)`)
 
-export const withCriu = <A, E>(f: (c: Criu["Type"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Criu, f), CriuLive))
+export const withCriu = <A, E>(f: (c: Criu["Service"]) => Effect.Effect<A, E>) => Effect.runPromise(Effect.provide(Effect.flatMap(Criu, f), CriuLive))
 
 /** A shell that writes an ever-growing count to /dev/shm/c every 0.1 s. */
 export const COUNTER = ["sh", "-c", "i=0; while true; do echo $i > /dev/shm/c; i=$((i+1)); sleep 0.1; done"]

@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect, Either } from "effect"
+import { Effect, Result } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import { create, dispose, load, restore, run } from "../../promise.ts"
 import type { Spec } from "../../config/spec.ts"
@@ -26,9 +26,9 @@ describe.skipIf(skipReason)("the Criu service", () => {
   it("a failing restore says why: the error lines of restore.log with their context", async () => {
     const images = path.join(WORK, uniq("empty-images"))
     fs.mkdirSync(images, { recursive: true })
-    const r = await withCriu((c) => Effect.either(c.restore({ imagePath: images, root: "/" })))
-    expect(Either.isLeft(r)).toBe(true)
-    const e = Either.getLeft(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+    const r = await withCriu((c) => Effect.result(c.restore({ imagePath: images, root: "/" })))
+    expect(Result.isFailure(r)).toBe(true)
+    const e = Result.getFailure(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))
     expect(e).toMatchObject({ _tag: "CriuFailed", action: "restore", logFile: path.join(images, "restore.log") })
     expect(e?.message).toContain("Error (criu/")
     expect(e?.message).toMatch(/inventory|empty-image/)
@@ -39,16 +39,16 @@ describe.skipIf(skipReason)("the Criu service", () => {
 
   it("a missing image directory is a typed error naming it, before CRIU runs", async () => {
     const images = path.join(WORK, uniq("no-images"))
-    const r = await withCriu((c) => Effect.either(c.restore({ imagePath: images, root: "/" })))
-    expect(Either.getLeft(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))).toMatchObject({ _tag: "SyscallError", syscall: "open", errno: "ENOENT", path: images })
+    const r = await withCriu((c) => Effect.result(c.restore({ imagePath: images, root: "/" })))
+    expect(Result.getFailure(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))).toMatchObject({ _tag: "SyscallError", syscall: "open", errno: "ENOENT", path: images })
   })
 
   it("CriuMissing names what was found and how to install CRIU", async () => {
     const saved = process.env["XCONTAINER_CRIU"]
     process.env["XCONTAINER_CRIU"] = "/bin/true"
     try {
-      const r = await withCriu((c) => Effect.either(c.check))
-      const e = Either.getLeft(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+      const r = await withCriu((c) => Effect.result(c.check))
+      const e = Result.getFailure(r).pipe((o) => (o._tag === "Some" ? o.value : undefined))
       expect(e).toMatchObject({ _tag: "CriuMissing", install: "bash ../shared/deps/criu/install.sh" })
       expect((e as { found?: string } | undefined)?.found).toContain("/bin/true")
     } finally {

@@ -124,7 +124,7 @@ function cgroupsContract(name: string, make: (full?: boolean) => { layer: Layer.
 
     it("fails closed when no hierarchy can enforce device rules", async () => {
       made = make()
-      const r = await run(Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.paths(undefined, "nodev"), (p) => c.create(p).pipe(Effect.zipRight(c.apply(p, undefined))))).pipe(Effect.flip))
+      const r = await run(Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.paths(undefined, "nodev"), (p) => c.create(p).pipe(Effect.andThen(c.apply(p, undefined))))).pipe(Effect.flip))
       expect(r).toMatchObject({ _tag: "CgroupError", reason: expect.stringContaining("devices") })
     })
 

@@ -17,7 +17,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, type Either, type ManagedRuntime } from "effect"
+import { Duration, Effect, type Result, type ManagedRuntime } from "effect"
 import fc from "fast-check"
 import { expect } from "vitest"
 import type { Services } from "../../effects/lifecycle.ts"
@@ -63,7 +63,7 @@ export interface World {
 
 type Cmd = fc.AsyncCommand<Model, World>
 
-const attempt = <A, E>(w: World, eff: Effect.Effect<A, E, Services>): Promise<Either.Either<A, E>> => w.rt.runPromise(Effect.either(eff))
+const attempt = <A, E>(w: World, eff: Effect.Effect<A, E, Services>): Promise<Result.Result<A, E>> => w.rt.runPromise(Effect.result(eff))
 
 /** The state dir as bytes: its listing and state.json (or "absent"). */
 function snapshot(root: string, id: string): string {
@@ -77,13 +77,13 @@ function snapshot(root: string, id: string): string {
 /** The machine's status as the model allows it. */
 const allowed = (s: ModelStatus): Status[] => (s === "exiting" ? ["running", "stopped"] : [s])
 
-function expectRefused<A, E>(r: Either.Either<A, E>, tag: string, what: string): void {
-  expect(r._tag, `${what}: expected ${tag}`).toBe("Left")
-  if (r._tag === "Left") expect((r.left as { _tag?: string })._tag, `${what}: ${String(r.left)}`).toBe(tag)
+function expectRefused<A, E>(r: Result.Result<A, E>, tag: string, what: string): void {
+  expect(r._tag, `${what}: expected ${tag}`).toBe("Failure")
+  if (r._tag === "Failure") expect((r.failure as { _tag?: string })._tag, `${what}: ${String(r.failure)}`).toBe(tag)
 }
 
-function expectOk<A, E>(r: Either.Either<A, E>, what: string): asserts r is Either.Right<E, A> {
-  if (r._tag === "Left") expect.fail(`${what}: ${(r.left as { _tag?: string })._tag} ${String(r.left)}`)
+function expectOk<A, E>(r: Result.Result<A, E>, what: string): asserts r is Result.Success<A, E> {
+  if (r._tag === "Failure") expect.fail(`${what}: ${(r.failure as { _tag?: string })._tag} ${String(r.failure)}`)
 }
 
 const waitExit = (w: World, c: Container) => w.rt.runPromise(c.wait().pipe(Effect.timeout(Duration.millis(w.waitMs))))
@@ -142,12 +142,12 @@ export class CreateCmd implements Cmd {
     const expected = this.kind === "invalid-config" ? "ConfigError" : exists ? "ContainerExists" : this.kind === "missing-program" ? "InitFailed" : undefined
     if (expected) {
       expectRefused(r, expected, this.toString())
-      if (r._tag === "Left" && expected === "InitFailed") expect(r.left).toMatchObject({ errno: "ENOENT" })
+      if (r._tag === "Failure" && expected === "InitFailed") expect(r.failure).toMatchObject({ errno: "ENOENT" })
       expect(snapshot(w.root, id), `${this} changed nothing`).toBe(before)
     } else {
       expectOk(r, this.toString())
-      expect(r.right.status()).toBe("created")
-      w.handles.set(this.slot, r.right)
+      expect(r.success.status()).toBe("created")
+      w.handles.set(this.slot, r.success)
       const [program, ns] = this.kind.split("-") as [Program, string]
       m.containers.set(this.slot, { status: "created", program, pidNs: ns === "ns", parent: true })
     }
@@ -164,7 +164,7 @@ export class CreateBadIdCmd implements Cmd {
     const before = list()
     const r = await attempt(w, Container.create({ root: w.root, id: this.id, ...w.source("long-ns") }))
     expectRefused(r, "ConfigError", this.toString())
-    if (r._tag === "Left") expect(r.left).toMatchObject({ path: "id" })
+    if (r._tag === "Failure") expect(r.failure).toMatchObject({ path: "id" })
     expect(list()).toEqual(before)
     await checkAgreement(m, w)
   }
@@ -275,7 +275,7 @@ export class LoadCmd implements Cmd {
     await w.rt.runPromise(w.handles.get(this.slot)!.release())
     const r = await attempt(w, Container.load({ root: w.root, id }))
     expectOk(r, this.toString())
-    w.handles.set(this.slot, r.right)
+    w.handles.set(this.slot, r.success)
     mc.parent = false
     await checkAgreement(m, w)
   }

@@ -76,7 +76,7 @@ async function makeWorld(kernel: KernelModelOptions = {}) {
 }
 
 /** After a run: nothing left anywhere, and no misuse of process refs. */
-function expectClean(w: World, kc: KernelModelControl["Type"], cc: CgroupsModelControl["Type"]) {
+function expectClean(w: World, kc: KernelModelControl["Service"], cc: CgroupsModelControl["Service"]) {
   expect(fs.existsSync(w.root) ? fs.readdirSync(w.root) : []).toEqual([])
   expect(kc.live()).toEqual([])
   expect(kc.holds()).toBe(0)
@@ -104,8 +104,8 @@ describe("the container machine follows runc's table (model kernel)", () => {
     const failAt = (plan: readonly { op: number }[]) =>
       plan.some((o) => o.op === Op.EXEC) ? new InitFailed({ stage: "init", op: "mount", syscall: "mount", errno: "EPERM", path: "/proc" }) : undefined
     const { world, kc, cc, rt } = await makeWorld({ failAt })
-    const r = await rt.runPromise(Effect.either(Container.create({ root: world.root, id: "x", ...world.source("long-ns") })))
-    expect(r).toMatchObject({ _tag: "Left", left: { _tag: "InitFailed", errno: "EPERM" } })
+    const r = await rt.runPromise(Effect.result(Container.create({ root: world.root, id: "x", ...world.source("long-ns") })))
+    expect(r).toMatchObject({ _tag: "Failure", failure: { _tag: "InitFailed", errno: "EPERM" } })
     expect(kc.all()).toHaveLength(1)
     expectClean(world, kc, cc)
     await rt.dispose()
