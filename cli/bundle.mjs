@@ -13,14 +13,17 @@ const common = {
   logLevel: "error",
 }
 
-await build({
+const esm = {
   ...common,
-  entryPoints: { cli: "cli/main.ts", index: "index.ts" },
   outdir: "dist",
   format: "esm",
   sourcemap: "linked",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-})
+}
+await build({ ...esm, entryPoints: { cli: "cli/main.ts" } })
+// The library imports the user's effect (a peer dependency), never a copy of its own: one runtime,
+// one Layer graph, and its tagged errors are the ones the user's Effect.catchTag sees.
+await build({ ...esm, entryPoints: { index: "index.ts" }, external: [...common.external, "effect", "effect/*"] })
 await build({ ...common, entryPoints: { "cli-snapshot": "cli/snapshot-entry.ts" }, outdir: "dist", format: "cjs" })
 // NODE_NO_WARNINGS: Node warns that worker_threads and module are "not yet fully verified" in snapshots;
 // pino only loads worker_threads for transports, which we do not use, and `module` only for createRequire.
