@@ -151,7 +151,8 @@ export const restoreCmd: Cmd = (args, ctx) =>
     const detach = bool(p, "detach")
     if (master !== undefined && detach) fs.closeSync(master)
     ctx.log.info({ id, pid: c.pid }, "restored")
-    yield* writePidFile(str(p, "pid-file"), c.pid)
+    // The restored init exists: a pid file that cannot be written takes the container down with it.
+    yield* writePidFile(str(p, "pid-file"), c.pid).pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
     if (detach) {
       yield* c.release()
       return 0

@@ -85,7 +85,8 @@ const createCmd: Cmd = (args, ctx) =>
     const id = yield* one(p.positional)
     const c = yield* createFor(p, ctx, id, true)
     ctx.log.info({ id, pid: c.pid }, "created")
-    yield* writePidFile(str(p, "pid-file"), c.pid)
+    // The init exists: a pid file that cannot be written takes the container down with it.
+    yield* writePidFile(str(p, "pid-file"), c.pid).pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
     yield* c.release()
     return 0
   })
@@ -133,7 +134,7 @@ const runCmd: Cmd = (args, ctx) =>
     const p = yield* parse(args, [...CREATE_FLAGS, { name: "detach", alias: "d", value: false }, { name: "keep", value: false }])
     const id = yield* one(p.positional)
     const c = yield* createFor(p, ctx, id, bool(p, "detach"))
-    yield* writePidFile(str(p, "pid-file"), c.pid)
+    yield* writePidFile(str(p, "pid-file"), c.pid).pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
     // A terminal without a console socket is proxied to ours, sized before the program starts.
     const master = c.console()
     const stopProxy = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
