@@ -40,12 +40,12 @@ export const writePidFile = (file: string | undefined, pid: number | undefined):
     if (!file || pid === undefined) return Effect.void
     const abs = path.resolve(file)
     const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${randomBytes(8).toString("hex")}`)
-    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_CLOEXEC } = fs.constants
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
     let step = "open"
     let at = tmp
     let made = false
     try {
-      const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+      const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
       made = true
       try {
         step = "write"

@@ -19,6 +19,7 @@ import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+import { homeOf } from "./passwd.ts"
 import { checkIntelRdtOnHost, joinRdt, removeRdt, resctrlRoot } from "./rdt.ts"
 import { compileSeccompCached } from "../config/seccomp-compile.ts"
 import { closeListener, containerProcessState, sendListener } from "./seccomp-notify.ts"
@@ -83,25 +84,6 @@ export type Services = Kernel | Cgroups | StateStore
 
 const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
-/** HOME of `uid` from the container's /etc/passwd, read without following symlinks out of the rootfs. */
-export function homeOf(rootfs: string, uid: number): string | undefined {
-  let fd: number
-  try {
-    fd = addon.openInRoot(rootfs, "/etc/passwd", fs.constants.O_RDONLY)
-  } catch {
-    return undefined
-  }
-  try {
-    for (const line of fs.readFileSync(fd, "utf8").split("\n")) {
-      const f = line.split(":")
-      if (f.length >= 7 && Number(f[2]) === uid && f[2] !== "") return f[5]
-    }
-  } finally {
-    fs.closeSync(fd)
-  }
-  return undefined
-}
-
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
   o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
 
@@ -125,6 +107,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
+    // Before anything exists: a /etc/passwd the runtime refuses to read leaves nothing behind.
+    const home = spec.process ? yield* homeOf(bundle.rootfs, spec.process) : undefined
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
@@ -147,7 +131,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         // On pure v2 the one directory is the whole tree the container sees (name "": plan.ts binds it at the mount).
         cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: facts.layout === "v2" ? "" : path.basename(mp), hostPath: dir })),
         noPivot: o.noPivot ?? false,
-        home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
+        home,
         syncForHooks: o.hooks?.createRuntime !== undefined,
         preserveFds: o.preserveFds?.length ?? 0,
       })
