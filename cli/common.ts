@@ -63,6 +63,15 @@ export const writePidFile = (file: string | undefined, pid: number | undefined):
     }
   })
 
+/**
+ * Runs `step` (what a command does once the container's init exists); if it fails in any way (an
+ * error, a defect, an interruption) the container is destroyed first: nothing stays behind.
+ */
+export const orDestroy =
+  (c: { destroy(opts: { readonly force?: boolean }): Effect.Effect<void, unknown> }) =>
+  <A, E, R>(step: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    step.pipe(Effect.onError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
+
 /** The exit status runc gives for a process status: the code, or 128 + signal. */
 export const exitCode = (s: ExitStatus | null): number => (s === null ? 0 : s.signal !== null ? 128 + s.signal : (s.code ?? 0))
 
