@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { bool, list, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
-import { exitCode, forwardingSignals, one, parse, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
+import { exitCode, forwardingSignals, one, orDestroy, parse, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
 import { parsePageServer } from "../effects/checkpoint-options.ts"
 import type { ManageCgroupsMode } from "../effects/criu.ts"
 import { Container } from "../machines/container.ts"
@@ -151,7 +151,8 @@ export const restoreCmd: Cmd = (args, ctx) =>
     const detach = bool(p, "detach")
     if (master !== undefined && detach) fs.closeSync(master)
     ctx.log.info({ id, pid: c.pid }, "restored")
-    yield* writePidFile(str(p, "pid-file"), c.pid)
+    // The restored init exists: a pid file that cannot be written takes the container down with it.
+    yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid))
     if (detach) {
       yield* c.release()
       return 0

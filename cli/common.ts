@@ -1,10 +1,11 @@
 /** What the command-line commands share: their type, argument helpers, pid files, exit statuses. */
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import type pino from "pino"
 import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
-import type { ContainerError } from "../effects/errors.ts"
+import { SyscallError, type ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
 import type { Services } from "../effects/lifecycle.ts"
 import { signalNumber } from "../promise.ts"
@@ -28,15 +29,48 @@ export const parse = (args: string[], specs: FlagSpec[], stopAtPositional = fals
     catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))),
   })
 
-export const writePidFile = (file: string | undefined, pid: number | undefined) =>
-  Effect.sync(() => {
-    if (!file || pid === undefined) return
-    // Atomically, as runc does: callers poll for this file.
+/**
+ * Writes `pid` to `file` atomically, as runc's createPidFile (callers poll for it): a temporary in
+ * the same directory, then rename. The temporary's name is random and it is made with
+ * O_CREAT|O_EXCL|O_NOFOLLOW: a symlink or file planted at a guessable name would otherwise be
+ * followed and truncated. Fails with a SyscallError naming the file; the temporary never stays.
+ */
+export const writePidFile = (file: string | undefined, pid: number | undefined): Effect.Effect<void, SyscallError> =>
+  Effect.suspend(() => {
+    if (!file || pid === undefined) return Effect.void
     const abs = path.resolve(file)
-    const tmp = `${path.dirname(abs)}/.${path.basename(abs)}.tmp`
-    fs.writeFileSync(tmp, `${pid}`)
-    fs.renameSync(tmp, abs)
+    const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}.${randomBytes(8).toString("hex")}`)
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
+    let step = "open"
+    let at = tmp
+    let made = false
+    try {
+      const fd = fs.openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o644)
+      made = true
+      try {
+        step = "write"
+        fs.writeSync(fd, `${pid}`)
+      } finally {
+        fs.closeSync(fd)
+      }
+      step = "rename"
+      at = abs
+      fs.renameSync(tmp, abs)
+      return Effect.void
+    } catch (e) {
+      if (made) fs.rmSync(tmp, { force: true })
+      return Effect.fail(new SyscallError({ syscall: `${step} (--pid-file)`, errno: (e as NodeJS.ErrnoException).code ?? String(e), path: at }))
+    }
   })
+
+/**
+ * Runs `step` (what a command does once the container's init exists); if it fails in any way (an
+ * error, a defect, an interruption) the container is destroyed first: nothing stays behind.
+ */
+export const orDestroy =
+  (c: { destroy(opts: { readonly force?: boolean }): Effect.Effect<void, unknown> }) =>
+  <A, E, R>(step: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    step.pipe(Effect.onError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
 
 /** The exit status runc gives for a process status: the code, or 128 + signal. */
 export const exitCode = (s: ExitStatus | null): number => (s === null ? 0 : s.signal !== null ? 128 + s.signal : (s.code ?? 0))

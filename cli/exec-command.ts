@@ -90,7 +90,16 @@ export const execCmd: Cmd = (args, ctx) =>
     })
     const consoleSocket = str(p, "console-socket")
     const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ignorePaused: bool(p, "ignore-paused"), ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
-    yield* writePidFile(str(p, "pid-file"), proc.pid)
+    // The process runs: a pid file that cannot be written kills it (nobody could track it), as runc.
+    yield* writePidFile(str(p, "pid-file"), proc.pid).pipe(
+      Effect.tapError(() =>
+        Effect.sync(() => (proc.console !== undefined ? fs.closeSync(proc.console) : undefined)).pipe(
+          Effect.zipRight(proc.signal(9).pipe(Effect.ignore)),
+          Effect.zipRight(proc.wait()),
+          Effect.ensuring(c.release()),
+        ),
+      ),
+    )
     ctx.log.info({ id, pid: proc.pid }, "exec")
     if (bool(p, "detach")) {
       if (proc.console !== undefined) fs.closeSync(proc.console)

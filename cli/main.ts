@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, ManagedRuntime, References } from "effect"
 import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
-import { exitCode, forwardingSignals, one, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
+import { exitCode, forwardingSignals, one, orDestroy, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { checkpointCmd, restoreCmd } from "./checkpoint-commands.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
@@ -85,7 +85,8 @@ const createCmd: Cmd = (args, ctx) =>
     const id = yield* one(p.positional)
     const c = yield* createFor(p, ctx, id, true)
     ctx.log.info({ id, pid: c.pid }, "created")
-    yield* writePidFile(str(p, "pid-file"), c.pid)
+    // The init exists: a pid file that cannot be written takes the container down with it.
+    yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid))
     yield* c.release()
     return 0
   })
@@ -133,11 +134,17 @@ const runCmd: Cmd = (args, ctx) =>
     const p = yield* parse(args, [...CREATE_FLAGS, { name: "detach", alias: "d", value: false }, { name: "keep", value: false }])
     const id = yield* one(p.positional)
     const c = yield* createFor(p, ctx, id, bool(p, "detach"))
-    yield* writePidFile(str(p, "pid-file"), c.pid)
-    // A terminal without a console socket is proxied to ours, sized before the program starts.
-    const master = c.console()
-    const stopProxy = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
-    yield* c.start().pipe(Effect.tapError(() => c.destroy({ force: true }).pipe(Effect.ignore)))
+    // Until it runs, any failure (the pid file, the terminal, start) takes the container down.
+    const stopProxy = yield* orDestroy(c)(
+      Effect.gen(function* () {
+        yield* writePidFile(str(p, "pid-file"), c.pid)
+        // A terminal without a console socket is proxied to ours, sized before the program starts.
+        const master = c.console()
+        const stop = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
+        yield* c.start()
+        return stop
+      }),
+    )
     if (bool(p, "detach")) {
       yield* c.release()
       return 0

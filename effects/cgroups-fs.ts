@@ -63,6 +63,33 @@ export function placeCgroups(hierarchies: readonly Hierarchy[], own: ReadonlyMap
   return out
 }
 
+/**
+ * Whether a process whose /proc/PID/cgroup reads `procPidCgroup` is in the container's cgroup (or
+ * one below it) in some hierarchy of `paths`. The paths are as our (the host's) cgroup namespace sees them.
+ */
+export function procCgroupHolds(procPidCgroup: string, hierarchies: readonly Hierarchy[], paths: CgroupPaths): boolean {
+  const at = parseOwnCgroups(procPidCgroup)
+  return hierarchies.some((h) => {
+    const dir = paths[h.mountPoint]
+    if (dir === undefined) return false
+    const rel = `/${path.posix.relative(h.mountPoint, dir)}`
+    const where = at.get(h.controllers.split(",").sort().join(","))
+    // A container at a hierarchy's root would hold every process: never a membership proof.
+    return rel !== "/" && where !== undefined && (where === rel || where.startsWith(`${rel}/`))
+  })
+}
+
+/** procCgroupHolds for a live pid: false when it is gone. */
+export function pidHeldBy(pid: number, hierarchies: readonly Hierarchy[], paths: CgroupPaths): boolean {
+  let text: string
+  try {
+    text = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8")
+  } catch {
+    return false
+  }
+  return procCgroupHolds(text, hierarchies, paths)
+}
+
 const fail = (op: string, p: string) => (e: unknown) =>
   new CgroupError({ op, path: p, reason: (e as NodeJS.ErrnoException).code ?? String(e) })
 
@@ -234,6 +261,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
           const f = freezer(paths)
           return f !== undefined && fs.existsSync(f.dir) && isFrozen(f)
         }),
+      holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, layout().hierarchies, paths)),
       paths: (cgroupsPath, id) =>
         Effect.try({ try: () => placeCgroups(layout().hierarchies, layout().own, cgroupsPath, id), catch: fail("locate", "/proc/self") }),
       prime: () => {

@@ -107,6 +107,7 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
             }),
           ).pipe(Effect.asVoid),
         pids: (paths) => Effect.sync(() => [...new Set(Object.values(paths).flatMap(members))].sort((a, b) => a - b)),
+        holds: (paths, pid) => Effect.sync(() => Object.values(paths).some((dir) => members(dir).includes(pid))),
         facts: () => Effect.succeed(opts.facts ?? MODEL_FACTS),
         apply: (paths, resources) =>
           Effect.gen(function* () {

@@ -30,7 +30,11 @@ export interface CgroupWrite {
   readonly ancestors?: boolean
 }
 
-/** runc's AllowedDevices (libcontainer/specconv/spec_linux.go): always appended after the spec's rules. */
+/**
+ * runc's AllowedDevices (libcontainer/specconv/spec_linux.go): always appended after the spec's rules.
+ * Not c 5:1: that is the host's console, and with CAP_MKNOD (docker's default) a container could mknod
+ * it and write there. The container's /dev/console is its own pty (136:N) bound in by the init.
+ */
 export const DEFAULT_DEVICE_RULES: readonly DeviceRuleSpec[] = [
   // mknod of any device; opening it is another matter (the rules below).
   { allow: true, type: "c", major: -1, minor: -1, access: "m" },
@@ -41,7 +45,6 @@ export const DEFAULT_DEVICE_RULES: readonly DeviceRuleSpec[] = [
   { allow: true, type: "c", major: 5, minor: 0, access: "rwm" }, // tty
   { allow: true, type: "c", major: 1, minor: 5, access: "rwm" }, // zero
   { allow: true, type: "c", major: 1, minor: 9, access: "rwm" }, // urandom
-  { allow: true, type: "c", major: 5, minor: 1, access: "rwm" }, // console
   { allow: true, type: "c", major: 136, minor: -1, access: "rwm" }, // pts
   { allow: true, type: "c", major: 5, minor: 2, access: "rwm" }, // ptmx
   { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // tuntap

@@ -25,7 +25,7 @@ import type { HostFacts } from "../config/resources.ts"
 import { v2ResourceWarnings } from "../config/resources-v2.ts"
 import { parseCpuList } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths } from "./cgroups.ts"
-import { parseHierarchies, parseOwnCgroups } from "./cgroups-fs.ts"
+import { parseHierarchies, parseOwnCgroups, pidHeldBy } from "./cgroups-fs.ts"
 import { DEFAULT_DEVICE_RULES, hugepageSizeName } from "./cgroups-v1-resources.ts"
 import { v2Writes } from "./cgroups-v2-resources.ts"
 import { attachDeviceProgram, deviceFilterProgram, type AttachDeviceProgram } from "./device-filter.ts"
@@ -192,6 +192,7 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
           catch: fail("create", dirOf(paths)),
         }),
       join: (paths, pid) => Effect.try({ try: () => fs.writeFileSync(path.join(dirOf(paths), "cgroup.procs"), `${pid}`), catch: fail("join", dirOf(paths)) }),
+      holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, Object.keys(paths).map((mountPoint) => ({ mountPoint, controllers: "", version: 2 as const })), paths)),
       pids: (paths) =>
         Effect.try({
           try: () => {

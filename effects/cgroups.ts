@@ -39,6 +39,11 @@ export interface CgroupsService {
   readonly join: (paths: CgroupPaths, pid: number) => Effect.Effect<void, CgroupError>
   /** Pids in the container's cgroup. */
   readonly pids: (paths: CgroupPaths) => Effect.Effect<number[], CgroupError>
+  /**
+   * Whether `pid` is (now) in the container's cgroup or one below it: false when it is elsewhere or
+   * gone. Asked after a pidfd pins the pid, it tells a member from a process that reused its number.
+   */
+  readonly holds: (paths: CgroupPaths, pid: number) => Effect.Effect<boolean>
   /** What this host's cgroups offer, for validating linux.resources before anything is created. */
   readonly facts: () => Effect.Effect<HostFacts, CgroupError>
   /**

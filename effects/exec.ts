@@ -13,7 +13,8 @@ import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
 import { InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
-import { consoleHandler, homeOf, hookState, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
+import { homeOf } from "./passwd.ts"
 import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 
 export interface ExecOptions {
@@ -39,7 +40,8 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     // The container's own config with this process in it: one validator for both.
     const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
     const proc = spec.process as ProcessSpec
-    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home: homeOf(live.record.rootfs, proc.user.uid), preserveFds: o.preserveFds?.length ?? 0,
+    const home = yield* homeOf(live.record.rootfs, proc)
+    const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home, preserveFds: o.preserveFds?.length ?? 0,
       // The init's pidfd rides along after the preserved fds (the helper's 4…).
       initPidfdAt: init.fd >= 0 ? 4 + (o.preserveFds?.length ?? 0) : undefined })
     let consoleFd: number | undefined

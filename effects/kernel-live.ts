@@ -284,19 +284,33 @@ export const KernelLive = Layer.sync(Kernel, () => {
 
     signal: (p, signal) => Effect.try({ try: () => addon.pidfdSendSignal(p.fd, signal), catch: toSyscallError("pidfd_send_signal", `pid ${p.pid}`) }),
 
-    signalPid: (pid, signal) =>
-      Effect.sync(() => {
-        try {
-          const fd = addon.pidfdOpen(pid)
+    signalPid: (pid, signal, stillMember) =>
+      Effect.acquireUseRelease(
+        Effect.sync(() => {
           try {
-            addon.pidfdSendSignal(fd, signal)
-          } finally {
-            fs.closeSync(fd)
+            return addon.pidfdOpen(pid)
+          } catch {
+            return undefined // gone already
           }
-        } catch {
-          /* gone already */
-        }
-      }),
+        }),
+        (fd) =>
+          fd === undefined
+            ? Effect.void
+            : // The pidfd pins the pid: a membership seen now is this process's.
+              (stillMember ? stillMember(pid) : Effect.succeed(true)).pipe(
+                Effect.flatMap((member) =>
+                  Effect.sync(() => {
+                    if (!member) return
+                    try {
+                      addon.pidfdSendSignal(fd, signal)
+                    } catch {
+                      /* exited meanwhile */
+                    }
+                  }),
+                ),
+              ),
+        (fd) => Effect.sync(() => (fd === undefined ? undefined : fs.closeSync(fd))),
+      ),
 
     awaitExit: (p) => Effect.promise(() => awaitExitPromise(p)),
     release,

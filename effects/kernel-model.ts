@@ -224,10 +224,12 @@ export const kernelModel = (opts: KernelModelOptions = {}): Layer.Layer<Kernel |
             deliver(p, sig)
           }),
 
-        signalPid: (pid, sig) =>
-          Effect.sync(() => {
+        signalPid: (pid, sig, stillMember) =>
+          Effect.gen(function* () {
             const p = procs.get(pid)
-            if (p) deliver(p, sig)
+            if (!p) return
+            if (stillMember && !(yield* stillMember(pid))) return
+            deliver(p, sig)
           }),
 
         awaitExit: (ref) =>

@@ -56,8 +56,13 @@ export interface KernelService {
   /** Re-acquires a process by pid + start time; undefined when it is gone (or the pid was reused). */
   readonly attach: (pid: number, startTime: number) => Effect.Effect<ProcessRef | undefined>
   readonly signal: (p: ProcessRef, signal: number) => Effect.Effect<void, SyscallError>
-  /** Signals a pid found in the container's cgroup (opened by pidfd first: a reused pid is skipped). */
-  readonly signalPid: (pid: number, signal: number) => Effect.Effect<void>
+  /**
+   * Signals a pid found in the container's cgroup. It is opened as a pidfd first, which pins the pid
+   * (no reuse while it is open); `stillMember` is then asked whether that pid is still in the
+   * container's cgroup: a pid that died and was reused by a process elsewhere between the read of
+   * cgroup.procs and the open is skipped. A pid gone already is skipped too.
+   */
+  readonly signalPid: (pid: number, signal: number, stillMember?: (pid: number) => Effect.Effect<boolean>) => Effect.Effect<void>
   /** Waits, on the event loop, for the process to exit. */
   readonly awaitExit: (p: ProcessRef) => Effect.Effect<ExitStatus | null>
   /** Drops our hold on the process (closes the pidfd). */

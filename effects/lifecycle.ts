@@ -19,6 +19,7 @@ import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+import { homeOf } from "./passwd.ts"
 import { checkIntelRdtOnHost, joinRdt, removeRdt, resctrlRoot } from "./rdt.ts"
 import { compileSeccompCached } from "../config/seccomp-compile.ts"
 import { closeListener, containerProcessState, sendListener } from "./seccomp-notify.ts"
@@ -83,25 +84,6 @@ export type Services = Kernel | Cgroups | StateStore
 
 const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
-/** HOME of `uid` from the container's /etc/passwd, read without following symlinks out of the rootfs. */
-export function homeOf(rootfs: string, uid: number): string | undefined {
-  let fd: number
-  try {
-    fd = addon.openInRoot(rootfs, "/etc/passwd", fs.constants.O_RDONLY)
-  } catch {
-    return undefined
-  }
-  try {
-    for (const line of fs.readFileSync(fd, "utf8").split("\n")) {
-      const f = line.split(":")
-      if (f.length >= 7 && Number(f[2]) === uid && f[2] !== "") return f[5]
-    }
-  } finally {
-    fs.closeSync(fd)
-  }
-  return undefined
-}
-
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
   o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
 
@@ -125,6 +107,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
+    // Before anything exists: a /etc/passwd the runtime refuses to read leaves nothing behind.
+    const home = spec.process ? yield* homeOf(bundle.rootfs, spec.process) : undefined
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
@@ -147,7 +131,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         // On pure v2 the one directory is the whole tree the container sees (name "": plan.ts binds it at the mount).
         cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: facts.layout === "v2" ? "" : path.basename(mp), hostPath: dir })),
         noPivot: o.noPivot ?? false,
-        home: spec.process ? homeOf(bundle.rootfs, spec.process.user.uid) : undefined,
+        home,
         syncForHooks: o.hooks?.createRuntime !== undefined,
         preserveFds: o.preserveFds?.length ?? 0,
       })
@@ -291,6 +275,28 @@ const thawIfFrozen = (live: Live) =>
   Effect.flatMap(Cgroups, (c) => Effect.flatMap(c.frozen(live.record.cgroups), (frozen) => (frozen ? c.freeze(live.record.cgroups, false) : Effect.void)))
 
 /**
+ * Signals every pid of the container's cgroup, pid by pid, as runc's signalAllProcesses: the cgroup
+ * frozen meanwhile (where it has a freezer and is not paused already), so that none forks or exits
+ * and frees its pid between the read of cgroup.procs and the signal; and each pid checked again,
+ * once its pidfd pins it, to be in the container's cgroup (a pid reused elsewhere is skipped: a
+ * freezer cannot stop a member that died before the freeze).
+ */
+const signalEach = (live: Live, sig: number): Effect.Effect<void, ContainerError, Services> =>
+  Effect.gen(function* () {
+    const kernel = yield* Kernel
+    const cgroups = yield* Cgroups
+    const paths = live.record.cgroups
+    const wasFrozen = yield* cgroups.frozen(paths).pipe(Effect.orElseSucceed(() => true))
+    // No freezer (or it fails): the membership check alone.
+    const froze = wasFrozen ? false : yield* cgroups.freeze(paths, true).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+    const thaw = froze ? cgroups.freeze(paths, false).pipe(Effect.ignore) : Effect.void
+    yield* Effect.gen(function* () {
+      const pids = yield* cgroups.pids(paths)
+      yield* Effect.forEach(pids, (p) => kernel.signalPid(p, sig, (pinned) => cgroups.holds(paths, pinned)))
+    }).pipe(Effect.ensuring(thaw))
+  })
+
+/**
  * Signals the init, or with `all` every process in the container's cgroup. A frozen task takes no
  * signal until thawed, so SIGKILL to a paused container thaws it to deliver (runc's Signal: "only
  * thaw the cgroup for SIGKILL"); other signals stay pending until resume.
@@ -302,7 +308,7 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
     if (all) {
       // SIGKILL: one write to cgroup2's cgroup.kill where there is one (no pid list to race with forks).
       const viaKill = sig === 9 && cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups) : false
-      if (!viaKill) yield* Effect.forEach(yield* cgroups.pids(live.record.cgroups), (p) => kernel.signalPid(p, sig))
+      if (!viaKill) yield* signalEach(live, sig)
     } else if (live.init) yield* kernel.signal(live.init, sig)
     if (sig === 9) yield* thawIfFrozen(live)
   })
@@ -324,7 +330,7 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
       const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
       if (pids.length === 0) break
       const viaKill = cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)) : false
-      if (!viaKill) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9))
+      if (!viaKill) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9, (pinned) => cgroups.holds(live.record.cgroups, pinned)))
       yield* thawIfFrozen(live).pipe(Effect.ignore)
       yield* Effect.sleep("10 millis")
     }

@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { bundle, expectNoTrace, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
+import { bundle, expectNoTrace, processesWith, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
 
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
 const root = skipReason ? "" : stateRoot()
@@ -206,5 +206,47 @@ describe.skipIf(skipReason)("the command line on the real kernel", () => {
     expect(xc(["--log", log, "--log-format", "json", "run", "-b", bundle(["true"]).dir, id]).code).toBe(0)
     const lines = fs.readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { msg: string })
     expect(lines.length).toBeGreaterThan(0)
+  })
+
+  it("writes the pid file through a fresh temporary: a symlink planted at a guessable name is not followed", () => {
+    const dir = fs.mkdtempSync(path.join(root, "pf-"))
+    const victim = path.join(dir, "passwd-copy")
+    fs.writeFileSync(victim, "root:x:0:0::/root:/bin/sh\n")
+    // The names a predictable temporary would have had (the old one, runc's).
+    for (const name of [".pid2.tmp", ".pid2"]) fs.symlinkSync(victim, path.join(dir, name))
+    const id = uniq("pf")
+    const r = xc(["create", "-b", bundle(["sleep", "30"]).dir, "--pid-file", path.join(dir, "pid2"), id])
+    expect(r).toMatchObject({ code: 0, err: "" })
+    expect(fs.readFileSync(victim, "utf8")).toBe("root:x:0:0::/root:/bin/sh\n")
+    const pid = Number(fs.readFileSync(path.join(dir, "pid2"), "utf8"))
+    expect(JSON.parse(xc(["state", id]).out)).toMatchObject({ status: "created", pid })
+    // Nothing but the planted links, the victim and the pid file: the temporary is gone.
+    expect(fs.readdirSync(dir).sort()).toEqual([".pid2", ".pid2.tmp", "passwd-copy", "pid2"])
+    expect(xc(["delete", "-f", id]).code).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
+    fs.rmSync(dir, { recursive: true })
+  })
+
+  it("a pid file that cannot be written destroys the container (create, run) or kills the exec'd process, with a typed error", () => {
+    const bad = "/nonexistent/dir/pid"
+    for (const cmd of [["create"], ["run", "-d"]]) {
+      const id = uniq("pfbad")
+      const r = xc([...cmd, "-b", bundle(["sleep", "30"]).dir, "--pid-file", bad, id])
+      expect(r.code).toBe(1)
+      // One line naming the flag, the directory and the errno: no Node stack.
+      expect(r.err).toMatch(/^xcontainer: open \(--pid-file\) \/nonexistent\/dir\/\.pid\.[0-9a-f]+: ENOENT\n$/)
+      expect(xc(["state", id]).err).toMatch(/does not exist/)
+      expect(expectNoTrace(root, id, id)).toEqual([])
+    }
+    const id = uniq("pfexec")
+    expect(xc(["run", "-d", "-b", bundle(["sleep", "30"]).dir, id]).code).toBe(0)
+    const marker = uniq("exec-marker")
+    const r = xc(["exec", "-d", "--pid-file", bad, id, "sh", "-c", `sleep 30; echo ${marker}`])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/--pid-file.*ENOENT/)
+    expect(processesWith(marker)).toEqual([])
+    expect(JSON.parse(xc(["state", id]).out)).toMatchObject({ status: "running" })
+    expect(xc(["delete", "-f", id]).code).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
   })
 })

@@ -106,6 +106,10 @@ describe("the device eBPF program", () => {
     expect(open(136, 7)).toBe(1)
     expect(open(1, 1)).toBe(0)
     expect(open(1, 1, ACC.mknod)).toBe(1)
+    // The host's console (c 5:1) is not among them: a container with CAP_MKNOD could write to it.
+    expect(open(5, 1)).toBe(0)
+    expect(open(5, 1, ACC.write)).toBe(0)
+    expect(open(5, 1, ACC.mknod)).toBe(1)
     expect(runDeviceProgram(p, { type: DEV.block, major: 8, minor: 0, access: ACC.read })).toBe(0)
     expect(runDeviceProgram(p, { type: DEV.block, major: 8, minor: 0, access: ACC.mknod })).toBe(1)
   })

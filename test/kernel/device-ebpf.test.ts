@@ -74,18 +74,19 @@ describe.skipIf(noUnified)("device eBPF on the real kernel", () => {
     }
   })
 
-  it("runc's defaults: the usual devices open, others do not, mknod is allowed", async () => {
+  it("runc's defaults: the usual devices open, others (the host's console 5:1 too) do not, mknod is allowed", async () => {
     const dir = path.join(UNIFIED, uniq("dev"))
     fs.mkdirSync(dir)
     made.push(dir)
     await install(dir, DEFAULT_DEVICE_RULES)
     const node = path.join(WORK, uniq("node"))
+    const con = path.join(WORK, uniq("console"))
     try {
-      const r = spawnSync("/bin/sh", ["-c", `echo $$ > ${dir}/cgroup.procs; mknod ${node} c 1 1 && echo made`], { encoding: "utf8" })
+      const r = spawnSync("/bin/sh", ["-c", `echo $$ > ${dir}/cgroup.procs; mknod ${node} c 1 1 && mknod ${con} c 5 1 && echo made`], { encoding: "utf8" })
       expect(r.stdout.trim()).toBe("made")
-      expect(opensFrom(dir, ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", node])).toEqual(["ok", "ok", "ok", "ok", "denied"])
+      expect(opensFrom(dir, ["/dev/null", "/dev/zero", "/dev/full", "/dev/urandom", node, con])).toEqual(["ok", "ok", "ok", "ok", "denied", "denied"])
     } finally {
-      fs.rmSync(node, { force: true })
+      for (const n of [node, con]) fs.rmSync(n, { force: true })
     }
   })
 

@@ -1,4 +1,5 @@
 /** Processes exec'd into running containers, on the real kernel. */
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -146,5 +147,71 @@ describe.skipIf(skipReason)("exec into a container", () => {
     expect(fs.readdirSync("/proc/self/fd").length).toBeLessThanOrEqual(fdsBefore + 2)
     await c.destroy({ force: true })
     expect(zombies()).toEqual([])
+  })
+
+  // The container's /etc/passwd is the container's: the manager reads it (for HOME) as hostile input.
+  it("reads HOME from the container's /etc/passwd capped, regular files only, and not at all when env has HOME", async () => {
+    const b = bundle(["sleep", "30"], undefined, true)
+    const passwd = path.join(b.dir, "rootfs", "etc", "passwd")
+    const id = uniq("pw")
+    const c = await run({ root, id, bundle: b.dir })
+    const homeOf = async (env: string[] = ["PATH=/bin"]) => {
+      const io = capture()
+      try {
+        const p = await c.exec({ process: proc(["sh", "-c", "echo $HOME"], { user: { uid: 1000, gid: 1000 }, env }), stdio: io.stdio })
+        await p.wait()
+        return io.out().trim()
+      } finally {
+        io.close()
+      }
+    }
+    const entry = "u:x:1000:1000::/home/u:/bin/sh\n"
+    fs.appendFileSync(passwd, entry)
+    expect(await homeOf()).toBe("/home/u")
+    // Its entry past 5 MiB of other lines: refused, naming the file and the cap (not read whole into the host's memory).
+    fs.writeFileSync(passwd, "#".repeat(1023) + "\n")
+    fs.appendFileSync(passwd, Buffer.alloc(5 << 20, "#\n"))
+    fs.appendFileSync(passwd, entry)
+    const big = { _tag: "ConfigError", path: "process.user.uid", reason: expect.stringMatching(/\/etc\/passwd is larger than the 4 MiB the runtime reads/) }
+    await expect(homeOf()).rejects.toMatchObject(big)
+    // A sparse 1 GiB file without a newline: the same, quickly.
+    fs.truncateSync(passwd, 1 << 30)
+    const t0 = Date.now()
+    await expect(homeOf()).rejects.toMatchObject(big)
+    expect(Date.now() - t0).toBeLessThan(2000)
+    // HOME in the env: nothing is read.
+    expect(await homeOf(["PATH=/bin", "HOME=/given"])).toBe("/given")
+    // A FIFO (a synchronous open would hang every exec) and a symlink: refused.
+    fs.rmSync(passwd)
+    execFileSync("mkfifo", [passwd])
+    await expect(homeOf()).rejects.toMatchObject({ _tag: "ConfigError", reason: expect.stringMatching(/\/etc\/passwd is not a regular file/) })
+    fs.rmSync(passwd)
+    fs.symlinkSync("group", passwd)
+    await expect(homeOf()).rejects.toMatchObject({ _tag: "ConfigError", reason: expect.stringMatching(/\/etc\/passwd is a symlink/) })
+    // None at all: HOME is "/".
+    fs.rmSync(passwd)
+    expect(await homeOf()).toBe("/")
+    await c.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("create refuses a /etc/passwd it will not read (a FIFO) before anything exists; HOME in env skips the lookup", async () => {
+    const b = bundle(["sh", "-c", "echo $HOME"], undefined, true)
+    const passwd = path.join(b.dir, "rootfs", "etc", "passwd")
+    fs.rmSync(passwd)
+    execFileSync("mkfifo", [passwd])
+    const id = uniq("pwc")
+    await expect(run({ root, id, bundle: b.dir })).rejects.toMatchObject({ _tag: "ConfigError", reason: expect.stringMatching(/\/etc\/passwd is not a regular file/) })
+    expect(expectNoTrace(root, id)).toEqual([])
+    const spec = JSON.parse(fs.readFileSync(path.join(b.dir, "config.json"), "utf8")) as { process: { env: string[] } }
+    spec.process.env.push("HOME=/given")
+    fs.writeFileSync(path.join(b.dir, "config.json"), JSON.stringify(spec))
+    const io = capture()
+    const c = await run({ root, id, bundle: b.dir, stdio: io.stdio })
+    await c.wait()
+    expect(io.out()).toBe("/given\n")
+    await c.destroy()
+    io.close()
+    expect(expectNoTrace(root, id)).toEqual([])
   })
 })

@@ -86,6 +86,7 @@ describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
 
   // GHSA-g54h-m393-cpwq: with no device rules, nothing but runc's defaults may be opened. CAP_MKNOD is granted
   // so that mknod succeeds (runc allows "m" on every device): the open is what the devices cgroup refuses.
+  // c 5:1 is the host's console (runc's defaults leave it out): the container's own /dev/console is its pty.
   const mknodCaps = (s: Spec): Spec => {
     const caps = [...(s.process?.capabilities?.bounding ?? []), "CAP_MKNOD"]
     return { ...s, process: { ...s.process!, capabilities: { bounding: caps, effective: caps, permitted: caps } } }
@@ -93,13 +94,13 @@ describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
   const probe = [
     "sh",
     "-c",
-    "mknod /dev/xsda b 8 0 && mknod /dev/xmem c 1 1 && echo made; head -c1 /dev/xsda >/dev/null; head -c1 /dev/xmem >/dev/null; echo x > /dev/null && echo null-ok",
+    "mknod /dev/xsda b 8 0 && mknod /dev/xmem c 1 1 && mknod /dev/xcon c 5 1 && echo made; head -c1 /dev/xsda >/dev/null; head -c1 /dev/xmem >/dev/null; echo x > /dev/xcon; echo x > /dev/null && echo null-ok",
   ]
   it.each<[string, ResourcesSpec | undefined]>([
     ["no resources at all", undefined],
     ["an empty device list", { devices: [] }],
     ["the runc spec's deny-all", { devices: [{ allow: false, access: "rwm" }] }],
-  ])("refuses to open 8:0 and 1:1 with %s (EPERM), allows /dev/null", async (_what, resources) => {
+  ])("refuses to open 8:0, 1:1 and the host console 5:1 with %s (EPERM), allows /dev/null", async (_what, resources) => {
     const id = uniq("dev")
     const b = bundle(probe, withResources(resources, mknodCaps))
     const io = capture()
@@ -107,7 +108,7 @@ describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
     await c.wait()
     await c.destroy()
     expect(io.out()).toBe("made\nnull-ok\n")
-    expect(io.err().match(/Operation not permitted/g)?.length).toBe(2)
+    expect(io.err().match(/Operation not permitted/g)?.length, io.err()).toBe(3)
     io.close()
     expect(expectNoTrace(root, id)).toEqual([])
   })
