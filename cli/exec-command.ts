@@ -94,8 +94,8 @@ export const execCmd: Cmd = (args, ctx) =>
     yield* writePidFile(str(p, "pid-file"), proc.pid).pipe(
       Effect.tapError(() =>
         Effect.sync(() => (proc.console !== undefined ? fs.closeSync(proc.console) : undefined)).pipe(
-          Effect.zipRight(proc.signal(9).pipe(Effect.ignore)),
-          Effect.zipRight(proc.wait()),
+          Effect.andThen(proc.signal(9).pipe(Effect.ignore)),
+          Effect.andThen(proc.wait()),
           Effect.ensuring(c.release()),
         ),
       ),

@@ -25,7 +25,7 @@ const PlantingCgroups = Layer.effect(
   Effect.map(Cgroups, (c) => ({
     ...c,
     pids: (p: Parameters<typeof c.pids>[0]) => c.pids(p).pipe(Effect.map((l) => (calls.push("pids"), [...l, ...planted]))),
-    freeze: (p: Parameters<typeof c.freeze>[0], on: boolean) => c.freeze(p, on).pipe(Effect.tap(() => calls.push(on ? "freeze" : "thaw"))),
+    freeze: (p: Parameters<typeof c.freeze>[0], on: boolean) => c.freeze(p, on).pipe(Effect.tap(() => Effect.sync(() => calls.push(on ? "freeze" : "thaw")))),
   })),
 ).pipe(Layer.provide(CgroupsLive()))
 const rt = ManagedRuntime.make(Layer.mergeAll(KernelLive, PlantingCgroups, StateStoreLive))
