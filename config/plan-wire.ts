@@ -7,6 +7,7 @@ const S_IFCHR = 0o020000
 const S_IFBLK = 0o060000
 const S_IFIFO = 0o010000
 const CREATE = { none: 0n, dir: 1n, file: 2n } as const
+const CHDIR_MODE = { final: 0n, create: 1n, privileged: 2n } as const
 
 const b = (n: number | bigint): bigint => BigInt(n)
 
@@ -59,7 +60,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "mount":
       return {
         op: Op.MOUNT,
-        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags)],
+        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags), b(o.recursiveSet ?? 0), b(o.recursiveClear ?? 0), o.plainDir ? 1n : 0n],
         s: [o.source, o.target, o.fstype, o.data],
       }
     case "mknod": {
@@ -71,7 +72,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "execFifo":
       return { op: Op.EXEC_FIFO, s: [o.path] }
     case "pivotRoot":
-      return { op: Op.PIVOT_ROOT, n: [o.chrootOnly ? 2n : o.noPivot ? 1n : 0n] }
+      return { op: Op.PIVOT_ROOT, n: [o.chrootOnly ? 2n : o.noPivot ? 1n : 0n, o.hideHostProcfs ? 1n : 0n] }
     case "mask":
       return { op: Op.MASK, s: [o.path] }
     case "readonly":
@@ -105,7 +106,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "caps":
       return { op: Op.CAPS, n: [capMask(o.effective), capMask(o.permitted), capMask(o.inheritable), capMask(o.ambient)] }
     case "chdir":
-      return { op: Op.CHDIR, s: [o.path] }
+      return { op: Op.CHDIR, n: [CHDIR_MODE[o.mode]], s: [o.path] }
     case "noNewPrivs":
       return { op: Op.NO_NEW_PRIVS }
     case "seccomp":

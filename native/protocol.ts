@@ -4,9 +4,10 @@
  * encoder and decoder round-trip under fast-check (test/native/protocol.test.ts).
  */
 
-export const MAX_MSG = 1 << 20
-export const MAX_STR = 1 << 16
-export const MAX_OPS = 4096
+/** The largest datagram (8 MiB), string field (6 MiB: execve's own cap on argv + env) and plan (65536 ops). */
+export const MAX_MSG = 8 << 20
+export const MAX_STR = 6 << 20
+export const MAX_OPS = 65536
 
 export const Msg = {
   CHILD: 1,
