@@ -58,6 +58,7 @@ op_fn op_join_ns, op_join_pidfd, op_time_offsets, op_unshare;
 int do_clone(const struct plan_op *op, struct init_error *err); /* 0 in C; never returns in H */
 
 /* mounts.c */
+int mount_fail(struct init_error *err, int errnum, const char *path); /* names /proc when it is no procfs */
 op_fn op_root_propagation, op_rootfs, op_mount, op_mknod, op_symlink, op_pivot_root, op_mask,
 	op_readonly, op_remount_root_ro;
 

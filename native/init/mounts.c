@@ -17,7 +17,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <linux/openat2.h>
@@ -45,6 +47,24 @@ static int resolve_how(int root, const char *path, int flags, uint64_t extra)
 static int resolve(int root, const char *path, int flags)
 {
 	return resolve_how(root, path, flags, 0);
+}
+
+/*
+ * A mount through /proc/self/fd/N fails with ENOENT when the container's /proc
+ * is no procfs (a tmpfs mounted over it): then /proc is what to name, not the
+ * target that happened to be next.
+ */
+int mount_fail(struct init_error *err, int errnum, const char *path)
+{
+	struct statfs sf;
+
+	if (errnum == ENOENT && (statfs("/proc/self/fd", &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)) {
+		init_fail(err, errnum, "mount", NULL);
+		snprintf(err->path, sizeof(err->path),
+			 "/proc is not a procfs: %s is mounted through /proc/self/fd", path);
+		return -errnum;
+	}
+	return init_fail(err, errnum, "mount", path);
 }
 
 static int need_root(const struct init_state *st, struct init_error *err)
@@ -177,13 +197,13 @@ static int remount(int fd, const char *path, unsigned long flags, struct init_er
 		return 0;
 	if (errno == EPERM && mount(NULL, p, NULL, flags | locked_flags(fd), NULL) == 0)
 		return 0;
-	return init_fail(err, errno, "mount", path);
+	return mount_fail(err, errno, path);
 }
 
 int op_root_propagation(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
 	if (mount(NULL, "/", NULL, op->n[0], NULL) < 0)
-		return init_fail(err, errno, "mount", "/");
+		return mount_fail(err, errno, "/");
 	return 0;
 }
 
@@ -192,7 +212,7 @@ int op_rootfs(const struct plan_op *op, struct init_state *st, struct init_error
 {
 	/* N0 = 1: no mount namespace, only chroot later: nothing is mounted. */
 	if (!op->n[0] && mount(op->s[0], op->s[0], NULL, MS_BIND | MS_REC, NULL) < 0)
-		return init_fail(err, errno, "mount", op->s[0]);
+		return mount_fail(err, errno, op->s[0]);
 	if (st->rootfd >= 0)
 		close(st->rootfd);
 	st->rootfd = open(op->s[0], O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -244,7 +264,7 @@ int op_mount(const struct plan_op *op, struct init_state *st, struct init_error 
 		return r < 0 ? r : init_fail(err, ENOENT, "openat2", target);
 	if (mount(op->s[0], fdpath(p, fd), op->len[2] ? op->s[2] : NULL, op->n[0],
 		  op->len[3] ? op->s[3] : NULL) < 0)
-		return init_fail(err, errno, "mount", target);
+		return mount_fail(err, errno, target);
 	if (!op->n[1] && !op->n[3] && !op->n[4] && !op->n[5])
 		return 0;
 	/* The fd still names what lies under the new mount: look again. */
@@ -253,7 +273,7 @@ int op_mount(const struct plan_op *op, struct init_state *st, struct init_error 
 	if (fd < 0)
 		return init_fail(err, errno, "openat2", target);
 	if (op->n[1] && mount(NULL, fdpath(p, fd), NULL, op->n[1], NULL) < 0)
-		return init_fail(err, errno, "mount", target);
+		return mount_fail(err, errno, target);
 	if (op->n[3] && remount(fd, target, op->n[3], err) < 0)
 		return -err->errnum;
 	if (op->n[4] || op->n[5]) {
@@ -399,7 +419,7 @@ static int hide_host_procfs(int rootfd, struct init_error *err)
 		if (mount(NULL, f[4], NULL, MS_SLAVE | MS_REC, NULL) < 0) {
 			if (errno == ENOENT) /* under a mount detached before it */
 				continue;
-			rc = init_fail(err, errno, "mount", f[4]);
+			rc = mount_fail(err, errno, f[4]);
 			continue;
 		}
 		if (umount2(f[4], MNT_DETACH) == 0)
@@ -427,7 +447,7 @@ int op_pivot_root(const struct plan_op *op, struct init_state *st, struct init_e
 		if (syscall(SYS_pivot_root, ".", ".") < 0)
 			return init_fail(err, errno, "pivot_root", ".");
 		if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-			return init_fail(err, errno, "mount", "old root");
+			return mount_fail(err, errno, "old root");
 		if (umount2(".", MNT_DETACH) < 0)
 			return init_fail(err, errno, "umount2", "old root");
 	} else if (op->n[0] == 2) {
@@ -486,14 +506,14 @@ int op_mask(const struct plan_op *op, struct init_state *st, struct init_error *
 		return init_fail(err, errno, "fstat", op->s[0]);
 	if (S_ISDIR(sb.st_mode)) {
 		if (mount("tmpfs", fdpath(p, fd), "tmpfs", MS_RDONLY, NULL) < 0)
-			return init_fail(err, errno, "mount", op->s[0]);
+			return mount_fail(err, errno, op->s[0]);
 		return 0;
 	}
 	null = open_dev_null(st->rootfd, err);
 	if (null < 0)
 		return null;
 	if (mount(fdpath(src, null), fdpath(p, fd), NULL, MS_BIND, NULL) < 0)
-		return init_fail(err, errno, "mount", op->s[0]);
+		return mount_fail(err, errno, op->s[0]);
 	return 0;
 }
 
@@ -508,7 +528,7 @@ int op_readonly(const struct plan_op *op, struct init_state *st, struct init_err
 	if (fd < 0)
 		return errno == ENOENT ? 0 : init_fail(err, errno, "openat2", op->s[0]);
 	if (mount(fdpath(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return init_fail(err, errno, "mount", op->s[0]);
+		return mount_fail(err, errno, op->s[0]);
 	close(fd);
 	fd = resolve(st->rootfd, op->s[0], 0);
 	if (fd < 0)
@@ -523,6 +543,6 @@ int op_remount_root_ro(const struct plan_op *op, struct init_state *st, struct i
 	if (fd < 0)
 		return init_fail(err, errno, "open", "/");
 	if (mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(fd), NULL) < 0)
-		return init_fail(err, errno, "mount", "/");
+		return mount_fail(err, errno, "/");
 	return 0;
 }
