@@ -168,7 +168,7 @@ export function planLimitProblem(plan: InitPlan, spec: Spec): { path: string; re
     for (const [i, v] of (w.s ?? []).entries()) {
       if (v === undefined) continue
       const n = bytes(v)
-      if (n > MAX_STR) return { path: fieldOf(o.op, i), reason: `is ${n} bytes; at most ${MiB(MAX_STR)} is supported (execve itself takes at most 6 MiB of arguments and environment)` }
+      if (n > MAX_STR) return { path: fieldOf(o.op, i), reason: `is ${n} bytes; at most ${MiB(MAX_STR)} is supported (with the default 8 MiB stack, execve itself takes at most 2 MiB of arguments and environment)` }
       total += HDR + n
     }
   }

@@ -4,9 +4,9 @@
  * encoder and decoder round-trip under fast-check (test/native/protocol.test.ts).
  */
 
-/** The largest datagram (8 MiB), string field (6 MiB: execve's own cap on argv + env) and plan (65536 ops). */
-export const MAX_MSG = 8 << 20
-export const MAX_STR = 6 << 20
+/** The largest datagram (4 MiB: the kernel's largest allocation), string field (3 MiB) and plan (65536 ops). */
+export const MAX_MSG = 4 << 20
+export const MAX_STR = 3 << 20
 export const MAX_OPS = 65536
 
 export const Msg = {

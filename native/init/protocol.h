@@ -37,12 +37,13 @@
 #ifndef XC_PROTOCOL_H
 #define XC_PROTOCOL_H
 
-/* Sized for what runc accepts: an execve takes at most 6 MiB of argv + env
- * (3/4 of the kernel's 8 MiB _STK_LIM), so one string field may hold that,
- * and a plan of many mounts/devices has room. The static buffers these size
- * are BSS: only the pages a plan uses become resident. */
-#define XC_MAX_MSG (8u << 20)
-#define XC_MAX_STR (6u << 20)
+/* Sized for what runc accepts: with the default 8 MiB stack an execve takes
+ * 2 MiB of argv + env, so one string field may hold 3 MiB. A datagram is one
+ * contiguous kernel allocation, and 4 MiB is the largest the kernel makes
+ * (KMALLOC_MAX_SIZE; a larger send fails with ENOBUFS). The static buffers
+ * these size are BSS: only the pages a plan uses become resident. */
+#define XC_MAX_MSG (4u << 20)
+#define XC_MAX_STR (3u << 20)
 #define XC_MAX_OPS 65536
 #define XC_HDR 6 /* u16 + u32 */
 

@@ -156,9 +156,9 @@ describe.skipIf(skipReason)("init helper holes (issue 13)", () => {
     const b = bundle(["true"])
     const huge = { ...b.spec, root: { path: b.spec.root!.path }, process: { ...b.spec.process!, env } }
     const id = uniq("big")
-    await expect(create({ root, id, bundle: b.dir, config: huge })).rejects.toMatchObject({ _tag: "ConfigError", path: "process.env", reason: expect.stringContaining("6 MiB") })
+    await expect(create({ root, id, bundle: b.dir, config: huge })).rejects.toMatchObject({ _tag: "ConfigError", path: "process.env", reason: expect.stringContaining("3 MiB") })
     expect(expectNoTrace(root, id)).toEqual([])
-    const annotations = { big: "a".repeat(7 << 20) }
+    const annotations = { big: "a".repeat(4 << 20) }
     const id2 = uniq("big")
     await expect(create({ root, id: id2, bundle: b.dir, config: { ...b.spec, annotations } })).rejects.toMatchObject({ _tag: "ConfigError", path: "annotations" })
     expect(expectNoTrace(root, id2)).toEqual([])
