@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { Spec } from "../../config/spec.ts"
 import { create, dispose, run } from "../../promise.ts"
-import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
@@ -44,6 +44,13 @@ describe.skipIf(skipReason)("init helper holes (issue 13)", () => {
     expect(r.out).toContain("REFUSED")
     expect(r.out).not.toContain("MOUNTED")
     expect(expectNoTrace(root, r.id)).toEqual([])
+    // In a user namespace of its own the host's mounts are locked (no detach): they are covered instead.
+    const u = bundle(["sh", "-c", "unshare -mrpf sh -c 'mount -t proc none /proc && echo MOUNTED || echo REFUSED'"], (s) =>
+      withUserNs(300000)(withProcess({ capabilities: { bounding: caps, effective: caps, permitted: caps } })(s)),
+    )
+    const ru = await runIt(u, { noPivot: true })
+    expect(ru.out).toContain("REFUSED")
+    expect(ru.out).not.toContain("MOUNTED")
   })
 
   it("a startContainer hook runs as the process: its user, capabilities, no_new_privs and seccomp filter", async () => {
