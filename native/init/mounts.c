@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "init.h"
@@ -222,7 +222,7 @@ int op_rootfs(const struct plan_op *op, struct init_state *st, struct init_error
 }
 
 /* proc and sysfs go only on a directory that no symlink leads to (runc's checkProcMount):
- * 1 = it is one, 0 = it is missing, or -1 with err set. */
+ * 1 = it is one, 0 = it is missing, or -errno with err set. */
 static int check_plain_dir(int root, const struct plan_op *op, struct init_error *err)
 {
 	_cleanup_close_ int fd = resolve_how(root, op->s[1], 0, RESOLVE_NO_SYMLINKS);
@@ -236,10 +236,11 @@ static int check_plain_dir(int root, const struct plan_op *op, struct init_error
 		return init_fail(err, errno, "openat2", op->s[1]);
 	if (fd >= 0 && S_ISDIR(sb.st_mode))
 		return 1;
+	/* A bind of the host's /sys stands in for sysfs in a user namespace: name its source. */
 	init_fail(err, fd < 0 ? ELOOP : ENOTDIR, "mount", NULL);
 	snprintf(err->path, sizeof(err->path), "/%s: filesystem \"%s\" must be mounted on ordinary directory",
-		 op->s[1], op->s[2]);
-	return -1;
+		 op->s[1], op->len[2] ? op->s[2] : op->s[0]);
+	return -err->errnum;
 }
 
 int op_mount(const struct plan_op *op, struct init_state *st, struct init_error *err)
@@ -417,18 +418,17 @@ static int hide_host_procfs(int rootfd, struct init_error *err)
 		if (strncmp(f[4], rootpath, rlen) == 0 && (f[4][rlen] == '/' || f[4][rlen] == '\0'))
 			continue;
 		if (mount(NULL, f[4], NULL, MS_SLAVE | MS_REC, NULL) < 0) {
-			if (errno == ENOENT) /* under a mount detached before it */
-				continue;
-			rc = mount_fail(err, errno, f[4]);
+			if (errno != ENOENT) /* ENOENT: under a mount detached before it */
+				rc = init_fail(err, errno, "mount", f[4]);
 			continue;
 		}
 		if (umount2(f[4], MNT_DETACH) == 0)
 			continue;
-		/* A mount locked by a user namespace: covering it hides it as well. */
-		if ((errno != EINVAL && errno != EPERM) || mount("tmpfs", f[4], "tmpfs", 0, NULL) < 0) {
+		if (errno != EINVAL && errno != EPERM)
 			rc = init_fail(err, errno, "umount2", f[4]);
-			continue;
-		}
+		/* A mount locked by a user namespace: covering it hides it as well. */
+		else if (mount("tmpfs", f[4], "tmpfs", 0, NULL) < 0)
+			rc = init_fail(err, errno, "mount", f[4]);
 	}
 	free(info);
 	return rc;
