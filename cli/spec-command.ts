@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import { bool, str } from "./args.ts"
 import { parse, type Cmd } from "./common.ts"
 import { defaultSpec } from "../config/default-spec.ts"
-import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, PROPAGATION_OPTIONS } from "../config/linux-names.ts"
+import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS } from "../config/linux-names.ts"
 import { DEFAULT_SECCOMP } from "../config/seccomp-default.ts"
 import { ACTIONS, FILTER_FLAGS, OPS } from "../config/seccomp-spec.ts"
 import type { Spec } from "../config/spec.ts"
@@ -63,7 +63,7 @@ export function features(): Record<string, unknown> {
     ociVersionMin: "1.0.0",
     ociVersionMax: "1.2.0",
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-    mountOptions: [...MOUNT_FLAG_OPTIONS.keys(), ...PROPAGATION_OPTIONS.keys()].sort(),
+    mountOptions: [...MOUNT_FLAG_OPTIONS.keys(), ...PROPAGATION_OPTIONS.keys(), ...RECURSIVE_OPTIONS.keys()].sort(),
     linux: {
       namespaces: Object.keys(CLONE_FLAGS).sort(),
       capabilities: [...CAPABILITIES.keys()],

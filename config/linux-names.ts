@@ -47,11 +47,13 @@ export const MS = {
   MOVE: 8192,
   REC: 16384,
   SILENT: 32768,
+  POSIXACL: 1 << 16,
   UNBINDABLE: 1 << 17,
   PRIVATE: 1 << 18,
   SLAVE: 1 << 19,
   SHARED: 1 << 20,
   RELATIME: 1 << 21,
+  I_VERSION: 1 << 23,
   STRICTATIME: 1 << 24,
   LAZYTIME: 1 << 25,
 } as const
@@ -80,8 +82,57 @@ export const MOUNT_FLAG_OPTIONS: ReadonlyMap<string, { readonly clear: boolean; 
   ["strictatime", { clear: false, flag: MS.STRICTATIME }],
   ["nostrictatime", { clear: true, flag: MS.STRICTATIME }],
   ["nosymfollow", { clear: false, flag: MS.NOSYMFOLLOW }],
+  ["symfollow", { clear: true, flag: MS.NOSYMFOLLOW }],
+  ["acl", { clear: false, flag: MS.POSIXACL }],
+  ["noacl", { clear: true, flag: MS.POSIXACL }],
+  ["iversion", { clear: false, flag: MS.I_VERSION }],
+  ["noiversion", { clear: true, flag: MS.I_VERSION }],
+  ["lazytime", { clear: false, flag: MS.LAZYTIME }],
+  ["nolazytime", { clear: true, flag: MS.LAZYTIME }],
+  ["silent", { clear: false, flag: MS.SILENT }],
+  ["loud", { clear: true, flag: MS.SILENT }],
+  ["defaults", { clear: false, flag: 0 }],
   ["bind", { clear: false, flag: MS.BIND }],
   ["rbind", { clear: false, flag: MS.BIND | MS.REC }],
+])
+
+/** mount_setattr(2) attributes (linux/mount.h). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  ATIME: 0x70, // the mask of the atime mode: set one, clear this
+  RELATIME: 0,
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
+  NOSYMFOLLOW: 0x200000,
+} as const
+
+/**
+ * Options applied to a mount and every mount below it (mount_setattr AT_RECURSIVE), as runc's
+ * recAttrFlags: "rro" makes the submounts of a bind read-only too.
+ */
+export const RECURSIVE_OPTIONS: ReadonlyMap<string, { readonly clear: boolean; readonly attr: number }> = new Map([
+  ["rro", { clear: false, attr: MOUNT_ATTR.RDONLY }],
+  ["rrw", { clear: true, attr: MOUNT_ATTR.RDONLY }],
+  ["rnosuid", { clear: false, attr: MOUNT_ATTR.NOSUID }],
+  ["rsuid", { clear: true, attr: MOUNT_ATTR.NOSUID }],
+  ["rnodev", { clear: false, attr: MOUNT_ATTR.NODEV }],
+  ["rdev", { clear: true, attr: MOUNT_ATTR.NODEV }],
+  ["rnoexec", { clear: false, attr: MOUNT_ATTR.NOEXEC }],
+  ["rexec", { clear: true, attr: MOUNT_ATTR.NOEXEC }],
+  ["rnodiratime", { clear: false, attr: MOUNT_ATTR.NODIRATIME }],
+  ["rdiratime", { clear: true, attr: MOUNT_ATTR.NODIRATIME }],
+  ["rrelatime", { clear: false, attr: MOUNT_ATTR.RELATIME }],
+  ["rnorelatime", { clear: true, attr: MOUNT_ATTR.RELATIME }],
+  ["rnoatime", { clear: false, attr: MOUNT_ATTR.NOATIME }],
+  ["ratime", { clear: true, attr: MOUNT_ATTR.NOATIME }],
+  ["rstrictatime", { clear: false, attr: MOUNT_ATTR.STRICTATIME }],
+  ["rnostrictatime", { clear: true, attr: MOUNT_ATTR.STRICTATIME }],
+  ["rnosymfollow", { clear: false, attr: MOUNT_ATTR.NOSYMFOLLOW }],
+  ["rsymfollow", { clear: true, attr: MOUNT_ATTR.NOSYMFOLLOW }],
 ])
 
 /** Propagation options. */

@@ -1,12 +1,14 @@
 /** InitPlan → the helper's wire ops (native/init/protocol.h gives each field's meaning). */
-import { nulList, Op, type WireOp } from "../native/protocol.ts"
+import { MAX_MSG, MAX_OPS, MAX_STR, nulList, Op, type WireOp } from "../native/protocol.ts"
 import { CLONE_FLAGS } from "./linux-names.ts"
 import { capMask, type InitPlan, type PlanOp } from "./plan.ts"
+import type { Spec } from "./spec.ts"
 
 const S_IFCHR = 0o020000
 const S_IFBLK = 0o060000
 const S_IFIFO = 0o010000
 const CREATE = { none: 0n, dir: 1n, file: 2n } as const
+const CHDIR_MODE = { final: 0n, create: 1n, privileged: 2n } as const
 
 const b = (n: number | bigint): bigint => BigInt(n)
 
@@ -59,7 +61,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "mount":
       return {
         op: Op.MOUNT,
-        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags)],
+        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags), b(o.recursiveSet ?? 0), b(o.recursiveClear ?? 0), o.plainDir ? 1n : 0n],
         s: [o.source, o.target, o.fstype, o.data],
       }
     case "mknod": {
@@ -71,7 +73,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "execFifo":
       return { op: Op.EXEC_FIFO, s: [o.path] }
     case "pivotRoot":
-      return { op: Op.PIVOT_ROOT, n: [o.chrootOnly ? 2n : o.noPivot ? 1n : 0n] }
+      return { op: Op.PIVOT_ROOT, n: [o.chrootOnly ? 2n : o.noPivot ? 1n : 0n, o.hideHostProcfs ? 1n : 0n] }
     case "mask":
       return { op: Op.MASK, s: [o.path] }
     case "readonly":
@@ -105,7 +107,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "caps":
       return { op: Op.CAPS, n: [capMask(o.effective), capMask(o.permitted), capMask(o.inheritable), capMask(o.ambient)] }
     case "chdir":
-      return { op: Op.CHDIR, s: [o.path] }
+      return { op: Op.CHDIR, n: [CHDIR_MODE[o.mode]], s: [o.path] }
     case "noNewPrivs":
       return { op: Op.NO_NEW_PRIVS }
     case "seccomp":
@@ -119,3 +121,60 @@ export function wireOp(o: PlanOp): WireOp {
 
 /** The whole plan as wire ops. */
 export const toWire = (plan: InitPlan): WireOp[] => plan.ops.map(wireOp)
+
+/** The config field each plan op comes from, for the limit errors (S-field index → path where it differs). */
+const FIELD_OF: Partial<Record<PlanOp["op"], string | readonly string[]>> = {
+  exec: ["process.args", "process.env"],
+  resolveExec: ["process.args[0]", "process.env (PATH)"],
+  hook: ["hooks (path)", "hooks (args)", "hooks (env)"],
+  mount: "mounts",
+  mknod: "linux.devices",
+  symlink: "mounts",
+  mask: "linux.maskedPaths",
+  readonly: "linux.readonlyPaths",
+  sysctl: "linux.sysctl",
+  hostname: "hostname",
+  domainname: "domainname",
+  user: "process.user.additionalGids",
+  seccomp: "linux.seccomp",
+  chdir: "process.cwd",
+  timeOffsets: "linux.timeOffsets",
+  clone: ["linux.uidMappings", "linux.gidMappings"],
+  rootfs: "root.path",
+  joinNamespace: "linux.namespaces",
+  lsmExec: "process.apparmorProfile / process.selinuxLabel",
+  rlimit: "process.rlimits",
+}
+const fieldOf = (op: PlanOp["op"], s: number): string => {
+  const f = FIELD_OF[op]
+  return typeof f === "string" ? f : (f?.[s] ?? f?.[0] ?? op)
+}
+const HDR = 6
+const MiB = (n: number) => `${(n / (1 << 20)).toFixed(n % (1 << 20) ? 1 : 0)} MiB`
+
+/**
+ * The helper's bounds (native/init/protocol.h: a string field, the ops, the whole plan, the OCI state
+ * its hooks get) as a ConfigError naming the config field, before anything is sent: the encoder's
+ * own check is the last line, not the message a user sees.
+ */
+export function planLimitProblem(plan: InitPlan, spec: Spec): { path: string; reason: string } | undefined {
+  const bytes = (v: Uint8Array | string) => (typeof v === "string" ? Buffer.byteLength(v) : v.length)
+  if (plan.ops.length > MAX_OPS)
+    return { path: "mounts", reason: `the config needs ${plan.ops.length} setup steps (mounts, devices, paths…); at most ${MAX_OPS} are supported` }
+  let total = HDR
+  for (const o of plan.ops) {
+    const w = wireOp(o)
+    total += HDR + (w.n ?? []).filter((v) => v !== undefined).length * (HDR + 8)
+    for (const [i, v] of (w.s ?? []).entries()) {
+      if (v === undefined) continue
+      const n = bytes(v)
+      if (n > MAX_STR) return { path: fieldOf(o.op, i), reason: `is ${n} bytes; at most ${MiB(MAX_STR)} is supported (with the default 8 MiB stack, execve itself takes at most 2 MiB of arguments and environment)` }
+      total += HDR + n
+    }
+  }
+  if (total > MAX_MSG) return { path: "(config)", reason: `the container's setup is ${total} bytes (arguments, environment, mounts, seccomp…); at most ${MiB(MAX_MSG)} is supported` }
+  // The OCI state handed to createContainer/startContainer hooks carries the annotations.
+  const state = Buffer.byteLength(JSON.stringify(spec.annotations ?? {})) + 4096
+  if (state > MAX_STR) return { path: "annotations", reason: `are ${state - 4096} bytes; at most ${MiB(MAX_STR - 4096)} is supported` }
+  return undefined
+}

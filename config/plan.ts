@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_OPTIONS, RLIMITS } from "./linux-names.ts"
+import { CAPABILITIES, CLONE_FLAGS, MOUNT_ATTR, MOUNT_FLAG_OPTIONS, MS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS, RLIMITS } from "./linux-names.ts"
 import { compileSeccompCached } from "./seccomp-compile.ts"
 import { lsmHost, lsmOps, mountLabelData } from "./lsm.ts"
 import type { MountSpec, NamespaceType, Spec } from "./spec.ts"
@@ -68,6 +68,11 @@ export type PlanOp =
       readonly propagation: number
       readonly create: "none" | "dir" | "file"
       readonly remountFlags: number
+      /** mount_setattr(AT_RECURSIVE) attributes to set / clear on it and every mount below (rro…). */
+      readonly recursiveSet?: number
+      readonly recursiveClear?: number
+      /** proc and sysfs: the target must be a directory no symlink leads to (runc's checkProcMount). */
+      readonly plainDir?: boolean
     }
   | {
       readonly op: "mknod"
@@ -81,7 +86,8 @@ export type PlanOp =
     }
   | { readonly op: "symlink"; readonly path: string; readonly target: string }
   | { readonly op: "execFifo"; readonly path: string }
-  | { readonly op: "pivotRoot"; readonly noPivot: boolean; readonly chrootOnly?: boolean }
+  /** `hideHostProcfs` (with noPivot): detach the host's full proc/sysfs mounts first (runc's msMoveRoot). */
+  | { readonly op: "pivotRoot"; readonly noPivot: boolean; readonly chrootOnly?: boolean; readonly hideHostProcfs?: boolean }
   | { readonly op: "mask"; readonly path: string }
   | { readonly op: "readonly"; readonly path: string }
   | { readonly op: "remountRootReadonly" }
@@ -104,7 +110,12 @@ export type PlanOp =
       readonly inheritable: readonly string[]
       readonly ambient: readonly string[]
     }
-  | { readonly op: "chdir"; readonly path: string }
+  /**
+   * `create`: make what is missing of the cwd (directories, in root) right after the pivot, as runc's
+   * MkdirAll; `privileged`: chdir before the user switch, leaving EACCES/EPERM to `final`, which
+   * chdirs after it unless `privileged` got there (runc's finalizeNamespace).
+   */
+  | { readonly op: "chdir"; readonly path: string; readonly mode: "create" | "privileged" | "final" }
   | { readonly op: "noNewPrivs" }
   /** A compiled filter (config/seccomp-compile.ts); `skipped`: syscall names no ABI knows, for the debug log. */
   | { readonly op: "seccomp"; readonly filter: Uint8Array; readonly flags: number; readonly skipped: readonly string[]; readonly listener?: boolean }
@@ -168,19 +179,66 @@ const JOIN_ORDER: readonly NamespaceType[] = ["user", "ipc", "uts", "network", "
 /** Relative paths inside the rootfs ("/dev/null" → "dev/null"). */
 const inRoot = (p: string): string => path.posix.normalize(p).replace(/^\/+/, "") || "."
 
-/** Flags, propagation and fs data of a mount's options, as runc's parseMountOptions splits them. */
-export function parseMountOptions(options: readonly string[]): { flags: number; propagation: number; data: string[] } {
+/** What a mount's options ask for, as runc's parseMountOptions splits them. */
+export interface MountOptions {
+  readonly flags: number
+  readonly propagation: number
+  /** mount_setattr(AT_RECURSIVE) attributes to set and to clear ("rro", "rnosuid"…). */
+  readonly recursiveSet: number
+  readonly recursiveClear: number
+  readonly data: string[]
+}
+
+/** Flags, propagation, recursive attributes and fs data of a mount's options (unknown ones are fs data, as in runc). */
+export function parseMountOptions(options: readonly string[]): MountOptions {
   let flags = 0
   let propagation = 0
+  let recursiveSet = 0
+  let recursiveClear = 0
   const data: string[] = []
   for (const o of options) {
     const f = MOUNT_FLAG_OPTIONS.get(o)
     const p = PROPAGATION_OPTIONS.get(o)
+    const r = RECURSIVE_OPTIONS.get(o)
     if (f) flags = f.clear ? flags & ~f.flag : flags | f.flag
     else if (p !== undefined) propagation |= p
-    else data.push(o)
+    else if (r) {
+      // mount_setattr(2): an atime mode is set by clearing the whole atime field with it.
+      const atime = (r.attr & MOUNT_ATTR.ATIME) === r.attr
+      if (r.clear) recursiveClear |= r.attr | (atime ? MOUNT_ATTR.ATIME : 0)
+      else {
+        recursiveSet |= r.attr
+        recursiveClear |= atime ? MOUNT_ATTR.ATIME : 0
+      }
+    } else data.push(o)
   }
-  return { flags, propagation, data }
+  return { flags, propagation, recursiveSet, recursiveClear, data }
+}
+
+/** Options that would otherwise be fs data although they ask for something this runtime does not do. */
+const UNSUPPORTED_OPTIONS: ReadonlyMap<string, string> = new Map([
+  ["idmap", "idmapped mounts are not supported"],
+  ["ridmap", "idmapped mounts are not supported"],
+  ["tmpcopyup", "tmpcopyup (copying the image's content into a tmpfs) is not supported"],
+  ["remount", "remount is not a mount option here"],
+])
+
+/**
+ * A mount option that looks like a flag this runtime does not implement is refused, never passed on
+ * as fs data: the kernel would ignore it on a bind (it failed open: "rro" left submounts writable).
+ * Anything else that is not a flag is fs data for the filesystem to judge ("mode=755", "size=…").
+ */
+export function mountOptionProblem(mounts: readonly MountSpec[]): { path: string; reason: string } | undefined {
+  for (const [i, m] of mounts.entries())
+    for (const [j, o] of (m.options ?? []).entries()) {
+      const known = MOUNT_FLAG_OPTIONS.has(o) || PROPAGATION_OPTIONS.has(o) || RECURSIVE_OPTIONS.has(o)
+      const why = UNSUPPORTED_OPTIONS.get(o)
+      if (why) return { path: `mounts[${i}].options[${j}]`, reason: `"${o}" on ${m.destination}: ${why}` }
+      // "rsync", "rmand"…: the recursive form of a flag that has no mount_setattr attribute.
+      if (!known && o.startsWith("r") && MOUNT_FLAG_OPTIONS.has(o.slice(1)))
+        return { path: `mounts[${i}].options[${j}]`, reason: `"${o}" on ${m.destination}: no recursive form of "${o.slice(1)}" is supported (known: ${[...RECURSIVE_OPTIONS.keys()].join(", ")})` }
+    }
+  return undefined
 }
 
 const BIND_REMOUNTABLE = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW
@@ -247,7 +305,11 @@ export function buildPlan(input: PlanInput): InitPlan {
   if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0 || input.syncForHooks) ops.push({ op: "sync" })
   ops.push(...hookOps(hooks.createContainer, "create"))
   ops.push({ op: "execFifo", path: input.fifoPath })
-  if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false })
+  // --no-pivot keeps the host's mounts under the chroot: its full procfs/sysfs would let a user
+  // namespace in the container mount a fresh, unmasked procfs. They go first (runc 1.1.5+).
+  if (newMountNs) ops.push({ op: "pivotRoot", noPivot: input.noPivot ?? false, ...(input.noPivot ? { hideHostProcfs: true } : {}) })
+  // runc makes a missing cwd (MkdirAll in the jail) before the rootfs may become read-only.
+  if (newMountNs) ops.push({ op: "chdir", path: proc.cwd, mode: "create" })
   if (newMountNs && linux.rootfsPropagation) {
     const prop = PROPAGATION_OPTIONS.get(linux.rootfsPropagation)
     if (prop !== undefined) ops.push({ op: "rootPropagation", flags: prop })
@@ -268,16 +330,20 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push({ op: "umask", mask: proc.user.umask ?? 0o022 })
 
   const { env, resolveExec } = programOf(proc, input.home)
-  if (newMountNs) ops.push(resolveExec, { op: "waitStart" })
+  // The cwd is entered before the start barrier, after the masks (so it cannot sit under one), while
+  // still privileged: a bad cwd fails create, as in runc; EACCES/EPERM is retried after the user switch.
+  if (newMountNs) ops.push({ op: "chdir", path: proc.cwd, mode: "privileged" }, resolveExec, { op: "waitStart" })
   // Without a mount namespace, chroot into root.path (as runc does) once start has opened the fifo
   // (waitStart reopens it through /proc/self/fd, which the rootfs may not have); the program is then
   // looked up inside, so a missing one fails start instead of create.
   else ops.push({ op: "waitStart" }, { op: "pivotRoot", noPivot: true, chrootOnly: true }, resolveExec)
-  // startContainer: after start, in the container, before the program (its path resolves inside).
-  ops.push(...hookOps(hooks.startContainer, "start"))
   ops.push(...schedulingOps(proc, linux.personality))
   ops.push({ op: "closeFds", from: 3 })
-  ops.push(...finalOps(proc, spec, env, input.preserveFds ?? 0))
+  const final = finalOps(proc, spec, env, input.preserveFds ?? 0, { privilegedChdir: !newMountNs })
+  // startContainer: after start, in the container, right before execve: as the process's user, with
+  // its capabilities, no_new_privs and seccomp filter (runc's standard_init_linux.go), never as the
+  // privileged init.
+  ops.push(...final.slice(0, -1), ...hookOps(hooks.startContainer, "start"), ...final.slice(-1))
   return { ops: hoistListener(ops) }
 }
 
@@ -308,7 +374,13 @@ export function programOf(proc: NonNullable<Spec["process"]>, home: string | und
  * What every process (the init, an exec'd one) does last: its seccomp filter, identity,
  * capabilities, cwd, preserved fds, no_new_privs, and the execve.
  */
-export function finalOps(proc: NonNullable<Spec["process"]>, spec: Spec, env: readonly string[], preserveFds: number): PlanOp[] {
+export function finalOps(
+  proc: NonNullable<Spec["process"]>,
+  spec: Spec,
+  env: readonly string[],
+  preserveFds: number,
+  opts: { readonly privilegedChdir?: boolean } = {},
+): PlanOp[] {
   // The label first: its openat/write on /proc must not meet the filter.
   const ops: PlanOp[] = [...lsmOps(proc, lsmHost())]
   const seccomp = seccompOp(spec)
@@ -319,6 +391,7 @@ export function finalOps(proc: NonNullable<Spec["process"]>, spec: Spec, env: re
   if (seccomp && !proc.noNewPrivileges) ops.push(seccomp)
   const caps = proc.capabilities
   if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
+  if (opts.privilegedChdir !== false) ops.push({ op: "chdir", path: proc.cwd, mode: "privileged" })
   ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
   if (caps)
     ops.push({
@@ -330,7 +403,7 @@ export function finalOps(proc: NonNullable<Spec["process"]>, spec: Spec, env: re
       // the others (an empty inheritable set is the default since CVE-2022-29162).
       ambient: (caps.ambient ?? []).filter((c) => caps.inheritable?.includes(c) && caps.permitted?.includes(c)),
     })
-  ops.push({ op: "chdir", path: proc.cwd })
+  ops.push({ op: "chdir", path: proc.cwd, mode: "final" })
   if (preserveFds) ops.push({ op: "preserveFds", count: preserveFds })
   if (proc.noNewPrivileges) ops.push({ op: "noNewPrivs" })
   if (seccomp && proc.noNewPrivileges) ops.push(seccomp)
@@ -417,6 +490,10 @@ function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanO
 function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanOp[] {
   const opts = parseMountOptions(m.options ?? [])
   const target = inRoot(m.destination)
+  const recursive = {
+    ...(opts.recursiveSet || opts.recursiveClear ? { recursiveSet: opts.recursiveSet, recursiveClear: opts.recursiveClear } : {}),
+    ...(m.type === "proc" || m.type === "sysfs" ? { plainDir: true } : {}),
+  }
   const isBind = m.type === "bind" || (opts.flags & MS.BIND) !== 0
   if (isBind) {
     const source = path.resolve(input.bundleDir, m.source ?? "")
@@ -433,6 +510,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
         propagation: opts.propagation,
         create: st && !st.isDirectory() ? "file" : "dir",
         remountFlags: remount,
+        ...recursive,
       },
     ]
   }
@@ -440,7 +518,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
   if (m.type === "sysfs" && isNew("user") && !isNew("network")) {
     // A user namespace that does not own the net namespace may not mount sysfs: show the host's, read-only.
     return [
-      { op: "mount", source: "/sys", target, fstype: "", data: "", flags: MS.BIND | MS.REC, propagation: MS.SLAVE | MS.REC, create: "dir", remountFlags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC },
+      { op: "mount", source: "/sys", target, fstype: "", data: "", flags: MS.BIND | MS.REC, propagation: MS.SLAVE | MS.REC, create: "dir", remountFlags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, ...recursive },
     ]
   }
   return [
@@ -454,6 +532,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       propagation: opts.propagation,
       create: "dir",
       remountFlags: 0,
+      ...recursive,
     },
   ]
 }

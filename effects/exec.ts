@@ -8,10 +8,10 @@ import * as fs from "node:fs"
 import { Effect } from "effect"
 import { buildExecPlan } from "../config/exec-plan.ts"
 import { parseSpec } from "../config/parse.ts"
-import { toWire } from "../config/plan-wire.ts"
+import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
-import { InvalidTransition, type ContainerError } from "./errors.ts"
+import { ConfigError, InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
 import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
 import { homeOf } from "./passwd.ts"
@@ -44,6 +44,8 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home, preserveFds: o.preserveFds?.length ?? 0,
       // The init's pidfd rides along after the preserved fds (the helper's 4…).
       initPidfdAt: init.fd >= 0 ? 4 + (o.preserveFds?.length ?? 0) : undefined })
+    const tooBig = planLimitProblem(plan, spec)
+    if (tooBig) return yield* new ConfigError(tooBig)
     let consoleFd: number | undefined
     const frozen = o.ignorePaused === true && (yield* cgroups.frozen(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)))
     const ref = yield* kernel.spawnInit({

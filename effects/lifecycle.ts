@@ -10,7 +10,7 @@ import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, parseSpec, validateId, type Bundle } from "../config/parse.ts"
 import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
-import { toWire } from "../config/plan-wire.ts"
+import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
@@ -135,6 +135,8 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         syncForHooks: o.hooks?.createRuntime !== undefined,
         preserveFds: o.preserveFds?.length ?? 0,
       })
+      const tooBig = planLimitProblem(plan, spec)
+      if (tooBig) return yield* new ConfigError(tooBig)
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
       yield* Effect.logDebug("init plan", { id, ops: plan.ops })
       let consoleFd: number | undefined

@@ -4,9 +4,10 @@
  * encoder and decoder round-trip under fast-check (test/native/protocol.test.ts).
  */
 
-export const MAX_MSG = 1 << 20
-export const MAX_STR = 1 << 16
-export const MAX_OPS = 4096
+/** The largest datagram (4 MiB: the kernel's largest allocation), string field (3 MiB) and plan (65536 ops). */
+export const MAX_MSG = 4 << 20
+export const MAX_STR = 3 << 20
+export const MAX_OPS = 65536
 
 export const Msg = {
   CHILD: 1,

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include <memory>
 #include <vector>
 
 #include "addon.h"
@@ -49,12 +50,13 @@ void CloseAll(const std::vector<int>& fds) {
 void MessageWatch::OnEvent(int status, int) {
   if (status < 0) return End(-status);
   // Shared by every watch of this thread: one datagram at a time.
-  static thread_local std::vector<char> buf(XC_MAX_MSG);
+  // Not value-initialised: only the pages a datagram fills become resident.
+  static thread_local std::unique_ptr<char[]> buf(new char[XC_MAX_MSG]);
   alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)];
 
   // The poll is level-triggered: a bounded batch, then let the loop breathe.
   for (int i = 0; i < 64 && !closing(); i++) {
-    struct iovec iov = {buf.data(), buf.size()};
+    struct iovec iov = {buf.get(), XC_MAX_MSG};
     struct msghdr msg = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
@@ -90,7 +92,7 @@ void MessageWatch::OnEvent(int status, int) {
     }
 
     Napi::HandleScope scope(env_);
-    Napi::Buffer<char> data = Napi::Buffer<char>::Copy(env_, buf.data(), static_cast<size_t>(n));
+    Napi::Buffer<char> data = Napi::Buffer<char>::Copy(env_, buf.get(), static_cast<size_t>(n));
     Napi::Array js_fds = Napi::Array::New(env_, fds.size());
     for (size_t k = 0; k < fds.size(); k++) js_fds.Set(k, Napi::Number::New(env_, fds[k]));
     // After a throw the rest waits for the next poll event.

@@ -51,7 +51,7 @@ int op_console(const struct plan_op *op, struct init_state *st, struct init_erro
 		if (target < 0)
 			return -err->errnum;
 		if (mount(fdpath(src, peer), fdpath(dst, target), NULL, MS_BIND, NULL) < 0)
-			return init_fail(err, errno, "mount", "/dev/console");
+			return mount_fail(err, errno, "/dev/console");
 	}
 	int r = send_console(master);
 	if (r < 0)

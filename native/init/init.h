@@ -23,6 +23,7 @@ struct init_state {
 	int rootfd;          /* O_PATH of the rootfs (of "/" after OP_PIVOT_ROOT), -1 before OP_ROOTFS */
 	int fifofd;          /* O_PATH of exec.fifo, -1 until OP_EXEC_FIFO */
 	char exe[4096];      /* OP_RESOLVE_EXEC result */
+	int cwd_done;        /* a mode-2 OP_CHDIR got there while privileged */
 };
 
 /* Every handler has this one signature, used or not. */
@@ -57,6 +58,7 @@ op_fn op_join_ns, op_join_pidfd, op_time_offsets, op_unshare;
 int do_clone(const struct plan_op *op, struct init_error *err); /* 0 in C; never returns in H */
 
 /* mounts.c */
+int mount_fail(struct init_error *err, int errnum, const char *path); /* names /proc when it is no procfs */
 op_fn op_root_propagation, op_rootfs, op_mount, op_mknod, op_symlink, op_pivot_root, op_mask,
 	op_readonly, op_remount_root_ro;
 
@@ -73,6 +75,7 @@ char **split_list(const char *s, uint32_t len);
 
 /* An O_PATH fd of path in the root, an empty file created if missing (never through a symlink out). */
 int ensure_file_in_root(const struct init_state *st, const char *path, struct init_error *err);
+int ensure_dir_in_root(const struct init_state *st, const char *path, struct init_error *err);
 int send_console(int master);
 
 /* sched.c */

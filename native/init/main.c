@@ -60,7 +60,8 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_LSM_EXEC] = op_lsm_exec,
 };
 
-/* Static: about 1.7 MB, too much for a stack, and C gets its own copy. */
+/* Static (BSS, some 20 MB of address space of which a plan touches only what it
+ * uses): too much for a stack, and C gets its own copy. */
 static struct xc_plan plan;
 static struct init_state state = { .rootfd = -1, .fifofd = -1 };
 static struct init_error error;

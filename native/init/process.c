@@ -251,15 +251,31 @@ int op_caps(const struct plan_op *op, struct init_state *st, struct init_error *
 }
 
 /* CVE-2024-21626: a cwd reached through a leaked fd (/proc/self/fd/N) lies
- * outside our root, and getcwd says so with "(unreachable)" or ENOENT. */
+ * outside our root, and getcwd says so with "(unreachable)" or ENOENT.
+ * Modes (protocol.h): 1 makes the cwd as runc's MkdirAll after the pivot, 2
+ * is the privileged try, 0 the one after the user switch. */
 int op_chdir(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
 	char cwd[4096];
 
-	if (chdir(op->s[0]) < 0)
+	if (op->n[0] == 1) {
+		int fd = ensure_dir_in_root(st, op->s[0], err);
+
+		if (fd < 0)
+			return -err->errnum;
+		close(fd);
+		return 0;
+	}
+	if (op->n[0] == 0 && st->cwd_done)
+		return 0;
+	if (chdir(op->s[0]) < 0) {
+		if (op->n[0] == 2 && (errno == EACCES || errno == EPERM))
+			return 0;
 		return init_fail(err, errno, "chdir", op->s[0]);
+	}
 	if (!getcwd(cwd, sizeof(cwd)) || cwd[0] != '/')
 		return init_fail(err, ENOENT, "chdir", op->s[0]);
+	st->cwd_done = op->n[0] == 2;
 	return 0;
 }
 

@@ -37,9 +37,14 @@
 #ifndef XC_PROTOCOL_H
 #define XC_PROTOCOL_H
 
-#define XC_MAX_MSG (1u << 20)
-#define XC_MAX_STR (1u << 16)
-#define XC_MAX_OPS 4096
+/* Sized for what runc accepts: with the default 8 MiB stack an execve takes
+ * 2 MiB of argv + env, so one string field may hold 3 MiB. A datagram is one
+ * contiguous kernel allocation, and 4 MiB is the largest the kernel makes
+ * (KMALLOC_MAX_SIZE; a larger send fails with ENOBUFS). The static buffers
+ * these size are BSS: only the pages a plan uses become resident. */
+#define XC_MAX_MSG (4u << 20)
+#define XC_MAX_STR (3u << 20)
+#define XC_MAX_OPS 65536
 #define XC_HDR 6 /* u16 + u32 */
 
 /* messages */
@@ -90,7 +95,10 @@ enum xc_op {
 	                           N3 = uid, N4 = gid: mknod (replacing nothing: EEXIST is an error) then chown */
 	XC_OP_SYMLINK = 16,     /* S0 = link path in root, S1 = link text: symlink; EEXIST is ignored */
 	XC_OP_EXEC_FIFO = 17,   /* S0 = host path of exec.fifo: open O_PATH|O_CLOEXEC, kept for OP_WAIT_START */
-	XC_OP_PIVOT_ROOT = 18,  /* N0 = 0: pivot_root into root and detach the old root; 1: MS_MOVE root onto / and chroot; 2: chroot only (no mount namespace) */
+	XC_OP_PIVOT_ROOT = 18,  /* N0 = 0: pivot_root into root and detach the old root; 1: MS_MOVE root onto / and chroot; 2: chroot only (no mount namespace).
+	                           N1 = 1 (with N0 = 1): first make every full proc/sysfs mount outside root a slave
+	                           and detach it (or cover it with a tmpfs where that is refused): a mount the chroot
+	                           cannot see still lets the kernel allow a fresh procfs (runc's msMoveRoot) */
 	XC_OP_MASK = 19,        /* S0 = absolute path: a directory gets a read-only tmpfs, anything else a bind of
 	                           /dev/null (verified to be char 1:3 through an O_PATH fd, CVE-2025-31133);
 	                           ENOENT is ignored */
@@ -115,7 +123,11 @@ enum xc_op {
 	                           setgroups, setresgid, then setresuid with PR_SET_KEEPCAPS */
 	XC_OP_CAPS = 34,        /* N0 = effective, N1 = permitted, N2 = inheritable, N3 = ambient (64-bit masks):
 	                           capset, then raise each ambient cap */
-	XC_OP_CHDIR = 35,       /* S0 = cwd: chdir, then refuse a cwd outside the root (getcwd "(unreachable)") */
+	XC_OP_CHDIR = 35,       /* S0 = cwd, N0 = mode. 0: chdir unless an earlier mode-2 chdir succeeded; 1: only
+	                           create what is missing of it (directories 0755, in root); 2: chdir, but leave
+	                           EACCES/EPERM to a later mode-0 op (runc chdirs while privileged, then retries
+	                           after the user switch). A chdir refuses a cwd outside the root (getcwd
+	                           "(unreachable)") */
 	XC_OP_NO_NEW_PRIVS = 36,
 	XC_OP_SECCOMP = 37,     /* S0 = struct sock_filter[] bytes, N0 = seccomp() flags; N1 = 1: add
 	                           SECCOMP_FILTER_FLAG_NEW_LISTENER and send the listener fd in MSG_SECCOMP */

@@ -3,7 +3,7 @@ import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import { CAPABILITIES } from "../../config/linux-names.ts"
-import { buildPlan, parseMountOptions, type PlanOp } from "../../config/plan.ts"
+import { buildPlan, mountOptionProblem, parseMountOptions, type PlanOp } from "../../config/plan.ts"
 import { toWire } from "../../config/plan-wire.ts"
 import type { Spec } from "../../config/spec.ts"
 import { decodePlan, encodePlan } from "../../native/protocol.ts"
@@ -25,6 +25,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
     tmpfs: fc.shuffledSubarray(["/tmp", "/run", "/var/tmp"]),
     rlimits: fc.boolean(),
     oom: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
+    startHooks: fc.nat(2),
   })
   .map((r) => {
     const base = defaultSpec(["sh"])
@@ -37,6 +38,7 @@ const arbSpec: fc.Arbitrary<Spec> = fc
       ...base,
       hostname: r.ns.includes("uts") && !(r.joined as readonly string[]).includes("uts") ? "h" : undefined,
       root: { path: "/nonexistent", readonly: r.readonlyRoot },
+      ...(r.startHooks ? { hooks: { startContainer: Array.from({ length: r.startHooks }, () => ({ path: "/bin/true" })) } } : {}),
       mounts: [...(base.mounts ?? []), ...r.tmpfs.map((d) => ({ destination: d, type: "tmpfs", source: "tmpfs" }))],
       process: {
         ...base.process!,
@@ -60,6 +62,9 @@ const plan = (spec: Spec) =>
   buildPlan({ spec, rootfs: "/nonexistent", bundleDir: "/nonexistent", fifoPath: "/run/x/exec.fifo", cgroupBinds: [{ name: "memory", hostPath: "/sys/fs/cgroup/memory/x" }] }).ops
 const idx = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.findIndex((o) => o.op === name)
 const all = (ops: readonly PlanOp[], name: PlanOp["op"]) => ops.flatMap((o, i) => (o.op === name ? [i] : []))
+const chdirs = (ops: readonly PlanOp[], mode: Extract<PlanOp, { op: "chdir" }>["mode"]) => ops.flatMap((o, i) => (o.op === "chdir" && o.mode === mode ? [i] : []))
+/** The plan without its startContainer hooks (they sit right before exec). */
+const noStartHooks = (ops: readonly PlanOp[]) => ops.filter((o) => !(o.op === "hook" && o.state === "start"))
 
 describe("the init plan", () => {
   test.prop([arbSpec])("only joins, time offsets, rlimits and oom_score_adj run before the clone; joins first", (spec) => {
@@ -113,12 +118,31 @@ describe("the init plan", () => {
     const newMount = (spec.linux?.namespaces ?? []).some((n) => n.type === "mount" && !n.path)
     if (newMount) expect(idx(ops, "resolveExec")).toBeLessThan(wait)
     else expect(idx(ops, "resolveExec")).toBeGreaterThan(idx(ops, "pivotRoot"))
-    for (const name of ["closeFds", "capsBounding", "user", "caps", "chdir", "noNewPrivs", "seccomp", "exec"] as const)
+    for (const name of ["closeFds", "capsBounding", "user", "caps", "noNewPrivs", "seccomp", "exec"] as const)
       for (const i of all(ops, name)) expect(i).toBeGreaterThan(wait)
+    for (const i of chdirs(ops, "final")) expect(i).toBeGreaterThan(idx(ops, "user"))
+    // The cwd is made after the pivot and entered (privileged) after the masks, before the barrier,
+    // so that a bad cwd fails create (runc); without a mount namespace, after the chroot.
+    const privileged = chdirs(ops, "privileged")
+    expect(privileged.length).toBe(1)
+    expect(privileged[0]).toBeLessThan(idx(ops, "user"))
+    if (newMount) {
+      expect(chdirs(ops, "create")).toEqual([idx(ops, "pivotRoot") + 1])
+      expect(privileged[0]).toBeLessThan(wait)
+      for (const i of [...all(ops, "mask"), ...all(ops, "readonly"), ...all(ops, "remountRootReadonly")]) expect(i).toBeLessThan(privileged[0]!)
+    } else expect(privileged[0]).toBeGreaterThan(idx(ops, "pivotRoot"))
+  })
+
+  test.prop([arbSpec])("startContainer hooks run right before exec: after the user, capabilities, no_new_privs and seccomp", (spec) => {
+    const ops = plan(spec)
+    const hooks = ops.flatMap((o, i) => (o.op === "hook" && o.state === "start" ? [i] : []))
+    expect(hooks.length).toBe(spec.hooks?.startContainer?.length ?? 0)
+    hooks.forEach((h, k) => expect(h).toBe(ops.length - 1 - hooks.length + k))
+    for (const name of ["user", "caps", "noNewPrivs", "seccomp", "waitStart"] as const) for (const i of all(ops, name)) for (const h of hooks) expect(i).toBeLessThan(h)
   })
 
   test.prop([arbSpec])("bounding set before setuid, capabilities after it; no_new_privs and exec last", (spec) => {
-    const ops = plan(spec)
+    const ops = noStartHooks(plan(spec))
     const user = idx(ops, "user")
     if (idx(ops, "capsBounding") >= 0) expect(idx(ops, "capsBounding")).toBeLessThan(user)
     if (idx(ops, "caps") >= 0) expect(idx(ops, "caps")).toBeGreaterThan(user)
@@ -129,7 +153,7 @@ describe("the init plan", () => {
   })
 
   test.prop([arbSpec])("seccomp: last before exec, after no_new_privs; without it, before the privileges are dropped (as runc)", (spec) => {
-    const ops = plan(spec)
+    const ops = noStartHooks(plan(spec))
     const at = all(ops, "seccomp")
     if (!spec.linux?.seccomp) return void expect(at).toEqual([])
     expect(at.length).toBe(1)
@@ -140,7 +164,8 @@ describe("the init plan", () => {
     } else {
       // A filter without no_new_privs needs CAP_SYS_ADMIN: installed while the init still has it.
       expect(i).toBeGreaterThan(idx(ops, "closeFds"))
-      for (const name of ["capsBounding", "user", "caps", "chdir", "exec"] as const) for (const j of all(ops, name)) expect(j).toBeGreaterThan(i)
+      for (const name of ["capsBounding", "user", "caps", "exec"] as const) for (const j of all(ops, name)) expect(j).toBeGreaterThan(i)
+      for (const j of chdirs(ops, "final")) expect(j).toBeGreaterThan(i)
     }
   })
 
@@ -157,11 +182,31 @@ describe("the init plan", () => {
   })
 
   it("splits mount options as runc does", () => {
-    expect(parseMountOptions(["nosuid", "ro", "rw", "rslave", "mode=755", "size=1k"])).toEqual({
+    expect(parseMountOptions(["nosuid", "ro", "rw", "rslave", "mode=755", "size=1k", "defaults"])).toEqual({
       flags: 2,
       propagation: (1 << 19) | 16384,
+      recursiveSet: 0,
+      recursiveClear: 0,
       data: ["mode=755", "size=1k"],
     })
+    // Recursive ones as mount_setattr attributes; an atime mode clears the whole atime field with it.
+    expect(parseMountOptions(["rro", "rnosuid", "rnoatime", "rexec"])).toMatchObject({ recursiveSet: 0x1 | 0x2 | 0x10, recursiveClear: 0x70 | 0x8, data: [] })
+    expect(parseMountOptions(["ratime"])).toMatchObject({ recursiveSet: 0, recursiveClear: 0x70 })
+  })
+
+  it("refuses mount options that look like flags it does not implement, never passing them on as fs data", () => {
+    const m = (options: string[]) => [{ destination: "/a", type: "tmpfs", source: "tmpfs" }, { destination: "/mnt", type: "bind", source: "/x", options }]
+    expect(mountOptionProblem(m(["rbind", "rro", "rnosuid", "rprivate", "ro", "nosuid", "nodev", "mode=755", "size=1k", "lazytime", "acl"]))).toBeUndefined()
+    for (const bad of ["rmand", "rsync", "idmap", "ridmap", "tmpcopyup"])
+      expect(mountOptionProblem(m(["rbind", bad]))).toMatchObject({ path: "mounts[1].options[1]", reason: expect.stringContaining(bad) })
+  })
+
+  it("proc and sysfs go on plain directories; --no-pivot hides the host's proc/sysfs", () => {
+    const spec = defaultSpec(["sh"])
+    const ops = buildPlan({ spec: { ...spec, root: { path: "/nonexistent" } }, rootfs: "/nonexistent", bundleDir: "/nonexistent", fifoPath: "/f", cgroupBinds: [], noPivot: true }).ops
+    const mounts = ops.filter((o): o is Extract<PlanOp, { op: "mount" }> => o.op === "mount")
+    expect(mounts.filter((o) => o.plainDir).map((o) => o.fstype)).toEqual(["proc", "sysfs"])
+    expect(ops.find((o) => o.op === "pivotRoot")).toMatchObject({ noPivot: true, hideHostProcfs: true })
   })
 
   it("only raises ambient capabilities that are permitted and inheritable", () => {

@@ -7,6 +7,7 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, test } from "vitest"
 import { addon, type ExitStatus, type Watch } from "../../native/addon.ts"
+import { MAX_MSG } from "../../native/protocol.ts"
 
 const O_CLOEXEC = 0o2000000
 const O_NONBLOCK = fs.constants.O_NONBLOCK
@@ -114,8 +115,8 @@ describe("socketpair, send, receive", () => {
     fs.closeSync(b)
   })
 
-  test("a message of XC_MAX_MSG (1 MiB) crosses; a longer one ends the watch with EMSGSIZE", async () => {
-    const max = 1 << 20
+  test("a message of XC_MAX_MSG (4 MiB) crosses; a longer one ends the watch with EMSGSIZE", async () => {
+    const max = MAX_MSG
     const [a, b] = addon.socketpair()
     const sizes: number[] = []
     const ended = new Promise<Error | null>((resolve) => {
