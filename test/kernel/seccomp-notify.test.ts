@@ -105,6 +105,17 @@ describe.skipIf(skipReason)("seccomp user notification", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
+  it("NOTIFY on write is refused at create as runc refuses it, naming the field, leaving nothing", async () => {
+    const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath: "/nonexistent", syscalls: [{ names: ["mkdir", "write"], action: "SCMP_ACT_NOTIFY" }] })))
+    const id = uniq("scn")
+    await expect(create({ root, id, bundle: b.dir })).rejects.toMatchObject({
+      _tag: "ConfigError",
+      path: "linux.seccomp.syscalls[0].names[1]",
+      reason: expect.stringMatching(/^SCMP_ACT_NOTIFY cannot be used for the write syscall/),
+    })
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
   it("NOTIFY on sendmsg is refused: the init hands the listener over with sendmsg", async () => {
     const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath: "/nonexistent", syscalls: [{ names: ["sendmsg"], action: "SCMP_ACT_NOTIFY" }] })))
     const id = uniq("scn")
