@@ -105,6 +105,21 @@ describe.skipIf(skipReason)("seccomp user notification", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
+  it.each([
+    ["no socket there", () => path.join(tmp(), "gone.sock"), "ENOENT"],
+    ["nobody listening (a plain file)", () => { const f = path.join(tmp(), "file.sock"); fs.writeFileSync(f, ""); return f }, "ECONNREFUSED"],
+  ])("a listenerPath with no agent (%s) fails create in runc's words, a typed error, leaving nothing", async (_, where, errno) => {
+    const listenerPath = where()
+    const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath })))
+    const id = uniq("scn")
+    const t0 = Date.now()
+    const err = await create({ root, id, bundle: b.dir }).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ _tag: "SeccompAgentFailed", listenerPath, syscall: "connect", errno })
+    expect((err as Error).message).toBe(`failed to connect with seccomp agent specified in the seccomp profile: connect ${listenerPath}: ${errno}`)
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
   it("NOTIFY on write is refused at create as runc refuses it, naming the field, leaving nothing", async () => {
     const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath: "/nonexistent", syscalls: [{ names: ["mkdir", "write"], action: "SCMP_ACT_NOTIFY" }] })))
     const id = uniq("scn")
