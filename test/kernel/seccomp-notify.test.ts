@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Fiber, Stream } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, onTestFinished } from "vitest"
 import { lsmHost } from "../../config/lsm.ts"
 import type { SeccompProfile } from "../../config/seccomp-spec.ts"
 import type { Spec } from "../../config/spec.ts"
@@ -110,6 +110,7 @@ describe.skipIf(skipReason)("seccomp user notification", () => {
     ["nobody listening (a plain file)", () => { const f = path.join(tmp(), "file.sock"); fs.writeFileSync(f, ""); return f }, "ECONNREFUSED"],
   ])("a listenerPath with no agent (%s) fails create in runc's words, a typed error, leaving nothing", async (_, where, errno) => {
     const listenerPath = where()
+    onTestFinished(() => fs.rmSync(path.dirname(listenerPath), { recursive: true, force: true }))
     const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath })))
     const id = uniq("scn")
     const t0 = Date.now()

@@ -106,6 +106,9 @@ function buildRawsys(): { bin?: string; reason?: string } {
   return { bin }
 }
 const rawsys = skipReason ? { reason: skipReason } : buildRawsys()
+afterAll(() => {
+  if (rawsys.bin) fs.rmSync(path.dirname(rawsys.bin), { recursive: true, force: true })
+})
 if (rawsys.reason) console.warn(`SKIPPING the raw-syscall seccomp tests: ${rawsys.reason}`)
 
 describe.skipIf(rawsys.reason)("syscalls newer than the profile (runc's -ENOSYS stub), on the real kernel", () => {
