@@ -30,6 +30,31 @@
  *   action's comes from defaultErrnoRet.
  * - Syscall names unknown to an ABI are skipped for that ABI; names unknown to
  *   every ABI in the filter are returned in `skipped` for a debug log.
+ * - Syscalls newer than the profile get ENOSYS, not the default action (runc's
+ *   patchbpf "-ENOSYS stub", libcontainer/seccomp/patchbpf/enosys_linux.go):
+ *   per ABI of the filter, a syscall number above the largest number that ABI
+ *   gives any name the profile lists (whatever that rule's action, even one
+ *   skipped as equal to the default) returns ERRNO(ENOSYS). A profile written
+ *   before a syscall existed cannot mean to refuse it with EPERM: libc tries
+ *   the new call first (clone3, faccessat2, openat2, …) and falls back to the
+ *   old one only on ENOSYS, so EPERM breaks newer images on older profiles.
+ *   The cut-off is per ABI: x86_64, i386, and x32 (whose numbers carry the x32
+ *   bit, compared as the kernel reports them), as runc does for AMD64, X86 and
+ *   X32 (jset 1<<30 splits x86_64 from x32). An ABI the profile names nothing
+ *   for gets no stub (runc warns "could not find any syscalls for arch").
+ *   No stub when the default lets calls through (ALLOW, LOG, and TRACE: a
+ *   tracer should handle new syscalls itself) or already is ERRNO(ENOSYS); so
+ *   it applies to ERRNO, KILL*, TRAP and NOTIFY defaults: a KILL default still
+ *   answers an unknown-to-the-profile syscall with ENOSYS instead of killing.
+ *   As in runc the cut-off is the newest number named, not a table of kernel
+ *   versions: a syscall below it that the profile does not name (one added out
+ *   of order, or simply left out) still gets the default action. The x86_64
+ *   section is always in our filter, so it always gets its stub (runc ≥ 1.1.x
+ *   adds the native arch likewise). Docker's profile names clone3 itself, with
+ *   errnoRet ENOSYS for containers without CAP_SYS_ADMIN (clone3's flags sit in
+ *   memory and cannot be filtered), so glibc falls back to clone there too:
+ *   runc does nothing special for clone3, and neither do we
+ *   (config/seccomp-default.ts renders that rule).
  */
 import { createHash } from "node:crypto"
 import { Result } from "effect"
@@ -52,6 +77,9 @@ export interface CompiledSeccomp {
 }
 
 const EPERM = 1
+const ENOSYS = 38
+/** The verdict for a syscall newer than the profile (runc's retErrnoEnosys). */
+export const ENOSYS_RET = (SECCOMP_RET.ERRNO | ENOSYS) >>> 0
 export const X32_SYSCALL_BIT = 0x40000000
 /** What a syscall of an ABI the filter does not cover gets. */
 export const BAD_ARCH_RET = SECCOMP_RET.KILL_PROCESS
@@ -95,6 +123,23 @@ export function abisOf(profile: SeccompProfile): Abi[] {
 
 /** The default verdict of a profile. */
 export const defaultRet = (p: SeccompProfile): number => retOf(p.defaultAction, p.defaultErrnoRet)
+
+/** The defaults under which a new syscall goes ahead anyway (runc's isAllowAction): no -ENOSYS stub. */
+const PERMISSIVE: ReadonlySet<string> = new Set(["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"])
+
+/**
+ * The largest syscall number of `abi` above which the filter answers ENOSYS, or undefined when
+ * it has no such stub for that ABI (a permissive or already-ENOSYS default, or no name the ABI knows).
+ */
+export function enosysCutoff(p: SeccompProfile, abi: Abi): number | undefined {
+  if (PERMISSIVE.has(p.defaultAction) || defaultRet(p) === ENOSYS_RET) return undefined
+  let newest: number | undefined
+  for (const s of p.syscalls ?? [])
+    for (const name of s.names)
+      if (Object.hasOwn(abi.table, name)) newest = Math.max(newest ?? 0, abi.table[name] as number)
+  // runc takes a largest number of 0 for "none found" (read on x86_64, restart_syscall on i386): no stub.
+  return newest === 0 ? undefined : newest
+}
 
 /** Checks what the schema cannot; the first problem, with its JSON path. */
 function validate(p: SeccompProfile): ConfigError | undefined {
@@ -276,6 +321,12 @@ export function compileSeccomp(profile: SeccompProfile): Result.Result<CompiledS
         a.jmp(BPF.JGE_K, X32_SYSCALL_BIT, 0, 1)
         a.ret(BAD_ARCH_RET)
       }
+    }
+    // A holds the syscall number: anything newer than the profile knows gets ENOSYS.
+    const cutoff = enosysCutoff(profile, abi)
+    if (cutoff !== undefined) {
+      a.jmp(BPF.JGT_K, cutoff, 0, 1)
+      a.ret(ENOSYS_RET)
     }
     emitAbi(a, abi, rulesByNr(profile, abi), def)
   }

@@ -137,6 +137,22 @@ export class CriuFailed extends Data.TaggedError("CriuFailed")<{
   }
 }
 
+/**
+ * The seccomp agent at linux.seccomp.listenerPath could not be reached (connect) or handed the
+ * listener (sendmsg); the messages are runc's (libcontainer/process_linux.go, sendContainerProcessState).
+ */
+export class SeccompAgentFailed extends Data.TaggedError("SeccompAgentFailed")<{
+  readonly listenerPath: string
+  readonly syscall: "connect" | "sendmsg"
+  readonly errno: string
+}> {
+  override get message() {
+    return this.syscall === "connect"
+      ? `failed to connect with seccomp agent specified in the seccomp profile: connect ${this.listenerPath}: ${this.errno}`
+      : `cannot send seccomp fd to ${this.listenerPath}: ${this.errno}`
+  }
+}
+
 /** Anything the runtime can fail with. */
 export type ContainerError =
   | ConfigError
@@ -151,3 +167,4 @@ export type ContainerError =
   | HookFailed
   | CriuMissing
   | CriuFailed
+  | SeccompAgentFailed

@@ -14,7 +14,7 @@ import { Cause, Effect, Queue, Stream } from "effect"
 import { AUDIT_ARCH } from "../config/seccomp-spec.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../config/syscalls-x86.ts"
 import { addon } from "../native/addon.ts"
-import { SyscallError } from "./errors.ts"
+import { SeccompAgentFailed, SyscallError } from "./errors.ts"
 import type { HookState } from "./hooks.ts"
 import { toSyscallError } from "./kernel-live.ts"
 
@@ -36,19 +36,24 @@ export const containerProcessState = (state: HookState, pid: number, metadata: s
   state,
 })
 
-/** Sends the listener and the state to the agent at `listenerPath`; our copy of the fd stays ours. */
-export const sendListener = (listenerPath: string, listener: number, message: ContainerProcessState): Effect.Effect<void, SyscallError> =>
-  Effect.try({
-    try: () => {
-      const sock = addon.connectUnix(listenerPath)
-      try {
-        addon.send(sock, new TextEncoder().encode(JSON.stringify(message)), [listener])
-      } finally {
-        fs.closeSync(sock)
-      }
-    },
-    catch: toSyscallError("sendmsg", listenerPath),
-  })
+const agentFailed = (listenerPath: string, syscall: "connect" | "sendmsg") => (e: unknown) =>
+  new SeccompAgentFailed({ listenerPath, syscall, errno: (e as NodeJS.ErrnoException).code ?? String(e) })
+
+/**
+ * Sends the listener and the state to the agent at `listenerPath`; our copy of the fd stays ours.
+ * An agent that is not there (no socket, nobody listening) is a SeccompAgentFailed "failed to
+ * connect with seccomp agent specified in the seccomp profile", as runc says it.
+ */
+export const sendListener = (listenerPath: string, listener: number, message: ContainerProcessState): Effect.Effect<void, SeccompAgentFailed> =>
+  Effect.acquireUseRelease(
+    Effect.try({ try: () => addon.connectUnix(listenerPath), catch: agentFailed(listenerPath, "connect") }),
+    (sock) =>
+      Effect.try({
+        try: () => addon.send(sock, new TextEncoder().encode(JSON.stringify(message)), [listener]),
+        catch: agentFailed(listenerPath, "sendmsg"),
+      }),
+    (sock) => Effect.sync(() => fs.closeSync(sock)),
+  )
 
 /** How a notified syscall is answered. */
 export type SeccompResponse =

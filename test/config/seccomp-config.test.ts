@@ -57,6 +57,22 @@ describe("linux.seccomp validation", () => {
     expect(problem(seccomp)?.path).toBe(path)
   })
 
+  it.each([
+    ["an unconditional rule", { names: ["mkdir", "write"], action: "SCMP_ACT_NOTIFY" }],
+    ["a conditional rule", { names: ["write"], action: "SCMP_ACT_NOTIFY", args: [{ index: 0, value: 2, op: "SCMP_CMP_EQ" }] }],
+  ])("refuses SCMP_ACT_NOTIFY on write (%s), in runc's words, naming the name", (_, r) => {
+    const p = problem({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/agent.sock", syscalls: [{ names: ["read"], action: "SCMP_ACT_ERRNO" }, r] })
+    expect(p?.path).toBe(`linux.seccomp.syscalls[1].names[${r.names.indexOf("write")}]`)
+    expect(p?.reason).toMatch(/^SCMP_ACT_NOTIFY cannot be used for the write syscall/)
+    // write under another action, and NOTIFY on its neighbours, are fine.
+    expect(problem({ defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/agent.sock", syscalls: [{ names: ["write"], action: "SCMP_ACT_LOG" }, { names: ["writev", "read"], action: "SCMP_ACT_NOTIFY" }] })).toBeUndefined()
+  })
+
+  it("refuses SCMP_ACT_NOTIFY as the default action even when write and sendmsg are let through, in runc's words", () => {
+    const p = problem({ defaultAction: "SCMP_ACT_NOTIFY", listenerPath: "/run/agent.sock", syscalls: [{ names: ["execve", "sendmsg", "write"], action: "SCMP_ACT_ALLOW" }] })
+    expect(p).toEqual({ path: "linux.seccomp.defaultAction", reason: expect.stringMatching(/^SCMP_ACT_NOTIFY cannot be used as default action/) })
+  })
+
   it("turns flags into seccomp() flags and reports names no ABI knows", () => {
     const c = Result.getOrThrow(
       compileSeccomp({

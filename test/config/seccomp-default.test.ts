@@ -2,7 +2,7 @@
 import { fc, test } from "@fast-check/vitest"
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { compileSeccomp, X32_SYSCALL_BIT } from "../../config/seccomp-compile.ts"
+import { compileSeccomp, ENOSYS_RET, X32_SYSCALL_BIT } from "../../config/seccomp-compile.ts"
 import { DEFAULT_SECCOMP, defaultSeccompProfile } from "../../config/seccomp-default.ts"
 import { AUDIT_ARCH, SECCOMP_RET } from "../../config/seccomp-spec.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../../config/syscalls-x86.ts"
@@ -27,6 +27,19 @@ describe("the default seccomp profile", () => {
     expect(x64("socket", 40n)).toBe(EPERM)
     expect(x64("personality", 0n)).toBe(SECCOMP_RET.ALLOW)
     expect(x64("personality", 0x0040000n /* ADDR_NO_RANDOMIZE */)).toBe(EPERM)
+  })
+
+  it("answers syscalls newer than its list with ENOSYS, so newer libcs fall back; older unlisted ones stay EPERM", () => {
+    // Its newest x86_64 name without CAP_SYS_NICE is futex_waitv (449): 450 on is ENOSYS.
+    const nr = (n: number) => runBpf(filter, { nr: n, arch: AUDIT_ARCH.X86_64, args: [] })
+    expect(x64("futex_waitv")).toBe(SECCOMP_RET.ALLOW)
+    expect(x64("faccessat2")).toBe(SECCOMP_RET.ALLOW)
+    expect(x64("set_mempolicy_home_node")).toBe(ENOSYS_RET)
+    for (const n of [451 /* cachestat */, 452 /* fchmodat2 */, 462 /* mseal */, 1000]) expect(nr(n)).toBe(ENOSYS_RET)
+    expect(x64("kexec_load")).toBe(EPERM)
+    expect(x64("pidfd_getfd")).toBe(EPERM) // 438: below the cut-off, needs CAP_SYS_PTRACE
+    expect(runBpf(filter, { nr: 1000, arch: AUDIT_ARCH.I386, args: [] })).toBe(ENOSYS_RET)
+    expect(runBpf(filter, { nr: X32_SYSCALL_BIT + 1000, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(ENOSYS_RET)
   })
 
   it("governs the i386 and x32 ABIs with the same list", () => {

@@ -7,14 +7,15 @@
 import { fc, test } from "@fast-check/vitest"
 import { Result } from "effect"
 import { describe, expect, it } from "vitest"
-import { compileSeccomp } from "../../config/seccomp-compile.ts"
+import { ABIS, abisOf, compileSeccomp, ENOSYS_RET } from "../../config/seccomp-compile.ts"
 import { ACTIONS, AUDIT_ARCH, OPS, SECCOMP_RET, type SeccompProfile } from "../../config/seccomp-spec.ts"
 import { SYSCALLS_I386, SYSCALLS_X32, SYSCALLS_X86_64 } from "../../config/syscalls-x86.ts"
 import { runBpf, type SeccompData } from "./bpf-interp.ts"
 import { big, M32, reference, X32_BIT } from "./seccomp-reference.ts"
 
 // Names on all ABIs, on some (socketcall: i386 only; arch_prctl: not i386), and on none.
-const NAMES = ["read", "write", "mkdir", "kill", "personality", "clone", "socket", "socketcall", "arch_prctl", "waitpid", "rt_sigaction", "no_such_call"]
+// Newer calls (clone3, faccessat2, openat2) move the -ENOSYS cut-off; rt_sigaction sits past x32's 512 compat block.
+const NAMES = ["read", "write", "mkdir", "kill", "personality", "clone", "socket", "socketcall", "arch_prctl", "waitpid", "rt_sigaction", "clone3", "faccessat2", "openat2", "no_such_call"]
 const ACTION_NAMES = Object.keys(ACTIONS) as (keyof typeof ACTIONS)[]
 // u64 values exactly representable as JSON numbers, with equal and differing high words.
 const arbValue = fc.oneof(
@@ -56,7 +57,7 @@ const arbData = (p: SeccompProfile): fc.Arbitrary<SeccompData> => {
     fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
   )
   return fc.record({
-    nr: fc.oneof(fc.constantFrom(0, 1, 999, X32_BIT + 1, ...nrsOf(p)), fc.nat()),
+    nr: fc.oneof(fc.constantFrom(0, 1, 999, X32_BIT + 1, ...nrsOf(p), ...nrsOf(p).map((n) => n + 1)), fc.nat()),
     arch: fc.constantFrom(AUDIT_ARCH.X86_64, AUDIT_ARCH.X86_64, AUDIT_ARCH.I386, 0xc00000b7 /* aarch64 */),
     args: fc.array(arbU64, { minLength: 6, maxLength: 6 }),
   })
@@ -116,5 +117,77 @@ describe("the compiled seccomp filter", () => {
     const all = compile({ defaultAction: "SCMP_ACT_ALLOW", architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"] }).filter
     expect(runBpf(all, { nr: 1, arch: AUDIT_ARCH.I386, args: [] })).toBe(SECCOMP_RET.ALLOW)
     expect(runBpf(all, { nr: X32_BIT + 1, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.ALLOW)
+  })
+
+  describe("syscalls newer than the profile (runc's -ENOSYS stub)", () => {
+    const REFUSING = ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_NOTIFY"] as const
+    const PERMISSIVE = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"] as const
+    // Where each ABI's syscalls arrive: its arch token, x32 with the x32 bit in the number.
+    const ARCH_OF = { x86_64: AUDIT_ARCH.X86_64, i386: AUDIT_ARCH.I386, x32: AUDIT_ARCH.X86_64 } as const
+    const newestOf = (p: SeccompProfile, table: Readonly<Record<string, number>>) =>
+      Math.max(0, ...(p.syscalls ?? []).flatMap((s) => s.names).filter((n) => Object.hasOwn(table, n)).map((n) => table[n]!))
+    const permissiveRet = (a: (typeof PERMISSIVE)[number]) => (a === "SCMP_ACT_TRACE" ? (ACTIONS[a] | 1) >>> 0 : ACTIONS[a])
+    const arbAbove = fc.oneof(fc.constantFrom(1, 2, 100, 600), fc.integer({ min: 1, max: 2 ** 29 }))
+
+    test.prop([arbProfile, fc.constantFrom(...REFUSING), fc.option(fc.integer({ min: 0, max: 4095 }), { nil: undefined }), arbAbove], { numRuns: 400 })(
+      "get ENOSYS under a refusing default, per ABI, above the newest number the profile names there",
+      (p, defaultAction, errno, above) => {
+        const profile: SeccompProfile = { ...p, defaultAction, defaultErrnoRet: defaultAction === "SCMP_ACT_ERRNO" ? errno : undefined }
+        const def = profile.defaultAction === "SCMP_ACT_ERRNO" ? (SECCOMP_RET.ERRNO | (errno ?? 1)) >>> 0 : ACTIONS[defaultAction]
+        const { filter } = compile(profile)
+        for (const abi of abisOf(profile)) {
+          const newest = newestOf(profile, abi.table)
+          if (newest === 0) continue // nothing named on this ABI: no stub (as runc)
+          const nr = abi === ABIS.x32 ? Math.min(newest + above, 2 ** 32 - 1) : Math.min(newest + above, X32_BIT - 1)
+          if (nr <= newest) continue
+          const d = { nr, arch: ARCH_OF[abi.name], args: [] }
+          // An ERRNO(ENOSYS) default already says it: same verdict, stub or not.
+          expect(runBpf(filter, d) >>> 0).toBe(def === ENOSYS_RET ? def : ENOSYS_RET)
+        }
+      },
+    )
+
+    test.prop([arbProfile, fc.constantFrom(...PERMISSIVE), arbAbove], { numRuns: 200 })(
+      "go ahead under a permissive default (ALLOW, LOG, TRACE: no stub)",
+      (p, defaultAction, above) => {
+        const profile: SeccompProfile = { ...p, defaultAction, defaultErrnoRet: undefined }
+        const nr = Math.min(newestOf(profile, SYSCALLS_X86_64) + above, X32_BIT - 1)
+        expect(runBpf(compile(profile).filter, { nr, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(permissiveRet(defaultAction))
+      },
+    )
+
+    it("cut off per ABI: x86_64, i386 and x32 each at their own newest named number", () => {
+      const p: SeccompProfile = {
+        defaultAction: "SCMP_ACT_ERRNO",
+        architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        // openat: 257 on x86_64, 295 on i386, 257|x32 bit on x32; socketcall only on i386 (102).
+        syscalls: [{ names: ["execve", "openat", "socketcall"], action: "SCMP_ACT_ALLOW" }],
+      }
+      const { filter } = compile(p)
+      const v = (nr: number, arch: number) => runBpf(filter, { nr, arch, args: [] })
+      const EPERM = SECCOMP_RET.ERRNO | 1
+      expect(v(257, AUDIT_ARCH.X86_64)).toBe(SECCOMP_RET.ALLOW)
+      expect(v(256, AUDIT_ARCH.X86_64)).toBe(EPERM) // known to the kernel, not named: the default
+      expect(v(258, AUDIT_ARCH.X86_64)).toBe(ENOSYS_RET)
+      expect(v(SYSCALLS_X86_64.faccessat2!, AUDIT_ARCH.X86_64)).toBe(ENOSYS_RET)
+      expect(v(SYSCALLS_I386.openat!, AUDIT_ARCH.I386)).toBe(SECCOMP_RET.ALLOW)
+      expect(v(SYSCALLS_I386.openat! - 1, AUDIT_ARCH.I386)).toBe(EPERM)
+      expect(v(SYSCALLS_I386.openat! + 1, AUDIT_ARCH.I386)).toBe(ENOSYS_RET)
+      // x32's execve is in its compat block (520|bit), above openat: that is x32's cut-off.
+      expect(v(SYSCALLS_X32.execve!, AUDIT_ARCH.X86_64)).toBe(SECCOMP_RET.ALLOW)
+      expect(v(SYSCALLS_X32.faccessat2!, AUDIT_ARCH.X86_64)).toBe(EPERM)
+      expect(v(SYSCALLS_X32.execve! + 1, AUDIT_ARCH.X86_64)).toBe(ENOSYS_RET)
+      // Without x32 listed, an x32 number is still killed, not answered.
+      const only64 = compile({ ...p, architectures: ["SCMP_ARCH_X86_64"] }).filter
+      expect(runBpf(only64, { nr: SYSCALLS_X32.execve! + 1, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.KILL_PROCESS)
+      expect(runBpf(only64, { nr: 1000, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(ENOSYS_RET)
+    })
+
+    it("a KILL default answers a new syscall with ENOSYS too; an unnamed older one is still killed", () => {
+      const { filter } = compile({ defaultAction: "SCMP_ACT_KILL_PROCESS", syscalls: [{ names: ["execve", "clone3"], action: "SCMP_ACT_ALLOW" }] })
+      expect(runBpf(filter, { nr: SYSCALLS_X86_64.clone3!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.ALLOW)
+      expect(runBpf(filter, { nr: SYSCALLS_X86_64.faccessat2!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(ENOSYS_RET)
+      expect(runBpf(filter, { nr: SYSCALLS_X86_64.mkdir!, arch: AUDIT_ARCH.X86_64, args: [] })).toBe(SECCOMP_RET.KILL_PROCESS)
+    })
   })
 })

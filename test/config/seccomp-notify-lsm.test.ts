@@ -46,6 +46,8 @@ describe("a filter with a listener", () => {
     }
     expect(verdicts(p, "execve")).toEqual([SECCOMP_RET.ALLOW, SECCOMP_RET.ERRNO | 1])
     expect(verdicts(p, "sendmsg")).toEqual([SECCOMP_RET.USER_NOTIF])
+    // Newer than every name of the profile (sendmsg, 46): ENOSYS, whatever the default says.
+    expect(verdicts({ ...p, syscalls: [{ names: ["sendmsg"], action: "SCMP_ACT_ALLOW" }] }, "execve")).toEqual([SECCOMP_RET.ERRNO | 38])
   })
 })
 

@@ -44,6 +44,12 @@ export function reference(p: SeccompProfile, d: SeccompData): number {
   } else if (d.arch === AUDIT_ARCH.I386 && arches.includes("SCMP_ARCH_X86")) table = SYSCALLS_I386
   else return SECCOMP_RET.KILL_PROCESS
   const def = verdict(p.defaultAction, p.defaultErrnoRet)
+  // runc's -ENOSYS stub: newer than every syscall the profile names on this ABI, under a default that refuses.
+  const ENOSYS = (SECCOMP_RET.ERRNO | 38) >>> 0
+  const permissive = ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"].includes(p.defaultAction) || def === ENOSYS
+  const named = (p.syscalls ?? []).flatMap((s) => s.names).filter((n) => Object.hasOwn(table, n)).map((n) => table[n] as number)
+  const newest = Math.max(0, ...named)
+  if (!permissive && newest > 0 && d.nr >>> 0 > newest) return ENOSYS
   for (const s of p.syscalls ?? []) {
     const ret = verdict(s.action, s.errnoRet)
     if (ret === def) continue

@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Fiber, Stream } from "effect"
-import { afterAll, describe, expect, it } from "vitest"
+import { afterAll, describe, expect, it, onTestFinished } from "vitest"
 import { lsmHost } from "../../config/lsm.ts"
 import type { SeccompProfile } from "../../config/seccomp-spec.ts"
 import type { Spec } from "../../config/spec.ts"
@@ -102,6 +102,33 @@ describe.skipIf(skipReason)("seccomp user notification", () => {
     const b = bundle(["true"], withSeccomp(notifyMkdir()))
     const id = uniq("scn")
     await expect(create({ root, id, bundle: b.dir })).rejects.toMatchObject({ _tag: "ConfigError", path: "linux.seccomp.listenerPath" })
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it.each([
+    ["no socket there", () => path.join(tmp(), "gone.sock"), "ENOENT"],
+    ["nobody listening (a plain file)", () => { const f = path.join(tmp(), "file.sock"); fs.writeFileSync(f, ""); return f }, "ECONNREFUSED"],
+  ])("a listenerPath with no agent (%s) fails create in runc's words, a typed error, leaving nothing", async (_, where, errno) => {
+    const listenerPath = where()
+    onTestFinished(() => fs.rmSync(path.dirname(listenerPath), { recursive: true, force: true }))
+    const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath })))
+    const id = uniq("scn")
+    const t0 = Date.now()
+    const err = await create({ root, id, bundle: b.dir }).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ _tag: "SeccompAgentFailed", listenerPath, syscall: "connect", errno })
+    expect((err as Error).message).toBe(`failed to connect with seccomp agent specified in the seccomp profile: connect ${listenerPath}: ${errno}`)
+    expect(Date.now() - t0).toBeLessThan(5000)
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
+  it("NOTIFY on write is refused at create as runc refuses it, naming the field, leaving nothing", async () => {
+    const b = bundle(["true"], withSeccomp(notifyMkdir({ listenerPath: "/nonexistent", syscalls: [{ names: ["mkdir", "write"], action: "SCMP_ACT_NOTIFY" }] })))
+    const id = uniq("scn")
+    await expect(create({ root, id, bundle: b.dir })).rejects.toMatchObject({
+      _tag: "ConfigError",
+      path: "linux.seccomp.syscalls[0].names[1]",
+      reason: expect.stringMatching(/^SCMP_ACT_NOTIFY cannot be used for the write syscall/),
+    })
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
