@@ -128,7 +128,7 @@ export const checkpointCmd: Cmd = (args, ctx) =>
     if (options.parentPath !== undefined) fs.mkdirSync(options.imagePath, { recursive: true, mode: 0o700 })
     const c = yield* Container.load({ root: ctx.root, id })
     yield* c.checkpoint(options).pipe(Effect.tapError(() => c.release()))
-    ctx.log.info({ id, imagePath: options.imagePath }, options.preDump ? "pre-dumped" : "checkpointed")
+    ctx.log.debug({ id, imagePath: options.imagePath }, options.preDump ? "pre-dumped" : "checkpointed")
     // As runc: the container is destroyed unless CRIU was told to keep it.
     if (options.leaveRunning || options.preDump) yield* c.release()
     else yield* c.destroy()
@@ -150,7 +150,7 @@ export const restoreCmd: Cmd = (args, ctx) =>
     const master = c.console()
     const detach = bool(p, "detach")
     if (master !== undefined && detach) fs.closeSync(master)
-    ctx.log.info({ id, pid: c.pid }, "restored")
+    ctx.log.debug({ id, pid: c.pid }, "restored")
     yield* writePidFile(str(p, "pid-file"), c.pid)
     if (detach) {
       yield* c.release()

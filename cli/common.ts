@@ -1,7 +1,7 @@
 /** What the command-line commands share: their type, argument helpers, pid files, exit statuses. */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import type pino from "pino"
 import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
 import type { ContainerError } from "../effects/errors.ts"
@@ -14,19 +14,57 @@ export interface Ctx {
   readonly log: pino.Logger
 }
 
+/** `-h`/`--help` on a command: main prints its usage (these flags) and exits 0, as runc. */
+export class HelpRequested extends Data.TaggedError("HelpRequested")<{ readonly flags: readonly FlagSpec[] }> {}
+
+/** A request runc refuses on the command line's own rules (the message is runc's). */
+export class Refused extends Data.TaggedError("Refused")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** A command's failure as runc reports it: its prefix ("exec failed") and exit status (255 for exec). */
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly what: string; readonly status: number; readonly error: Error }> {
+  override get message() {
+    return `${this.what}: ${this.error.message}`
+  }
+}
+
+export type CmdError = ContainerError | UsageError | HelpRequested | Refused | CommandFailed
+
 /** A command: its arguments after the command name → an exit status. */
-export type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, ContainerError | UsageError, Services>
+export type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, CmdError, Services>
+
+/** Every failure of `e` reported as runc does for the command: "<what>: <error>", exit `status`. */
+export const failingAs =
+  (what: string, status = 1) =>
+  <A, R>(e: Effect.Effect<A, CmdError, R>): Effect.Effect<A, CmdError, R> =>
+    Effect.mapError(e, (err) => (err instanceof HelpRequested || err instanceof UsageError || err instanceof CommandFailed ? err : new CommandFailed({ what, status, error: err })))
+
+/**
+ * runc's checkTerminal (utils_linux.go): a detaching command (create, run -d, exec -d) needs a
+ * console socket for a terminal, and a console socket is only for a detaching command with one.
+ */
+export function checkTerminal(o: { detach: boolean; terminal: boolean; consoleSocket: string | undefined }): Refused | undefined {
+  if (o.detach && o.terminal && !o.consoleSocket) return new Refused({ reason: "cannot allocate tty if runc will detach without setting console socket" })
+  if ((!o.detach || !o.terminal) && o.consoleSocket) return new Refused({ reason: "cannot use console socket if runc will not detach or allocate tty" })
+  return undefined
+}
 
 export const one = (positional: string[], what = "container id"): Effect.Effect<string, UsageError> =>
   positional.length === 1 && positional[0]
     ? Effect.succeed(positional[0])
     : Effect.fail(new UsageError(`expected exactly one ${what}, got ${positional.length}`))
 
+const HELP: FlagSpec = { name: "help", alias: "h", value: false }
+
+/** A command's flags (and -h/--help, which every command takes, as runc's). */
 export const parse = (args: string[], specs: FlagSpec[], stopAtPositional = false) =>
   Effect.try({
-    try: () => parseArgs(args, specs, stopAtPositional),
+    try: () => parseArgs(args, [...specs, HELP], stopAtPositional),
     catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))),
-  })
+  }).pipe(Effect.filterOrFail((p) => p.flags.get("help") !== true, () => new HelpRequested({ flags: specs })))
 
 export const writePidFile = (file: string | undefined, pid: number | undefined) =>
   Effect.sync(() => {
