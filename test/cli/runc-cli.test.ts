@@ -209,3 +209,15 @@ describe.skipIf(noRunc)("logs, --version, -h", () => {
       }
   })
 })
+
+describe.skipIf(bothWhy ?? (layoutFromStatfs() === "v2" ? "this host is pure cgroup v2: unified is allowed" : undefined))("config errors", () => {
+  it("say \"invalid configuration: …\" where runc does (unified on a cgroup v1 host)", async () => {
+    const b = bundle(["true"], (s) => ({ ...s, linux: { ...s.linux, resources: { ...s.linux!.resources, unified: { "pids.max": "10" } } } }))
+    for (const [name, bin] of both) {
+      const rt = runtime(bin)
+      const r = await rt.call("create", "-b", b.dir, uniq("unified"))
+      expect(r, name).toMatchObject({ code: 1, err: expect.stringMatching(/msg="(runc|xcontainer) create failed: (config linux\.resources\.unified: )?invalid configuration: cannot use unified on cgroup v1/) })
+      expect((await rt.call("list", "-q")).out, name).toBe("")
+    }
+  }, 60_000)
+})
