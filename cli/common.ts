@@ -7,6 +7,7 @@ import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
 import type { ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
 import type { Services } from "../effects/lifecycle.ts"
+import { addon } from "../native/addon.ts"
 import { signalNumber } from "../promise.ts"
 
 export interface Ctx {
@@ -101,7 +102,13 @@ export const forwardingSignals = <A, E>(send: (sig: number) => Effect.Effect<voi
 export function proxyTerminal(master: number, resize: (rows: number, columns: number) => void): Effect.Effect<void> {
   const stdin = process.stdin
   const wasRaw = stdin.isTTY ? stdin.isRaw : false
-  if (stdin.isTTY) stdin.setRawMode(true)
+  if (stdin.isTTY) {
+    stdin.setRawMode(true)
+    // As runc's console.SetRaw (cfmakeraw) on its stdin: no output processing either. libuv's raw mode
+    // keeps ONLCR, and the container's pty has already made each \n a \r\n: lines would end \r\r\n.
+    // Leaving raw mode restores the terminal as it was (libuv saved it), OPOST included.
+    addon.clearOpost(0)
+  }
   // The read stream owns the fd (it closes it when destroyed); a close of our own could hit the
   // same number reused by then for another file.
   const fromPty = fs.createReadStream("", { fd: master, autoClose: true })

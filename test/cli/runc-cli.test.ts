@@ -4,7 +4,7 @@
  * `-h` on every command, the foreground terminal's bytes, `kill --all` and `delete` on the
  * states runc accepts them in. Where runc is installed each case runs under both and compares.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { execFile, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -220,4 +220,34 @@ describe.skipIf(bothWhy ?? (layoutFromStatfs() === "v2" ? "this host is pure cgr
       expect((await rt.call("list", "-q")).out, name).toBe("")
     }
   }, 60_000)
+})
+
+const script = spawnSync("script", ["--version"]).status === 0 ? undefined : "script(1) is not installed (apt-get install bsdutils): it gives the runtime a terminal"
+
+describe.skipIf(bothWhy ?? script)("the foreground terminal", () => {
+  /** `command` under script(1), which gives it a pty: every byte it wrote there, and the terminal's output flags after. */
+  const underPty = (command: string) =>
+    new Promise<string>((resolve) => {
+      execFile("script", ["-q", "-e", "-c", `${command}; stty -a | grep -o -- '-\\?opost'`, "/dev/null"], { encoding: "buffer", timeout: 30_000 }, (_e, out) => resolve(out.toString("latin1"))).stdin?.end()
+    })
+
+  it("ends lines with \\r\\n as runc's (run and exec -t), and leaves the terminal as it found it", async () => {
+    const lines = ["sh", "-c", "printf 'one\\ntwo\\n'; echo three"]
+    const tty = bundle(lines, (s) => ({ ...s, process: { ...s.process!, terminal: true } }))
+    const sleeper = bundle(["sleep", "60"])
+    const seen: Record<string, string[]> = {}
+    for (const [name, bin] of both) {
+      const rt = runtime(bin)
+      const [id, bg] = [uniq("fg"), uniq("bg")]
+      const out: string[] = (seen[name] = [])
+      out.push(await underPty(`${bin} --root ${rt.root} run -b ${tty.dir} ${id}`))
+      expect((await rt.call("run", "-d", "-b", sleeper.dir, bg)).code, name).toBe(0)
+      out.push(await underPty(`${bin} --root ${rt.root} exec -t ${bg} ${lines.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(" ")}`))
+      expect((await rt.call("delete", "-f", bg)).code, name).toBe(0)
+    }
+    // script(1) may echo a NUL for its closed stdin at any moment: not the runtime's.
+    const norm = (xs: string[]) => xs.map((x) => x.replace(/\^@/g, ""))
+    expect(norm(seen["xcontainer"]!)).toEqual(norm(seen["runc"]!))
+    for (const o of norm(seen["xcontainer"]!)) expect(o).toBe("one\r\ntwo\r\nthree\r\nopost\r\n")
+  }, 120_000)
 })
