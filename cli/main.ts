@@ -344,9 +344,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     report(makeLogger(undefined, format as LogFormat, false), false, (e as Error).message)
     return 1
   }
-  const [name, ...rest] = g.rest
+  let [name, ...rest] = g.rest
+  // urfave/cli's `help [command]`: the command's own help, as `command -h`.
+  if (name === "help" && rest[0] !== undefined) [name, rest] = [rest[0], ["--help"]]
   // As runc (urfave/cli): no command prints the usage and exits 0; an unknown one exits 3.
-  if (bool(g, "help") || !name) {
+  if (bool(g, "help") || !name || name === "help") {
     process.stdout.write(USAGE)
     return 0
   }

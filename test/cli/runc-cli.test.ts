@@ -207,6 +207,9 @@ describe.skipIf(noRunc)("logs, --version, -h", () => {
         expect({ cmd, flag, status: r.status, stderr: r.stderr }).toEqual({ cmd, flag, status: 0, stderr: "" })
         expect(r.stdout).toMatch(new RegExp(`^NAME:\\n {3}xcontainer ${cmd} - .+\\n\\nUSAGE:\\n {3}xcontainer ${cmd} `))
       }
+    // urfave/cli's `help <command>` is `<command> --help`; `help nope` is an unknown command (3).
+    expect(spawnSync(BIN, ["help", "kill"], { encoding: "utf8" })).toMatchObject({ status: 0, stdout: spawnSync(BIN, ["kill", "--help"], { encoding: "utf8" }).stdout })
+    expect(spawnSync(BIN, ["help", "nope"]).status).toBe(spawnSync(runc!, ["help", "nope"]).status)
   })
 })
 
