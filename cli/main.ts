@@ -99,7 +99,7 @@ const HELP: Record<string, readonly [args: string, summary: string]> = {
 /** urfave/cli's command help: NAME, USAGE, OPTIONS. */
 function commandHelp(name: string, flags: readonly FlagSpec[]): string {
   const [args, summary] = HELP[name] ?? ["", ""]
-  const opts = [...flags, { name: "help", alias: "h", value: false }].map((f) => `--${f.name}${f.value ? " value" : ""}${f.alias ? `, -${f.alias}${f.value ? " value" : ""}` : ""}`)
+  const opts = [...flags.filter((f) => f.name !== "help"), { name: "help", alias: "h", value: false }].map((f) => `--${f.name}${f.value ? " value" : ""}${f.alias ? `, -${f.alias}${f.value ? " value" : ""}` : ""}`)
   return `NAME:\n   ${NAME} ${name} - ${summary}\n\nUSAGE:\n   ${NAME} ${name} [command options] ${args}\n\nOPTIONS:\n${opts.map((o) => `   ${o}\n`).join("")}`
 }
 
