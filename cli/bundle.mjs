@@ -4,8 +4,17 @@
 import { execFileSync } from "node:child_process"
 import { build } from "esbuild"
 
+// `--version`'s "commit:" line, as runc's (go-runc reads it); none outside a git checkout.
+let commit = ""
+try {
+  commit = execFileSync("git", ["rev-parse", "HEAD"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+} catch {
+  /* not a git checkout */
+}
+
 const common = {
   bundle: true,
+  define: { __XC_COMMIT__: JSON.stringify(commit) },
   platform: "node",
   target: "node20",
   minify: true,

@@ -28,7 +28,6 @@ const COMMON: FlagSpec[] = [
   { name: "auto-dedup", value: false },
   { name: "lazy-pages", value: false },
   // podman decides whether a runtime can checkpoint by whether `checkpoint --help` exits 0.
-  { name: "help", alias: "h", value: false },
 ]
 
 const CHECKPOINT_FLAGS: FlagSpec[] = [
@@ -110,17 +109,9 @@ const dumpOptions = (p: Parsed, imagePath: string) =>
     }
   })
 
-const usage = (command: string, flags: readonly FlagSpec[]) =>
-  Effect.sync(() => {
-    const names = flags.filter((f) => f.name !== "help").map((f) => `${f.alias ? `-${f.alias}, ` : ""}--${f.name}${f.value ? " VALUE" : ""}${NOT_YET.includes(f.name) ? " (not supported yet)" : ""}`)
-    process.stdout.write(`usage: xcontainer ${command} [options] <container-id>\n\n  ${names.join("\n  ")}\n`)
-    return 0
-  })
-
 export const checkpointCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, CHECKPOINT_FLAGS)
-    if (bool(p, "help")) return yield* usage("checkpoint", CHECKPOINT_FLAGS)
     const id = yield* one(p.positional)
     yield* refuseUnimplemented(p)
     const common = yield* criuOptions(p)
@@ -128,7 +119,7 @@ export const checkpointCmd: Cmd = (args, ctx) =>
     if (options.parentPath !== undefined) fs.mkdirSync(options.imagePath, { recursive: true, mode: 0o700 })
     const c = yield* Container.load({ root: ctx.root, id })
     yield* c.checkpoint(options).pipe(Effect.tapError(() => c.release()))
-    ctx.log.info({ id, imagePath: options.imagePath }, options.preDump ? "pre-dumped" : "checkpointed")
+    ctx.log.debug({ id, imagePath: options.imagePath }, options.preDump ? "pre-dumped" : "checkpointed")
     // As runc: the container is destroyed unless CRIU was told to keep it.
     if (options.leaveRunning || options.preDump) yield* c.release()
     else yield* c.destroy()
@@ -138,7 +129,6 @@ export const checkpointCmd: Cmd = (args, ctx) =>
 export const restoreCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, RESTORE_FLAGS)
-    if (bool(p, "help")) return yield* usage("restore", RESTORE_FLAGS)
     const id = yield* one(p.positional)
     yield* refuseUnimplemented(p)
     const options = yield* criuOptions(p)
@@ -150,7 +140,7 @@ export const restoreCmd: Cmd = (args, ctx) =>
     const master = c.console()
     const detach = bool(p, "detach")
     if (master !== undefined && detach) fs.closeSync(master)
-    ctx.log.info({ id, pid: c.pid }, "restored")
+    ctx.log.debug({ id, pid: c.pid }, "restored")
     // The restored init exists: a pid file that cannot be written takes the container down with it.
     yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid))
     if (detach) {

@@ -2,12 +2,13 @@
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Data, Effect } from "effect"
 import type pino from "pino"
 import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
 import { SyscallError, type ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
 import type { Services } from "../effects/lifecycle.ts"
+import { addon } from "../native/addon.ts"
 import { signalNumber } from "../promise.ts"
 
 export interface Ctx {
@@ -15,19 +16,57 @@ export interface Ctx {
   readonly log: pino.Logger
 }
 
+/** `-h`/`--help` on a command: main prints its usage (these flags) and exits 0, as runc. */
+export class HelpRequested extends Data.TaggedError("HelpRequested")<{ readonly flags: readonly FlagSpec[] }> {}
+
+/** A request runc refuses on the command line's own rules (the message is runc's). */
+export class Refused extends Data.TaggedError("Refused")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
+
+/** A command's failure as runc reports it: its prefix ("exec failed") and exit status (255 for exec). */
+export class CommandFailed extends Data.TaggedError("CommandFailed")<{ readonly what: string; readonly status: number; readonly error: Error }> {
+  override get message() {
+    return `${this.what}: ${this.error.message}`
+  }
+}
+
+export type CmdError = ContainerError | UsageError | HelpRequested | Refused | CommandFailed
+
 /** A command: its arguments after the command name → an exit status. */
-export type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, ContainerError | UsageError, Services>
+export type Cmd = (args: string[], ctx: Ctx) => Effect.Effect<number, CmdError, Services>
+
+/** Every failure of `e` reported as runc does for the command: "<what>: <error>", exit `status`. */
+export const failingAs =
+  (what: string, status = 1) =>
+  <A, R>(e: Effect.Effect<A, CmdError, R>): Effect.Effect<A, CmdError, R> =>
+    Effect.mapError(e, (err) => (err instanceof HelpRequested || err instanceof UsageError || err instanceof CommandFailed ? err : new CommandFailed({ what, status, error: err })))
+
+/**
+ * runc's checkTerminal (utils_linux.go): a detaching command (create, run -d, exec -d) needs a
+ * console socket for a terminal, and a console socket is only for a detaching command with one.
+ */
+export function checkTerminal(o: { detach: boolean; terminal: boolean; consoleSocket: string | undefined }): Refused | undefined {
+  if (o.detach && o.terminal && !o.consoleSocket) return new Refused({ reason: "cannot allocate tty if runc will detach without setting console socket" })
+  if ((!o.detach || !o.terminal) && o.consoleSocket) return new Refused({ reason: "cannot use console socket if runc will not detach or allocate tty" })
+  return undefined
+}
 
 export const one = (positional: string[], what = "container id"): Effect.Effect<string, UsageError> =>
   positional.length === 1 && positional[0]
     ? Effect.succeed(positional[0])
     : Effect.fail(new UsageError(`expected exactly one ${what}, got ${positional.length}`))
 
+const HELP: FlagSpec = { name: "help", alias: "h", value: false }
+
+/** A command's flags (and -h/--help, which every command takes, as runc's). */
 export const parse = (args: string[], specs: FlagSpec[], stopAtPositional = false) =>
   Effect.try({
-    try: () => parseArgs(args, specs, stopAtPositional),
+    try: () => parseArgs(args, [...specs, HELP], stopAtPositional),
     catch: (e) => (e instanceof UsageError ? e : new UsageError(String(e))),
-  })
+  }).pipe(Effect.filterOrFail((p) => p.flags.get("help") !== true, () => new HelpRequested({ flags: specs })))
 
 /**
  * Writes `pid` to `file` atomically, as runc's createPidFile (callers poll for it): a temporary in
@@ -97,7 +136,13 @@ export const forwardingSignals = <A, E>(send: (sig: number) => Effect.Effect<voi
 export function proxyTerminal(master: number, resize: (rows: number, columns: number) => void): Effect.Effect<void> {
   const stdin = process.stdin
   const wasRaw = stdin.isTTY ? stdin.isRaw : false
-  if (stdin.isTTY) stdin.setRawMode(true)
+  if (stdin.isTTY) {
+    stdin.setRawMode(true)
+    // As runc's console.SetRaw (cfmakeraw) on its stdin: no output processing either. libuv's raw mode
+    // keeps ONLCR, and the container's pty has already made each \n a \r\n: lines would end \r\r\n.
+    // Leaving raw mode restores the terminal as it was (libuv saved it), OPOST included.
+    addon.clearOpost(0)
+  }
   // The read stream owns the fd (it closes it when destroyed); a close of our own could hit the
   // same number reused by then for another file.
   const fromPty = fs.createReadStream("", { fd: master, autoClose: true })

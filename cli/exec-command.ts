@@ -5,8 +5,8 @@
  */
 import * as fs from "node:fs"
 import { Effect } from "effect"
-import { bool, list, str, UsageError, type FlagSpec } from "./args.ts"
-import { exitCode, forwardingSignals, parse, preservedFds, proxyTerminal, writePidFile, type Cmd } from "./common.ts"
+import { bool, list, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
+import { checkTerminal, exitCode, failingAs, forwardingSignals, parse, preservedFds, proxyTerminal, Refused, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { addon } from "../native/addon.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
@@ -44,23 +44,50 @@ const numbers = (flag: string, xs: string[]): number[] =>
     return Number(x)
   })
 
+/**
+ * A process.json given with -p, as runc decodes it into a Go struct: a missing `user` is the zero
+ * value, uid 0 and gid 0. The rest is validated with the container's config (one validator).
+ */
+export function processFromFile(json: unknown): unknown {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return json
+  return "user" in json ? json : { ...json, user: { uid: 0, gid: 0 } }
+}
+
 export const execCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, EXEC_FLAGS, true)
     const [id, ...command] = p.rest
     if (!id) return yield* Effect.fail(new UsageError("usage: exec [flags] <container-id> <command> [args…]"))
+    // As runc: past the arguments' count, every failure is "exec failed: …" with status 255.
+    return yield* run(p, id, command, ctx).pipe(failingAs("exec failed", 255))
+  })
+
+const run = (p: Parsed, id: string, command: string[], ctx: Ctx) =>
+  Effect.gen(function* () {
     const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
     const c = yield* Container.load({ root: ctx.root, id })
+    // runc's execProcess, in its order and words.
+    const status = c.status()
+    const refusal =
+      status === "stopped"
+        ? "cannot exec in a stopped container"
+        : status === "paused" && !bool(p, "ignore-paused")
+          ? "cannot exec in a paused container (use --ignore-paused to override)"
+          : !str(p, "process") && command.length === 0
+            ? "process args cannot be empty"
+            : undefined
+    if (refusal) return yield* new Refused({ reason: refusal }).pipe(Effect.ensuring(c.release()))
     const process_ = yield* Effect.try({
       try: (): unknown => {
         const file = str(p, "process")
-        if (file) return JSON.parse(fs.readFileSync(file, "utf8"))
-        if (command.length === 0) throw new UsageError("exec needs a command, or -p process.json")
+        if (file) return processFromFile(JSON.parse(fs.readFileSync(file, "utf8")))
         const base = c.config()?.process
         if (!base) throw new ConfigError({ path: "process", reason: "the container has no process to start from" })
         const user = str(p, "user") ? parseUser(str(p, "user")!) : undefined
         const caps = list(p, "cap")
         const withCaps = (xs: readonly string[] | undefined) => [...(xs ?? []), ...caps]
+        const apparmor = str(p, "apparmor")
+        const label = str(p, "process-label")
         const proc: ProcessSpec = {
           ...base,
           args: command,
@@ -79,16 +106,23 @@ export const execCmd: Cmd = (args, ctx) =>
                   bounding: withCaps(base.capabilities.bounding),
                   effective: withCaps(base.capabilities.effective),
                   permitted: withCaps(base.capabilities.permitted),
+                  ambient: withCaps(base.capabilities.ambient),
                 },
               }
             : {}),
           noNewPrivileges: bool(p, "no-new-privs") || base.noNewPrivileges,
+          // Applied by the same rules as the config's (refused where the host has no such LSM).
+          ...(apparmor ? { apparmorProfile: apparmor } : {}),
+          ...(label ? { selinuxLabel: label } : {}),
         }
         return proc
       },
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
-    })
+    }).pipe(Effect.tapError(() => c.release()))
     const consoleSocket = str(p, "console-socket")
+    const terminal = typeof process_ === "object" && process_ !== null && (process_ as { terminal?: unknown }).terminal === true
+    const refused = checkTerminal({ detach: bool(p, "detach"), terminal, consoleSocket })
+    if (refused) return yield* refused.pipe(Effect.ensuring(c.release()))
     const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ignorePaused: bool(p, "ignore-paused"), ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
     // The process runs: a pid file that cannot be written kills it (nobody could track it), as runc.
     yield* writePidFile(str(p, "pid-file"), proc.pid).pipe(
@@ -100,7 +134,7 @@ export const execCmd: Cmd = (args, ctx) =>
         ),
       ),
     )
-    ctx.log.info({ id, pid: proc.pid }, "exec")
+    ctx.log.debug({ id, pid: proc.pid }, "exec")
     if (bool(p, "detach")) {
       if (proc.console !== undefined) fs.closeSync(proc.console)
       yield* c.release()
@@ -108,7 +142,7 @@ export const execCmd: Cmd = (args, ctx) =>
     }
     const master = proc.console
     const stopProxy = master !== undefined ? proxyTerminal(master, (rows, cols) => void addon.setWinsize(master, rows, cols)) : undefined
-    const status = yield* forwardingSignals((sig) => proc.signal(sig), proc.wait()).pipe(Effect.ensuring(stopProxy ?? Effect.void))
+    const status_ = yield* forwardingSignals((sig) => proc.signal(sig), proc.wait()).pipe(Effect.ensuring(stopProxy ?? Effect.void))
     yield* c.release()
-    return exitCode(status)
+    return exitCode(status_)
   })

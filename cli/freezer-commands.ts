@@ -13,7 +13,7 @@ const freezer =
       const id = yield* one(p.positional)
       const c = yield* Container.load({ root: ctx.root, id })
       yield* (op === "pause" ? c.pause() : c.resume()).pipe(Effect.ensuring(c.release()))
-      ctx.log.info({ id }, op === "pause" ? "paused" : "resumed")
+      ctx.log.debug({ id }, op === "pause" ? "paused" : "resumed")
       return 0
     })
 

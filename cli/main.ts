@@ -7,23 +7,28 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, ManagedRuntime, References } from "effect"
-import pino from "pino"
 import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
-import { exitCode, forwardingSignals, one, orDestroy, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
+import { checkTerminal, CommandFailed, exitCode, failingAs, forwardingSignals, HelpRequested, one, orDestroy, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
+import { makeLogger, type LogFormat } from "./log.ts"
 import { checkpointCmd, restoreCmd } from "./checkpoint-commands.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
 import { featuresCmd, specCmd } from "./spec-command.ts"
 import { eventsCmd } from "./events-command.ts"
 import { updateCmd } from "./update-command.ts"
-import { ConfigError } from "../effects/errors.ts"
+import { loadBundle } from "../config/parse.ts"
+import type { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
 import { DEFAULT_ROOT, StateStore } from "../state/store.ts"
 
+const NAME = "xcontainer"
 const VERSION = "0.1.0"
 const SPEC_VERSION = "1.2.0"
+/** The git commit the bundle was built from (cli/bundle.mjs defines it; unset when run from source). */
+declare const __XC_COMMIT__: string | undefined
+const COMMIT = typeof __XC_COMMIT__ === "string" ? __XC_COMMIT__ : ""
 
 const GLOBAL: FlagSpec[] = [
   { name: "root", value: true },
@@ -65,10 +70,38 @@ commands:
 global options:
   --root DIR          state directory (default ${DEFAULT_ROOT})
   --log FILE          log file (default stderr)
-  --log-format FMT    text or json
+  --log-format FMT    text (default) or json
   --debug             debug logging
   -v, --version       print the version
 `
+
+/** Each command's arguments and one line on what it does (its -h/--help). */
+const HELP: Record<string, readonly [args: string, summary: string]> = {
+  create: ["<container-id>", "create a container"],
+  start: ["<container-id>", "executes the user defined process in a created container"],
+  run: ["<container-id>", "create and run a container"],
+  state: ["<container-id>", "output the state of a container"],
+  list: ["", "lists containers started with the given root"],
+  kill: ["<container-id> [signal]", "kill sends the specified signal (default: SIGTERM) to the container's init process"],
+  update: ["<container-id>", "update container resource constraints"],
+  events: ["<container-id>", "display container events such as OOM notifications, cpu, memory, and IO usage statistics"],
+  spec: ["", "create a new specification file"],
+  features: ["", "show the enabled features"],
+  exec: ["<container-id> <command> [command options]  || -p process.json <container-id>", "execute new process inside the container"],
+  delete: ["<container-id>", "delete any resources held by the container often used with detached container"],
+  pause: ["<container-id>", "pause suspends all processes inside the container"],
+  resume: ["<container-id>", "resumes all processes that have been previously paused"],
+  ps: ["<container-id> [ps options]", "ps displays the processes running inside a container"],
+  checkpoint: ["<container-id>", "checkpoint a running container"],
+  restore: ["<container-id>", "restore a container from a previous checkpoint"],
+}
+
+/** urfave/cli's command help: NAME, USAGE, OPTIONS. */
+function commandHelp(name: string, flags: readonly FlagSpec[]): string {
+  const [args, summary] = HELP[name] ?? ["", ""]
+  const opts = [...flags.filter((f) => f.name !== "help"), { name: "help", alias: "h", value: false }].map((f) => `--${f.name}${f.value ? " value" : ""}${f.alias ? `, -${f.alias}${f.value ? " value" : ""}` : ""}`)
+  return `NAME:\n   ${NAME} ${name} - ${summary}\n\nUSAGE:\n   ${NAME} ${name} [command options] ${args}\n\nOPTIONS:\n${opts.map((o) => `   ${o}\n`).join("")}`
+}
 
 const CREATE_FLAGS: FlagSpec[] = [
   { name: "bundle", alias: "b", value: true },
@@ -83,8 +116,8 @@ const createCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, CREATE_FLAGS)
     const id = yield* one(p.positional)
-    const c = yield* createFor(p, ctx, id, true)
-    ctx.log.info({ id, pid: c.pid }, "created")
+    const c = yield* createFor(p, ctx, id, true).pipe(failingAs(`${NAME} create failed`))
+    ctx.log.debug({ id, pid: c.pid }, "created")
     // The init exists: a pid file that cannot be written takes the container down with it.
     yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid))
     yield* c.release()
@@ -93,29 +126,30 @@ const createCmd: Cmd = (args, ctx) =>
 
 /**
  * create from the CLI's flags. A terminal needs somewhere to go: a --console-socket, or, for a
- * `run` in the foreground, our own terminal; a detaching command without a socket is refused, as runc.
+ * `run` in the foreground, our own terminal; and a console socket is only for a detached terminal
+ * (runc's checkTerminal), checked on the bundle's config before anything is created. Without a
+ * terminal the container gets our stdio, as runc's (inheritStdio when detaching).
  */
 const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
   Effect.gen(function* () {
     const consoleSocket = str(p, "console-socket")
     // LISTEN_FDS reach the program's env through the config: runc adds them the same way.
     const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
-    const c = yield* Container.create({
+    const dir = str(p, "bundle") ?? "."
+    const bundle = yield* loadBundle(dir)
+    const refused = checkTerminal({ detach: detaching, terminal: bundle.spec.process?.terminal === true, consoleSocket })
+    if (refused) return yield* refused
+    ctx.log.debug({ id, bundle: bundle.dir, terminal: bundle.spec.process?.terminal === true }, "creating")
+    return yield* Container.create({
       root: ctx.root,
       id,
-      bundle: str(p, "bundle") ?? ".",
+      bundle: dir,
+      config: bundle.spec,
       noPivot: bool(p, "no-pivot"),
       preserveFds: preserved.fds,
       ...(preserved.env.length ? { extraEnv: preserved.env } : {}),
       ...(consoleSocket ? { consoleSocket } : {}),
     })
-    const master = c.console()
-    if (master !== undefined && detaching) {
-      fs.closeSync(master)
-      yield* c.destroy({ force: true }).pipe(Effect.ignore)
-      return yield* new ConfigError({ path: "--console-socket", reason: "process.terminal is set: a detached container needs a console socket for its terminal" })
-    }
-    return c
   })
 
 const startCmd: Cmd = (args, ctx) =>
@@ -124,7 +158,7 @@ const startCmd: Cmd = (args, ctx) =>
     const id = yield* one(p.positional)
     const c = yield* Container.load({ root: ctx.root, id })
     yield* c.start().pipe(Effect.ensuring(c.release()))
-    ctx.log.info({ id }, "started")
+    ctx.log.debug({ id }, "started")
     return 0
   })
 
@@ -133,7 +167,7 @@ const runCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, [...CREATE_FLAGS, { name: "detach", alias: "d", value: false }, { name: "keep", value: false }])
     const id = yield* one(p.positional)
-    const c = yield* createFor(p, ctx, id, bool(p, "detach"))
+    const c = yield* createFor(p, ctx, id, bool(p, "detach")).pipe(failingAs(`${NAME} run failed`))
     // Until it runs, any failure (the pid file, the terminal, start) takes the container down.
     const stopProxy = yield* orDestroy(c)(
       Effect.gen(function* () {
@@ -141,7 +175,7 @@ const runCmd: Cmd = (args, ctx) =>
         // A terminal without a console socket is proxied to ours, sized before the program starts.
         const master = c.console()
         const stop = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
-        yield* c.start()
+        yield* c.start().pipe(failingAs(`${NAME} run failed`))
         return stop
       }),
     )
@@ -149,10 +183,10 @@ const runCmd: Cmd = (args, ctx) =>
       yield* c.release()
       return 0
     }
-    ctx.log.info({ id, pid: c.pid }, "started")
+    ctx.log.debug({ id, pid: c.pid }, "started")
     // In the foreground the runtime forwards signals to the container, as runc does.
     const status = yield* forwardingSignals((sig) => c.signal(sig), c.wait()).pipe(Effect.ensuring(stopProxy ?? Effect.void))
-    ctx.log.info({ id, status }, "exited")
+    ctx.log.debug({ id, status }, "exited")
     if (!bool(p, "keep")) yield* c.destroy({ force: true })
     return exitCode(status)
   })
@@ -280,24 +314,13 @@ const COMMANDS: Record<string, Cmd> = {
   features: featuresCmd,
 }
 
-function makeLogger(file: string | undefined, format: string | undefined, debug: boolean): pino.Logger {
-  // On stderr only warnings, as runc: callers show our stderr to their users.
-  const level = debug ? "debug" : file ? "info" : "warn"
-  const dest = file ? pino.destination({ dest: file, append: true, sync: true }) : pino.destination({ dest: 2, sync: true })
-  if (format === "text") {
-    const textStream = {
-      write(line: string) {
-        const o = JSON.parse(line) as { level: number; time: number; msg?: string } & Record<string, unknown>
-        const { level: lv, time, msg, pid: _pid, hostname: _h, ...rest } = o
-        const extra = Object.entries(rest).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ")
-        dest.write(`time="${new Date(time).toISOString()}" level=${pino.levels.labels[lv] ?? lv} msg="${msg ?? ""}"${extra ? ` ${extra}` : ""}\n`)
-      },
-    }
-    return pino({ level, base: null }, textStream)
-  }
-  // runc's (logrus's) JSON lines: "level":"error" and an RFC 3339 time. containerd's go-runc reads
-  // the last "error" line's msg from --log when a call fails; a numeric level fails its decode.
-  return pino({ level, base: null, formatters: { level: (label) => ({ level: label }) }, timestamp: () => `,"time":"${new Date().toISOString().replace(/\.\d+Z$/, "Z")}"` }, dest)
+/**
+ * A failure as runc reports it (fatalWithCode): the error as a log line (stderr, or the --log
+ * file), and, when the log goes to a file, the bare message on stderr too.
+ */
+function report(log: ReturnType<typeof makeLogger>, toFile: boolean, message: string): void {
+  log.error(message)
+  if (toFile) process.stderr.write(`${message}\n`)
 }
 
 /** Runs the command line; resolves to the exit status. */
@@ -306,58 +329,79 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     g = parseArgs(argv, GLOBAL, true)
   } catch (e) {
-    process.stderr.write(`xcontainer: ${(e as Error).message}\n`)
+    report(makeLogger(undefined, "text", false), false, (e as Error).message)
     return 1
   }
   if (bool(g, "version")) {
-    process.stdout.write(`xcontainer version ${VERSION}\nspec: ${SPEC_VERSION}\n`)
+    // urfave/cli's "NAME version X" then runc's lines: go-runc's Version() reads commit: and spec:.
+    process.stdout.write(`${NAME} version ${VERSION}\n${COMMIT ? `commit: ${COMMIT}\n` : ""}spec: ${SPEC_VERSION}\n`)
     return 0
   }
-  const [name, ...rest] = g.rest
+  const format = str(g, "log-format") ?? "text"
+  const logFile = str(g, "log")
+  if (format !== "text" && format !== "json") {
+    report(makeLogger(undefined, "text", false), false, `invalid log-format: ${format}`)
+    return 1
+  }
+  const debug = bool(g, "debug")
+  let log
+  try {
+    log = makeLogger(logFile, format as LogFormat, debug)
+  } catch (e) {
+    report(makeLogger(undefined, format as LogFormat, false), false, (e as Error).message)
+    return 1
+  }
+  let [name, ...rest] = g.rest
+  // urfave/cli's `help [command]`: the command's own help, as `command -h`.
+  if (name === "help" && rest[0] !== undefined) [name, rest] = [rest[0], ["--help"]]
   // As runc (urfave/cli): no command prints the usage and exits 0; an unknown one exits 3.
-  if (bool(g, "help") || !name) {
+  if (bool(g, "help") || !name || name === "help") {
     process.stdout.write(USAGE)
     return 0
   }
   const cmd = COMMANDS[name]
   if (!cmd) {
-    process.stderr.write(`xcontainer: no such command "${name}" (No help topic for '${name}')\n`)
+    report(log, logFile !== undefined, `No help topic for '${name}'`)
     return 3
   }
-  const log = makeLogger(str(g, "log"), str(g, "log-format"), bool(g, "debug"))
   // Only the commands that make cgroups need the manager, as runc: `--systemd-cgroup list` works.
   const makesCgroups = name === "create" || name === "run" || name === "restore"
   if (makesCgroups && bool(g, "systemd-cgroup")) {
-    process.stderr.write("xcontainer: --systemd-cgroup: systemd not running on this host, cannot use systemd cgroups manager\n")
+    report(log, logFile !== undefined, "systemd not running on this host, cannot use systemd cgroups manager")
     return 1
   }
   // runc's --rootless true|false|auto: we run as root with the v1 manager, so only its value is checked.
   const rootless = str(g, "rootless")
   if (makesCgroups && rootless !== undefined && !["true", "false", "auto"].includes(rootless)) {
-    process.stderr.write(`xcontainer: --rootless: invalid value "${rootless}" (true, false or auto)\n`)
+    report(log, logFile !== undefined, `--rootless: invalid value "${rootless}" (true, false or auto)`)
     return 1
   }
   const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
   // runc's --criu: the CRIU binary checkpoint and restore use.
   const criu = str(g, "criu")
   if (criu) process.env["XCONTAINER_CRIU"] = criu
-  // Effect's own log lines (the init plan at debug level …) go to the same pino logger.
+  log.debug({ command: name, args: rest, root }, "command")
+  // Effect's own log lines (the init plan at debug level …) go to the same logger.
   const toPino = Logger.make<unknown, void>(({ logLevel, message }) => {
     const show = (m: unknown) => (typeof m === "string" ? m : JSON.stringify(m, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)))
     const text = Array.isArray(message) ? message.map(show).join(" ") : show(message)
-    if (logLevel === "Debug") log.debug(text)
-    else if (logLevel === "Error") log.error(text)
+    if (logLevel === "Debug" || logLevel === "Trace") log.debug(text)
+    else if (logLevel === "Error" || logLevel === "Fatal") log.error(text)
+    else if (logLevel === "Warn") log.warn(text)
     else log.info(text)
   })
-  const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, bool(g, "debug") ? "Debug" : "Info"))
+  const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : "Info"))
   const rt = ManagedRuntime.make(layer)
   const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value
   const err = Cause.squash(exit.cause) as Error
-  // Into the --log file; without one, the plain line below is the whole report (no JSON noise on stderr).
-  if (str(g, "log")) log.error({ command: name, error: (err as { _tag?: string })._tag ?? err.name }, err.message)
-  // runc prints the error on stderr whatever --log says: callers (podman, containerd) show it to the user.
-  process.stderr.write(`xcontainer: ${bool(g, "debug") ? (err.stack ?? err.message) : err.message}\n`)
-  return 1
+  if (err instanceof HelpRequested) {
+    process.stdout.write(commandHelp(name, err.flags))
+    return 0
+  }
+  // runc prints the error whatever --log says: callers (podman, containerd) show it to the user.
+  if (debug) log.debug({ error: (err as { _tag?: string })._tag ?? err.name }, err.stack ?? err.message)
+  report(log, logFile !== undefined, err.message)
+  return err instanceof CommandFailed ? err.status : 1
 }

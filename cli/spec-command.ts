@@ -7,36 +7,49 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { bool, str } from "./args.ts"
+import { bool, str, UsageError } from "./args.ts"
 import { parse, type Cmd } from "./common.ts"
 import { defaultSpec } from "../config/default-spec.ts"
 import { CAPABILITIES, CLONE_FLAGS, MOUNT_FLAG_OPTIONS, PROPAGATION_OPTIONS, RECURSIVE_OPTIONS } from "../config/linux-names.ts"
-import { DEFAULT_SECCOMP } from "../config/seccomp-default.ts"
 import { ACTIONS, FILTER_FLAGS, OPS } from "../config/seccomp-spec.ts"
 import type { Spec } from "../config/spec.ts"
 import { ConfigError } from "../effects/errors.ts"
+import { layoutFromStatfs } from "../effects/cgroups-layout.ts"
 
-/** runc's `spec --rootless`: the caller's ids mapped to root, no network namespace, /sys bound read-only. */
-export function rootlessSpec(uid: number, gid: number): Spec {
+/** Go's json.Marshal order of runtime-spec's Linux struct: what `runc spec` writes, in that order. */
+const LINUX_KEYS = ["uidMappings", "gidMappings", "sysctl", "resources", "cgroupsPath", "namespaces", "devices", "seccomp", "rootfsPropagation", "maskedPaths", "readonlyPaths"] as const
+
+/**
+ * The config `runc spec` writes (libcontainer/specconv/example.go): a terminal, no seccomp profile,
+ * a cgroup namespace only on a pure cgroup v2 host. With `rootless` (ToRootless): no network
+ * namespace, a user namespace mapping the caller to root, /sys bound read-only, no uid=/gid=
+ * mount options, no resources.
+ */
+export function runcSpec(opts: { cgroupNs: boolean; rootless?: { uid: number; gid: number } }): Spec {
   const base = defaultSpec(["sh"])
-  return {
-    ...base,
-    // runc 1.1.5's keeps every mount (the cgroup one included) and binds /sys read-only.
-    mounts: (base.mounts ?? []).map((m) =>
+  const namespaces = (base.linux?.namespaces ?? []).filter((n) => n.type !== "cgroup" || opts.cgroupNs)
+  const r = opts.rootless
+  const linux: Record<string, unknown> = r
+    ? {
+        ...base.linux,
+        resources: undefined,
+        namespaces: [...namespaces.filter((n) => n.type !== "network" && n.type !== "user"), { type: "user" }],
+        uidMappings: [{ containerID: 0, hostID: r.uid, size: 1 }],
+        gidMappings: [{ containerID: 0, hostID: r.gid, size: 1 }],
+      }
+    : { ...base.linux, namespaces }
+  const mounts = r
+    ? (base.mounts ?? []).map((m) =>
         m.destination === "/sys"
           ? { destination: "/sys", type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
-          : m.destination === "/dev/pts"
-            ? { ...m, options: (m.options ?? []).filter((o) => o !== "gid=5") }
-            : m,
-      ),
-    linux: {
-      ...base.linux,
-      resources: undefined,
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }, { type: "user" }],
-      uidMappings: [{ containerID: 0, hostID: uid, size: 1 }],
-      gidMappings: [{ containerID: 0, hostID: gid, size: 1 }],
-    },
-  }
+          : { ...m, ...(m.options ? { options: m.options.filter((o) => !o.startsWith("gid=") && !o.startsWith("uid=")) } : {}) },
+      )
+    : base.mounts
+  const ordered = Object.fromEntries([
+    ...LINUX_KEYS.filter((k) => linux[k] !== undefined).map((k) => [k, linux[k]] as const),
+    ...Object.entries(linux).filter(([k, v]) => v !== undefined && !(LINUX_KEYS as readonly string[]).includes(k)),
+  ])
+  return { ...base, process: { ...base.process!, terminal: true }, ...(mounts ? { mounts } : {}), linux: ordered as Spec["linux"] }
 }
 
 export const specCmd: Cmd = (args) =>
@@ -45,13 +58,16 @@ export const specCmd: Cmd = (args) =>
       { name: "bundle", alias: "b", value: true },
       { name: "rootless", value: false },
     ])
+    if (p.positional.length > 0) return yield* Effect.fail(new UsageError(`"spec" requires exactly 0 arguments`))
     const file = path.join(str(p, "bundle") ?? ".", "config.json")
     if (fs.existsSync(file)) return yield* new ConfigError({ path: file, reason: "exists: remove it first" })
-    const base = bool(p, "rootless") ? rootlessSpec(process.geteuid?.() ?? 0, process.getegid?.() ?? 0) : defaultSpec(["sh"])
-    // As `runc spec` writes none, but a runtime that ships Docker's default profile should offer it.
-    const spec: Spec = { ...base, linux: { ...base.linux, seccomp: DEFAULT_SECCOMP } }
+    const spec = runcSpec({
+      cgroupNs: layoutFromStatfs() === "v2",
+      ...(bool(p, "rootless") ? { rootless: { uid: process.geteuid?.() ?? 0, gid: process.getegid?.() ?? 0 } } : {}),
+    })
+    // As runc (json.MarshalIndent with tabs): no newline after the closing brace, mode 0666 less the umask.
     yield* Effect.try({
-      try: () => fs.writeFileSync(file, `${JSON.stringify(spec, null, "\t")}\n`),
+      try: () => fs.writeFileSync(file, JSON.stringify(spec, null, "\t"), { mode: 0o666 }),
       catch: (e) => new ConfigError({ path: file, reason: (e as NodeJS.ErrnoException).code ?? String(e) }),
     })
     return 0

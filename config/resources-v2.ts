@@ -106,9 +106,9 @@ export function checkResourcesOnV2(r: ResourcesSpec, host: HostFacts): Problem {
   return undefined
 }
 
-/** `unified` on a host that is not pure v2 (runc's ErrV1NoUnified, hybrid included: its v1 hierarchies hold the limits). */
+/** `unified` on a host that is not pure v2 (runc's ErrV1NoUnified and its words, hybrid included: its v1 hierarchies hold the limits). */
 export function checkNoUnified(r: ResourcesSpec): Problem {
-  return r.unified !== undefined ? { path: `${P}.unified`, reason: "cannot use unified on cgroup v1 (this host is not a pure cgroup v2 host)" } : undefined
+  return r.unified !== undefined ? { path: `${P}.unified`, reason: "invalid configuration: cannot use unified on cgroup v1 (this host is not a pure cgroup v2 host)" } : undefined
 }
 
 /** What a v2 host ignores from `r`, to be logged as warnings (see above). */

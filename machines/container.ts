@@ -223,10 +223,20 @@ export class Container {
     return this.dispatch({ type: "CHECKPOINT", options }, "checkpoint")
   }
 
-  /** Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. */
+  /**
+   * Sends a signal to the init (by pidfd) or, with `all`, to every process in the container. As
+   * runc's Signal, `all` is allowed on a stopped container too: what is left in its cgroup (a
+   * process that escaped the init's death without a pid namespace) is signalled, and a cgroup
+   * already gone is nothing to signal (containerd's shim kills with --all after the init exits).
+   */
   signal(sig: number, opts: { readonly all?: boolean } = {}): Effect.Effect<void, ContainerError> {
     return Effect.gen({ self: this }, function* () {
       const event = { type: "SIGNAL", signal: sig } as const
+      const stoppedLive = this.status() === "stopped" ? this.actor.getSnapshot().context.live : undefined
+      if (opts.all && stoppedLive)
+        return yield* Effect.provide(signalContainer(stoppedLive, sig, true), this.rt).pipe(
+          Effect.catchIf((e) => e._tag === "SyscallError" && e.errno === "ENOENT", () => Effect.void),
+        )
       if (!this.actor.getSnapshot().can(event))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "signal" })
       const live = this.actor.getSnapshot().context.live

@@ -80,6 +80,8 @@ export interface Addon {
   connectUnix(path: string): number
   /** ioctl(fd, TIOCSWINSZ) on a terminal. */
   setWinsize(fd: number, rows: number, columns: number): void
+  /** Clears OPOST in a terminal's c_oflag (what cfmakeraw does and libuv's raw mode does not). */
+  clearOpost(fd: number): void
   /** openat2(open(root), path, { flags: flags|O_CLOEXEC, resolve: RESOLVE_IN_ROOT|RESOLVE_NO_MAGICLINKS }). */
   openInRoot(root: string, path: string, flags: number): number
   /**

@@ -23,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("openInRoot", Napi::Function::New(env, xc::OpenInRoot, "openInRoot"));
   exports.Set("connectUnix", Napi::Function::New(env, xc::ConnectUnix, "connectUnix"));
   exports.Set("setWinsize", Napi::Function::New(env, xc::SetWinsize, "setWinsize"));
+  exports.Set("clearOpost", Napi::Function::New(env, xc::ClearOpost, "clearOpost"));
   exports.Set("bpfLoadDeviceProgram", Napi::Function::New(env, xc::BpfLoadDeviceProgram, "bpfLoadDeviceProgram"));
   exports.Set("bpfProgramId", Napi::Function::New(env, xc::BpfProgramId, "bpfProgramId"));
   exports.Set("bpfQueryDevicePrograms", Napi::Function::New(env, xc::BpfQueryDevicePrograms, "bpfQueryDevicePrograms"));

@@ -24,6 +24,7 @@ Napi::Value OpenInRoot(const Napi::CallbackInfo& info);
 // tty.cc
 Napi::Value ConnectUnix(const Napi::CallbackInfo& info);
 Napi::Value SetWinsize(const Napi::CallbackInfo& info);
+Napi::Value ClearOpost(const Napi::CallbackInfo& info);
 // bpf.cc
 Napi::Value BpfLoadDeviceProgram(const Napi::CallbackInfo& info);
 Napi::Value BpfProgramId(const Napi::CallbackInfo& info);

@@ -60,4 +60,20 @@ Napi::Value SetWinsize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Output post-processing off on a terminal (c_oflag &= ~OPOST), the one flag in which libuv's raw
+// mode differs from cfmakeraw (it keeps ONLCR): the container's pty already turned \n into \r\n.
+Napi::Value ClearOpost(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  if (fd < 0) return env.Undefined();
+  struct termios t;
+  if (tcgetattr(fd, &t) < 0) {
+    ThrowErrno(env, errno, "tcgetattr");
+    return env.Undefined();
+  }
+  t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+  if (tcsetattr(fd, TCSANOW, &t) < 0) ThrowErrno(env, errno, "tcsetattr");
+  return env.Undefined();
+}
+
 }  // namespace xc

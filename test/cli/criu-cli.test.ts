@@ -41,7 +41,7 @@ describe.skipIf(skipReason)("checkpoint's flags", () => {
       [["--page-server", "nowhere"], /--page-server ADDRESS:PORT/],
       [["--parent-path", "/abs"], /--parent-path must be relative/],
       [["--parent-path", "../no-such-dir"], /invalid --parent-path/],
-      [["--empty-ns", "pid"], /emptyNamespaces\[1\].*"pid" cannot be left empty/],
+      [["--empty-ns", "pid"], /emptyNamespaces\[1\].*\\"pid\\" cannot be left empty/],
       [["--status-fd", "x"], /invalid --status-fd/],
     ] as const) {
       const r = xc(["checkpoint", ...flags, "--image-path", img, id])
