@@ -119,7 +119,7 @@ const createCmd: Cmd = (args, ctx) =>
     const c = yield* createFor(p, ctx, id, true).pipe(failingAs(`${NAME} create failed`))
     ctx.log.debug({ id, pid: c.pid }, "created")
     // The init exists: a pid file that cannot be written takes the container down with it.
-    yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid))
+    yield* orDestroy(c)(writePidFile(str(p, "pid-file"), c.pid)).pipe(failingAs(`${NAME} create failed`))
     yield* c.release()
     return 0
   })
@@ -175,10 +175,10 @@ const runCmd: Cmd = (args, ctx) =>
         // A terminal without a console socket is proxied to ours, sized before the program starts.
         const master = c.console()
         const stop = master !== undefined ? proxyTerminal(master, (rows, cols) => Effect.runSync(c.resize(rows, cols).pipe(Effect.ignore))) : undefined
-        yield* c.start().pipe(failingAs(`${NAME} run failed`))
+        yield* c.start()
         return stop
       }),
-    )
+    ).pipe(failingAs(`${NAME} run failed`))
     if (bool(p, "detach")) {
       yield* c.release()
       return 0

@@ -43,7 +43,7 @@ describe.skipIf(skipReason)("checkpoint and restore on the command line", () => 
     // (stdio stays the container's pipes, which CRIU restores: the error is read from --log.)
     const log = path.join(WORK, uniq("restore-log"))
     expect(spawnSync(BIN, ["--root", root, "--criu", CRIU, "--log", log, "--log-format", "json", "restore", "-d", "--image-path", imagePath, "-b", b.dir, "--pid-file", "/nonexistent/dir/pid", id], { stdio: [...io.stdio], timeout: 20_000 }).status).toBe(1)
-    expect(fs.readFileSync(log, "utf8")).toMatch(/"error":"SyscallError".*--pid-file.*\/nonexistent\/dir\/.*ENOENT/)
+    expect(fs.readFileSync(log, "utf8")).toMatch(/"msg":"[^"]*open \(--pid-file\) \/nonexistent\/dir\/[^"]*ENOENT/)
     expect(xc("state", id).err).toMatch(/does not exist/)
     expect(expectNoTrace(root, id)).toEqual([])
 
