@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, parseSpec, validateId, type Bundle } from "../config/parse.ts"
+import { redactPlanOps } from "../config/redact.ts"
 import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { toWire } from "../config/plan-wire.ts"
@@ -152,7 +153,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         preserveFds: o.preserveFds?.length ?? 0,
       })
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
-      yield* Effect.logDebug("init plan", { id, ops: plan.ops })
+      yield* Effect.logDebug("init plan", { id, ops: redactPlanOps(plan.ops) })
       let consoleFd: number | undefined
       let listenerFd: number | undefined
       const init = yield* kernel
