@@ -38,7 +38,7 @@ describe("ids (issue 13 item 2): (uid_t)-1 would leave the process root", () => 
     [{ uidMappings: map({}), gidMappings: map({ containerID: 2 ** 31 }) }, "linux.gidMappings[0].containerID"],
     [{ uidMappings: map({ size: 4294967295 }), gidMappings: map({}) }, "linux.uidMappings[0].size"],
   ])("refuses id mapping %# naming %s", (maps, at) => {
-    expect(problem({ ...spec, linux: { ...userns, ...maps } })).toMatchObject({ path: at, reason: /range 0-2147483647/ })
+    expect(problem({ ...spec, linux: { ...userns, ...maps } })).toMatchObject({ path: at, reason: expect.stringMatching(/range 0-2147483647/) })
   })
 
   it("accepts the largest id, 2147483647", () => {
@@ -79,7 +79,7 @@ describe("NUL bytes (issue 13 item 8): C would cut the string there", () => {
 describe("rlimits (issue 13 item 14b): a u64, as runc decodes it", () => {
   const rl = (hard: number, soft = 1) => ({ ...spec, process: { ...proc, rlimits: [{ type: "RLIMIT_NOFILE", soft, hard }] } })
   it.each([[2 ** 64 + 2 ** 12], [Infinity], [1e30], [-1], [1.5]])("refuses a hard limit of %s", (hard) => {
-    expect(problem(rl(hard))).toMatchObject({ path: "process.rlimits[0].hard", reason: /0 to 18446744073709551615/ })
+    expect(problem(rl(hard))).toMatchObject({ path: "process.rlimits[0].hard", reason: expect.stringMatching(/0 to 18446744073709551615/) })
   })
   it("accepts RLIM_INFINITY, which JSON reads as the double 2^64", () => {
     expect(problem(rl(JSON.parse("18446744073709551615") as number, 1024))).toBeUndefined()
@@ -145,7 +145,7 @@ describe("config.json (issue 13 items 9, 11, 14): read bounded, a regular file, 
   it.each(["/dev/zero", "/dev/urandom"])("refuses a config.json linked to %s at once", (dev) => {
     const dir = bundleWith((d) => fs.symlinkSync(dev, path.join(d, "config.json")))
     const t = Date.now()
-    expect(load(dir)).toMatchObject({ _tag: "ConfigError", reason: /not a regular file/ })
+    expect(load(dir)).toMatchObject({ _tag: "ConfigError", reason: expect.stringMatching(/not a regular file/) })
     expect(Date.now() - t).toBeLessThan(2000)
   })
 
@@ -159,7 +159,7 @@ describe("config.json (issue 13 items 9, 11, 14): read bounded, a regular file, 
 
   it("refuses a config.json larger than the cap, naming it", () => {
     const dir = bundleWith((d) => fs.writeFileSync(path.join(d, "config.json"), Buffer.alloc(9 * 1024 * 1024, 0x20)))
-    expect(load(dir)).toMatchObject({ reason: /larger than 8388608 bytes/ })
+    expect(load(dir)).toMatchObject({ reason: expect.stringMatching(/larger than 8388608 bytes/) })
   })
 
   it("follows a config.json that links to a regular file, as runc", () => {
@@ -182,13 +182,13 @@ describe("config.json (issue 13 items 9, 11, 14): read bounded, a regular file, 
 
   it("refuses 3000 levels of nesting in config.json as a ConfigError", () => {
     const dir = bundleWith(write(`{"ociVersion":"1.0.2","hostname":${"[".repeat(3000)}${"]".repeat(3000)}}`))
-    expect(load(dir)).toMatchObject({ _tag: "ConfigError", path: expect.stringMatching(/^hostname\[0\]/), reason: /deeper/ })
+    expect(load(dir)).toMatchObject({ _tag: "ConfigError", path: expect.stringMatching(/^hostname\[0\]/), reason: expect.stringMatching(/deeper/) })
   })
 
   it.each([["18446744073709551616"], ["18446744073709551617"], ["1.8446744073709552e19"], ["100000000000000000000000"]])("refuses an rlimit literal of %s (at or past 2^64)", (lit) => {
     const text = JSON.stringify({ ...spec, root: { path: "rootfs" }, process: { ...proc, rlimits: [{ type: "RLIMIT_NOFILE", soft: 1, hard: 2 }] } }).replace('"hard":2', `"hard":${lit}`)
     const dir = bundleWith(write(text))
-    expect(load(dir)).toMatchObject({ path: "process.rlimits[0].hard", reason: /0 to 18446744073709551615/ })
+    expect(load(dir)).toMatchObject({ path: "process.rlimits[0].hard", reason: expect.stringMatching(/0 to 18446744073709551615/) })
   })
 
   it("accepts an rlimit of 18446744073709551615 (RLIM_INFINITY) written out", () => {
@@ -206,7 +206,7 @@ describe("config.json (issue 13 items 9, 11, 14): read bounded, a regular file, 
       fs.symlinkSync(d, path.join(d, "self"))
       write({ ...spec, root: { path: path.join(d, "self", "rootfs") } })(d)
     })
-    expect(load(absolute)).toMatchObject({ path: "root.path", reason: /not an absolute path, or a symlink/ })
+    expect(load(absolute)).toMatchObject({ path: "root.path", reason: expect.stringMatching(/not an absolute path, or a symlink/) })
   })
 
   it("accepts a relative rootfs in a bundle reached through a symlink, as runc (its cwd is the real directory)", () => {
