@@ -186,7 +186,7 @@ export const loadBundle = (dir: string): Effect.Effect<Bundle, ConfigError> =>
     const abs = path.resolve(dir)
     const file = path.join(abs, "config.json")
     const json = yield* Effect.try({
-      try: (): unknown => parseJsonText(readBoundedFile(file, { field: file, noFollow: false }), file, file),
+      try: (): unknown => parseJsonText(readBoundedFile(file, { field: file, noFollow: false }), file, "the file"),
       catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ path: file, reason: String(e) })),
     })
     return yield* fromSpec(json, abs)

@@ -24,6 +24,8 @@ const errnoOf = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? Str
 /** The file's bytes as UTF-8 text, or a ConfigError naming `field`, the file and why. */
 export function readBoundedFile(file: string, o: ReadOptions): string {
   const max = o.maxBytes ?? MAX_INPUT_BYTES
+  // config.json's errors are named by the file itself: say it once.
+  const subject = o.field === file ? "the file" : file
   const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW, O_CLOEXEC } = fs.constants as typeof fs.constants & { O_CLOEXEC?: number }
   let fd: number
   try {
@@ -31,13 +33,13 @@ export function readBoundedFile(file: string, o: ReadOptions): string {
   } catch (e) {
     const code = errnoOf(e)
     // O_NOFOLLOW on a symlink fails with ELOOP.
-    throw new ConfigError({ path: o.field, reason: code === "ELOOP" && o.noFollow ? `${file} is a symbolic link` : `${file}: ${code}` })
+    throw new ConfigError({ path: o.field, reason: code === "ELOOP" && o.noFollow ? `${subject} is a symbolic link` : o.field === file ? code : `${file}: ${code}` })
   }
   try {
     const st = fs.fstatSync(fd)
-    if (!st.isFile()) throw new ConfigError({ path: o.field, reason: `${file} is not a regular file` })
-    if (st.size > max) throw new ConfigError({ path: o.field, reason: `${file} is larger than ${max} bytes` })
-    return readCapped(fd, file, o.field, max)
+    if (!st.isFile()) throw new ConfigError({ path: o.field, reason: `${subject} is not a regular file` })
+    if (st.size > max) throw new ConfigError({ path: o.field, reason: `${subject} is larger than ${max} bytes` })
+    return readCapped(fd, subject, o.field, max)
   } finally {
     fs.closeSync(fd)
   }
