@@ -55,6 +55,10 @@ export function shapeProblem(input: unknown, max = MAX_DEPTH): Problem {
   return undefined
 }
 
+/** An option that is not part of the config but reaches a syscall as a C string (a console socket path). */
+export const noNul = (field: string, value: string | undefined): Effect.Effect<void, ConfigError> =>
+  value?.includes("\0") ? Effect.fail(new ConfigError({ path: field, reason: "contains a null byte" })) : Effect.void
+
 /** Decodes and validates a config object. */
 export const parseSpec = (input: unknown): Effect.Effect<Spec, ConfigError> =>
   Effect.gen(function* () {

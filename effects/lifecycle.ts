@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
-import { fromSpec, loadBundle, parseSpec, validateId, type Bundle } from "../config/parse.ts"
+import { fromSpec, loadBundle, noNul, parseSpec, validateId, type Bundle } from "../config/parse.ts"
 import { redactPlanOps } from "../config/redact.ts"
 import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
@@ -113,6 +113,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const cgroups = yield* Cgroups
     const kernel = yield* Kernel
     const id = yield* validateId(o.id)
+    yield* noNul("consoleSocket", o.consoleSocket)
     const bundle = yield* bundleOf(o)
     // Extra env (socket activation) goes into the config's process, as runc does.
     const spec =
