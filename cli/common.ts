@@ -103,6 +103,8 @@ export function preservedFds(flag: string | undefined): { fds: number[]; env: st
   const listen = Number(process.env.LISTEN_FDS ?? "0")
   const fromSystemd = Number.isInteger(listen) && listen > 0 ? listen : 0
   const total = fromSystemd + n
+  if (total > MAX_PRESERVED_FDS)
+    throw new ConfigError({ path: "LISTEN_FDS", reason: `${fromSystemd} socket-activation fds and --preserve-fds ${n} are more than ${MAX_PRESERVED_FDS} fds` })
   return {
     fds: Array.from({ length: total }, (_, i) => 3 + i),
     env: fromSystemd > 0 ? [`LISTEN_FDS=${fromSystemd}`, "LISTEN_PID=1"] : [],

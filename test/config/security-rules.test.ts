@@ -124,6 +124,16 @@ describe("deep nesting and huge values (issue 13 item 11)", () => {
   it("--preserve-fds takes a sensible count", () => {
     expect(preservedFds("2").fds).toEqual([3, 4])
   })
+  it("LISTEN_FDS cannot ask for more fds than a process can hold", () => {
+    const saved = process.env.LISTEN_FDS
+    process.env.LISTEN_FDS = "99999999999"
+    try {
+      expect(() => preservedFds("1")).toThrow(ConfigError)
+    } finally {
+      if (saved === undefined) delete process.env.LISTEN_FDS
+      else process.env.LISTEN_FDS = saved
+    }
+  })
 })
 
 describe("config.json (issue 13 items 9, 11, 14): read bounded, a regular file, a rootfs without links", () => {
