@@ -111,6 +111,10 @@ describe.skipIf(skipReason)("issue 13 through the command line", () => {
       const u = xc(["update", "-r", f, id], 15_000)
       expect(u).toMatchObject({ code: 1, signal: null, err: expect.stringMatching(/--resources: .*(not a regular file|is a symbolic link)/) })
     }
+    // containerd pipes the resources in on stdin ("-"): still read, but capped.
+    const viaStdin = (input: string | Buffer) => spawnSync(BIN, ["--root", root, "update", "-r", "-", id], { input, encoding: "utf8", timeout: 20_000 })
+    expect(viaStdin(JSON.stringify({ pids: { limit: 123 } }))).toMatchObject({ status: 0 })
+    expect(viaStdin(Buffer.alloc(9 * 1024 * 1024, 0x20))).toMatchObject({ status: 1, stderr: expect.stringMatching(/--resources: stdin is larger than 8388608 bytes/) })
   }, 120_000)
 
   it("item 11: a huge value is echoed cut short; deep nesting and --preserve-fds 99999999999 are ConfigErrors", () => {
