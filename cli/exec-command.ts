@@ -38,7 +38,7 @@ const EXEC_FLAGS: FlagSpec[] = [
  * `-u uid[:gid]`: numbers only, never looked up as names (CVE-2016-3697), and within runc's range:
  * 4294967295 is (uid_t)-1, which setresuid reads as "leave unchanged" (the process would stay root).
  */
-export function parseUser(u: string): { uid: number; gid?: number } {
+function parseUser(u: string): { uid: number; gid?: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(u)
   if (!m) throw new ConfigError({ path: "--user", reason: `"${u}" is not uid[:gid]` })
   const [uid, gid] = [Number(m[1]), m[2] === undefined ? undefined : Number(m[2])]

@@ -65,15 +65,15 @@ export const parseSpec = (input: unknown): Effect.Effect<Spec, ConfigError> =>
     const shape = shapeProblem(input)
     if (shape) return yield* new ConfigError(shape)
     const decoded = yield* Effect.try({
-      try: () => decode(input),
-      // A last guard: whatever the schema cannot walk is a bad config, not a crash.
+      try: () =>
+        Either.mapLeft(decode(input), (issue) => {
+          const [first] = ParseResult.ArrayFormatter.formatErrorSync(issue)
+          return new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" })
+        }),
+      // A last guard: whatever the schema or its error formatter cannot walk is a bad config, not a crash.
       catch: (e) => new ConfigError({ path: "(root)", reason: `cannot be decoded: ${e instanceof Error ? e.message : String(e)}` }),
     })
-    if (Either.isLeft(decoded)) {
-      const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
-      return yield* new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" })
-    }
-    const spec = decoded.right
+    const spec = yield* decoded
     const problem = checkRules(spec)
     if (problem) return yield* new ConfigError(problem)
     return spec
