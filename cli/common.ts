@@ -5,7 +5,7 @@ import * as path from "node:path"
 import { Data, Effect } from "effect"
 import type pino from "pino"
 import { parseArgs, UsageError, type FlagSpec } from "./args.ts"
-import { SyscallError, type ContainerError } from "../effects/errors.ts"
+import { ConfigError, SyscallError, type ContainerError } from "../effects/errors.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
 import type { Services } from "../effects/lifecycle.ts"
 import { addon } from "../native/addon.ts"
@@ -167,16 +167,23 @@ export function proxyTerminal(master: number, resize: (rows: number, columns: nu
   })
 }
 
+/** The most fds --preserve-fds may pass: the kernel's default fs.nr_open. */
+export const MAX_PRESERVED_FDS = 2 ** 20
+
 /**
  * The fds a command passes on, as runc: 3 … 3+N-1 for --preserve-fds N, and those systemd socket
  * activation gave us (LISTEN_FDS) before them. Returns the fds and the env the program then needs.
  */
 export function preservedFds(flag: string | undefined): { fds: number[]; env: string[] } {
-  const n = flag === undefined ? 0 : Number(flag)
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--preserve-fds: "${flag}" is not a count`)
+  const n = flag === undefined ? 0 : /^\d{1,8}$/.test(flag) ? Number(flag) : NaN
+  // No process can hold more fds than the kernel's nr_open ceiling (2^20 by default).
+  if (!Number.isInteger(n) || n > MAX_PRESERVED_FDS)
+    throw new ConfigError({ path: "--preserve-fds", reason: `"${flag}" is not a count of fds from 0 to ${MAX_PRESERVED_FDS}` })
   const listen = Number(process.env.LISTEN_FDS ?? "0")
   const fromSystemd = Number.isInteger(listen) && listen > 0 ? listen : 0
   const total = fromSystemd + n
+  if (total > MAX_PRESERVED_FDS)
+    throw new ConfigError({ path: "LISTEN_FDS", reason: `${fromSystemd} socket-activation fds and --preserve-fds ${n} are more than ${MAX_PRESERVED_FDS} fds` })
   return {
     fds: Array.from({ length: total }, (_, i) => 3 + i),
     env: fromSystemd > 0 ? [`LISTEN_FDS=${fromSystemd}`, "LISTEN_PID=1"] : [],

@@ -11,6 +11,9 @@ import { addon } from "../native/addon.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
 import type { ProcessSpec } from "../config/spec.ts"
+import { MAX_ID } from "../config/spec-atoms.ts"
+import { parseJsonText } from "../config/json-text.ts"
+import { readBoundedFile } from "../config/read-file.ts"
 
 const EXEC_FLAGS: FlagSpec[] = [
   { name: "process", alias: "p", value: true },
@@ -31,11 +34,16 @@ const EXEC_FLAGS: FlagSpec[] = [
   { name: "cgroup", value: true },
 ]
 
-/** `-u uid[:gid]`: numbers only, never looked up as names (CVE-2016-3697). */
+/**
+ * `-u uid[:gid]`: numbers only, never looked up as names (CVE-2016-3697), and within runc's range:
+ * 4294967295 is (uid_t)-1, which setresuid reads as "leave unchanged" (the process would stay root).
+ */
 function parseUser(u: string): { uid: number; gid?: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(u)
   if (!m) throw new ConfigError({ path: "--user", reason: `"${u}" is not uid[:gid]` })
-  return { uid: Number(m[1]), ...(m[2] !== undefined ? { gid: Number(m[2]) } : {}) }
+  const [uid, gid] = [Number(m[1]), m[2] === undefined ? undefined : Number(m[2])]
+  if (uid > MAX_ID || (gid ?? 0) > MAX_ID) throw new ConfigError({ path: "--user", reason: `uids and gids must be in range 0-${MAX_ID}` })
+  return { uid, ...(gid !== undefined ? { gid } : {}) }
 }
 
 const numbers = (flag: string, xs: string[]): number[] =>
@@ -64,7 +72,7 @@ export const execCmd: Cmd = (args, ctx) =>
 
 const run = (p: Parsed, id: string, command: string[], ctx: Ctx) =>
   Effect.gen(function* () {
-    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
+    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as ConfigError })
     const c = yield* Container.load({ root: ctx.root, id })
     // runc's execProcess, in its order and words.
     const status = c.status()
@@ -80,7 +88,8 @@ const run = (p: Parsed, id: string, command: string[], ctx: Ctx) =>
     const process_ = yield* Effect.try({
       try: (): unknown => {
         const file = str(p, "process")
-        if (file) return processFromFile(JSON.parse(fs.readFileSync(file, "utf8")))
+        // Bounded, regular files only, no symlink (config/read-file.ts).
+        if (file) return processFromFile(parseJsonText(readBoundedFile(file, { field: "--process", noFollow: true }), "--process", file))
         const base = c.config()?.process
         if (!base) throw new ConfigError({ path: "process", reason: "the container has no process to start from" })
         const user = str(p, "user") ? parseUser(str(p, "user")!) : undefined

@@ -134,7 +134,7 @@ const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
   Effect.gen(function* () {
     const consoleSocket = str(p, "console-socket")
     // LISTEN_FDS reach the program's env through the config: runc adds them the same way.
-    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as UsageError })
+    const preserved = yield* Effect.try({ try: () => preservedFds(str(p, "preserve-fds")), catch: (e) => e as ConfigError })
     const dir = str(p, "bundle") ?? "."
     const bundle = yield* loadBundle(dir)
     const refused = checkTerminal({ detach: detaching, terminal: bundle.spec.process?.terminal === true, consoleSocket })

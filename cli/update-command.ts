@@ -2,12 +2,13 @@
  * `xcontainer update [flags] <id>` with runc's flags, or `-r resources.json`
  * ("-" for stdin): a linux.resources change applied live (Container.update).
  */
-import * as fs from "node:fs"
 import { Effect } from "effect"
 import { str, UsageError, type FlagSpec } from "./args.ts"
 import { one, parse, type Cmd } from "./common.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
+import { parseJsonText } from "../config/json-text.ts"
+import { readBoundedFile, readCapped } from "../config/read-file.ts"
 
 /** "64m", "1g", "512k", "1048576", "-1" → bytes (docker's RAMInBytes units, powers of 1024). */
 export function bytes(flag: string, text: string): number {
@@ -74,7 +75,10 @@ export const updateCmd: Cmd = (args, ctx) =>
     const change = yield* Effect.try({
       try: (): unknown => {
         const file = str(p, "resources")
-        if (file) return JSON.parse(fs.readFileSync(file === "-" ? 0 : file, "utf8"))
+        // "-" is stdin (containerd pipes the JSON in): read to its end, capped. A file: bounded,
+        // regular, no symlink (config/read-file.ts).
+        if (file === "-") return parseJsonText(readCapped(0, "stdin", "--resources"), "--resources", "stdin")
+        if (file) return parseJsonText(readBoundedFile(file, { field: "--resources", noFollow: true }), "--resources", file)
         const c = fromFlags((n) => str(p, n))
         if (Object.keys(c).length === 0) throw new UsageError("update needs a resource flag or -r resources.json")
         return c

@@ -14,6 +14,8 @@ import { lsmHost, lsmProblem } from "./lsm.ts"
 import { checkResourceShape } from "./resources.ts"
 import { checkIntelRdtShape } from "./intel-rdt.ts"
 import { Spec } from "./spec.ts"
+import { parseJsonText } from "./json-text.ts"
+import { readBoundedFile } from "./read-file.ts"
 
 // reportInput: a message names the rejected value ("Expected number, got \"x\""), as Effect 3's "actual" did.
 const decode = Schema.decodeUnknownResult(Spec, { errors: "all", onExcessProperty: "ignore", reportInput: true })
@@ -30,14 +32,53 @@ export const validateId = (id: string): Effect.Effect<string, ConfigError> =>
     ? Effect.succeed(id)
     : Effect.fail(new ConfigError({ path: "id", reason: `"${id}" is not a valid container id (letters, digits, _ + - . only)` }))
 
+/**
+ * How deep a config may nest. The deepest field of the spec is a few levels down (a seccomp
+ * argument: linux.seccomp.syscalls[i].args[j].value); a config nested thousands of levels deep
+ * would overflow the stack of every recursive walk (the schema's, its error formatter's).
+ */
+export const MAX_DEPTH = 64
+
+/**
+ * What the schema cannot say of a config, found in one iterative walk: a value nested deeper than
+ * `max`, or an object key with a NUL byte (a sysctl name; the schema drops a key its key type
+ * refuses instead of failing, and the string values' rule is in config/spec-atoms.ts).
+ */
+export function shapeProblem(input: unknown, max = MAX_DEPTH): Problem {
+  const stack: { v: unknown; at: PropertyKey[] }[] = [{ v: input, at: [] }]
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    if (typeof top.v !== "object" || top.v === null) continue
+    const here = jsonPath(top.at) || "(root)"
+    if (top.at.length >= max) return { path: here, reason: `nests deeper than ${max} levels` }
+    const array = Array.isArray(top.v)
+    for (const [k, v] of Object.entries(top.v)) {
+      if (!array && k.includes("\0")) return { path: here, reason: `key ${JSON.stringify(k)} contains a null byte` }
+      stack.push({ v, at: [...top.at, array ? Number(k) : k] })
+    }
+  }
+  return undefined
+}
+
+/** An option that is not part of the config but reaches a syscall as a C string (a console socket path). */
+export const noNul = (field: string, value: string | undefined): Effect.Effect<void, ConfigError> =>
+  value?.includes("\0") ? Effect.fail(new ConfigError({ path: field, reason: "contains a null byte" })) : Effect.void
+
 /** Decodes and validates a config object. */
 export const parseSpec = (input: unknown): Effect.Effect<Spec, ConfigError> =>
   Effect.gen(function* () {
-    const decoded = decode(input)
-    if (Result.isFailure(decoded)) {
-      const [first] = issues(decoded.failure.issue).issues
-      return yield* new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" })
-    }
+    const shape = shapeProblem(input)
+    if (shape) return yield* new ConfigError(shape)
+    const decoded = yield* Effect.try({
+      try: () => {
+        const r = decode(input)
+        if (!Result.isFailure(r)) return Result.succeed(r.success)
+        const [first] = issues(r.failure.issue).issues
+        return Result.fail(new ConfigError({ path: jsonPath(first?.path ?? []) || "(root)", reason: first?.message ?? "invalid" }))
+      },
+      // A last guard: whatever the schema or its error formatter cannot walk is a bad config, not a crash.
+      catch: (e) => new ConfigError({ path: "(root)", reason: `cannot be decoded: ${e instanceof Error ? e.message : String(e)}` }),
+    })
+    if (Result.isFailure(decoded)) return yield* decoded.failure
     const spec = decoded.success
     const problem = checkRules(spec)
     if (problem) return yield* new ConfigError(problem)
@@ -147,28 +188,39 @@ export interface Bundle {
   readonly rootfs: string
 }
 
-/** Reads `<dir>/config.json` and validates it, including that the rootfs exists. */
+/**
+ * Reads `<dir>/config.json` and validates it, including that the rootfs exists. The file is read
+ * bounded (config/read-file.ts); as runc's os.Open, a config.json that is a symlink is followed, but
+ * what it names must be a regular file.
+ */
 export const loadBundle = (dir: string): Effect.Effect<Bundle, ConfigError> =>
   Effect.gen(function* () {
     const abs = path.resolve(dir)
     const file = path.join(abs, "config.json")
-    const text = yield* Effect.try({
-      try: () => fs.readFileSync(file, "utf8"),
-      catch: (e) => new ConfigError({ path: file, reason: (e as NodeJS.ErrnoException).code ?? String(e) }),
-    })
     const json = yield* Effect.try({
-      try: (): unknown => JSON.parse(text),
-      catch: (e) => new ConfigError({ path: file, reason: `not JSON: ${(e as Error).message}` }),
+      try: (): unknown => parseJsonText(readBoundedFile(file, { field: file, noFollow: false }), file, "the file"),
+      catch: (e) => (e instanceof ConfigError ? e : new ConfigError({ path: file, reason: String(e) })),
     })
     return yield* fromSpec(json, abs)
   })
 
-/** Validates a config object whose relative paths are relative to `dir`. */
+/**
+ * Validates a config object whose relative paths are relative to `dir`. As runc (libcontainer/
+ * configs/validate, rootfs): the rootfs path may hold no symlink. runc joins a relative root.path
+ * to its working directory, the bundle as the kernel resolved it, so a symlinked bundle directory
+ * is fine; any link in root.path itself, or in an absolute root.path, is refused.
+ */
 export const fromSpec = (input: unknown, dir: string): Effect.Effect<Bundle, ConfigError> =>
   Effect.gen(function* () {
     const spec = yield* parseSpec(input)
-    const rootfs = path.resolve(dir, spec.root?.path ?? "")
+    const rootPath = spec.root?.path ?? ""
+    const base = path.isAbsolute(rootPath) ? "/" : yield* Effect.try({
+      try: () => fs.realpathSync(dir),
+      catch: (e) => new ConfigError({ path: "root.path", reason: `invalid rootfs: ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}` }),
+    })
+    const rootfs = path.resolve(base, rootPath)
     const st = fs.statSync(rootfs, { throwIfNoEntry: false })
     if (!st?.isDirectory()) return yield* new ConfigError({ path: "root.path", reason: `${rootfs} is not a directory` })
+    if (fs.realpathSync(rootfs) !== rootfs) return yield* new ConfigError({ path: "root.path", reason: "invalid rootfs: not an absolute path, or a symlink" })
     return { dir, spec, rootfs }
   })

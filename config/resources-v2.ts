@@ -34,6 +34,7 @@ export function checkUnifiedShape(unified: unknown): Problem {
   for (const [k, v] of Object.entries(unified)) {
     const at = `${P}.unified[${JSON.stringify(k)}]`
     if (typeof v !== "string") return { path: at, reason: `${JSON.stringify(v)} is not a string` }
+    if (v.includes("\0")) return { path: at, reason: "contains a null byte" }
     if (k.includes("/") || k === "." || k === "..") return { path: at, reason: "must be a file name (no slashes)" }
     if (!/^[a-z_0-9]+\.[A-Za-z_0-9.]+$/.test(k)) return { path: at, reason: "must be in the form CONTROLLER.PARAMETER" }
     if (RUNTIME_FILES.has(k)) return { path: at, reason: `${k} is the runtime's to write (placement, freezing, killing)` }

@@ -5,6 +5,7 @@
  * is reported with its JSON path (linux.seccomp.syscalls[3].args[0].op) at create.
  */
 import { Schema as S } from "effect"
+import { Str } from "./spec-atoms.ts"
 
 /** SECCOMP_RET_* action values (the high 16 bits of a filter's verdict). */
 export const SECCOMP_RET = {
@@ -72,7 +73,7 @@ export const SeccompArg = S.Struct({
 })
 
 export const SeccompSyscall = S.Struct({
-  names: S.Array(S.String).check(S.isMinLength(1)),
+  names: S.Array(Str).check(S.isMinLength(1)),
   action: Action,
   errnoRet: S.optional(Errno),
   args: S.optional(S.Array(SeccompArg)),
@@ -83,8 +84,8 @@ export const Seccomp = S.Struct({
   defaultErrnoRet: S.optional(Errno),
   architectures: S.optional(S.Array(S.Literals(ARCHES))),
   flags: S.optional(S.Array(S.Literals(Object.keys(FILTER_FLAGS) as (keyof typeof FILTER_FLAGS)[]))),
-  listenerPath: S.optional(S.String),
-  listenerMetadata: S.optional(S.String),
+  listenerPath: S.optional(Str),
+  listenerMetadata: S.optional(Str),
   syscalls: S.optional(S.Array(SeccompSyscall)),
 })
 

@@ -6,40 +6,41 @@
  */
 import { Schema as S } from "effect"
 import { Seccomp } from "./seccomp-spec.ts"
+import { Id, RlimitValue, Str } from "./spec-atoms.ts"
 
 const Uint32 = S.Int.check(S.isBetween({ minimum: 0, maximum: 0xffffffff }))
 const Int64 = S.Int
 
 export const User = S.Struct({
-  uid: Uint32,
-  gid: Uint32,
+  uid: Id,
+  gid: Id,
   umask: S.optional(Uint32),
-  additionalGids: S.optional(S.Array(Uint32)),
-  username: S.optional(S.String),
+  additionalGids: S.optional(S.Array(Id)),
+  username: S.optional(Str),
 })
 
 export const Capabilities = S.Struct({
-  bounding: S.optional(S.Array(S.String)),
-  effective: S.optional(S.Array(S.String)),
-  inheritable: S.optional(S.Array(S.String)),
-  permitted: S.optional(S.Array(S.String)),
-  ambient: S.optional(S.Array(S.String)),
+  bounding: S.optional(S.Array(Str)),
+  effective: S.optional(S.Array(Str)),
+  inheritable: S.optional(S.Array(Str)),
+  permitted: S.optional(S.Array(Str)),
+  ambient: S.optional(S.Array(Str)),
 })
 
-/** Limits are u64 in the spec; RLIM_INFINITY (2^64-1) arrives as a float, hence Number. */
-export const Rlimit = S.Struct({ type: S.String, hard: S.Number.check(S.isGreaterThanOrEqualTo(0)), soft: S.Number.check(S.isGreaterThanOrEqualTo(0)) })
+/** Limits are u64 in the spec; RLIM_INFINITY (2^64-1) arrives as a float, hence Number (config/spec-atoms.ts). */
+export const Rlimit = S.Struct({ type: Str, hard: RlimitValue, soft: RlimitValue })
 
 export const Process = S.Struct({
   terminal: S.optional(S.Boolean),
   consoleSize: S.optional(S.Struct({ height: Uint32, width: Uint32 })),
   user: User,
-  args: S.Array(S.String).check(S.isMinLength(1, { message: "must hold at least the program to run" })),
-  env: S.optional(S.Array(S.String)),
-  cwd: S.String,
+  args: S.Array(Str).check(S.isMinLength(1, { message: "must hold at least the program to run" })),
+  env: S.optional(S.Array(Str)),
+  cwd: Str,
   capabilities: S.optional(Capabilities),
   rlimits: S.optional(S.Array(Rlimit)),
   noNewPrivileges: S.optional(S.Boolean),
-  apparmorProfile: S.optional(S.String),
+  apparmorProfile: S.optional(Str),
   oomScoreAdj: S.optional(S.Int.check(S.isBetween({ minimum: -1000, maximum: 1000 }))),
   /** runtime-spec 1.2: the I/O scheduling class and priority (ioprio_set). */
   ioPriority: S.optional(S.Struct({ class: S.Literals(["IOPRIO_CLASS_RT", "IOPRIO_CLASS_BE", "IOPRIO_CLASS_IDLE"]), priority: S.Int.check(S.isBetween({ minimum: 0, maximum: 7 })) })),
@@ -49,32 +50,33 @@ export const Process = S.Struct({
       policy: S.Literals(["SCHED_OTHER", "SCHED_FIFO", "SCHED_RR", "SCHED_BATCH", "SCHED_ISO", "SCHED_IDLE", "SCHED_DEADLINE"]),
       nice: S.optional(S.Int.check(S.isBetween({ minimum: -20, maximum: 19 }))),
       priority: S.optional(S.Int.check(S.isBetween({ minimum: 0, maximum: 99 }))),
-      flags: S.optional(S.Array(S.String)),
+      flags: S.optional(S.Array(Str)),
       runtime: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
       deadline: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
       period: S.optional(S.Int.check(S.isGreaterThanOrEqualTo(0))),
     }),
   ),
-  selinuxLabel: S.optional(S.String),
+  selinuxLabel: S.optional(Str),
 })
 
 export const Mount = S.Struct({
-  destination: S.String,
-  type: S.optional(S.String),
-  source: S.optional(S.String),
-  options: S.optional(S.Array(S.String)),
+  destination: Str,
+  type: S.optional(Str),
+  source: S.optional(Str),
+  options: S.optional(S.Array(Str)),
 })
 
 export const NamespaceType = S.Literals(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"])
 export type NamespaceType = typeof NamespaceType.Type
 
-export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(S.String) })
+export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(Str) })
 
-export const IdMapping = S.Struct({ containerID: Uint32, hostID: Uint32, size: Uint32 })
+/** Each number within runc's id range (config/spec-atoms.ts), the sizes too. */
+export const IdMapping = S.Struct({ containerID: Id, hostID: Id, size: Id })
 
 export const Device = S.Struct({
   type: S.Literals(["c", "b", "u", "p"]),
-  path: S.String,
+  path: Str,
   major: S.optional(Int64),
   minor: S.optional(Int64),
   fileMode: S.optional(Uint32),
@@ -85,9 +87,9 @@ export const Device = S.Struct({
 const TimeOffset = S.Struct({ secs: S.optional(Int64), nanosecs: S.optional(Uint32) })
 
 export const Hook = S.Struct({
-  path: S.String,
-  args: S.optional(S.Array(S.String)),
-  env: S.optional(S.Array(S.String)),
+  path: Str,
+  args: S.optional(S.Array(Str)),
+  env: S.optional(S.Array(Str)),
   timeout: S.optional(S.Int),
 })
 
@@ -97,7 +99,7 @@ export const DeviceRule = S.Struct({
   type: S.optional(S.Literals(["a", "c", "b"])),
   major: S.optional(Int64),
   minor: S.optional(Int64),
-  access: S.optional(S.String),
+  access: S.optional(Str),
 })
 
 /** blockIO.weightDevice: a weight (and CFQ leaf weight) for one block device. */
@@ -134,8 +136,8 @@ export const Resources = S.Struct({
       period: S.optional(Int64),
       realtimeRuntime: S.optional(Int64),
       realtimePeriod: S.optional(Int64),
-      cpus: S.optional(S.String),
-      mems: S.optional(S.String),
+      cpus: S.optional(Str),
+      mems: S.optional(Str),
       idle: S.optional(Int64),
     }),
   ),
@@ -151,10 +153,10 @@ export const Resources = S.Struct({
       throttleWriteIOPSDevice: S.optional(S.Array(ThrottleDevice)),
     }),
   ),
-  hugepageLimits: S.optional(S.Array(S.Struct({ pageSize: S.String, limit: Int64 }))),
+  hugepageLimits: S.optional(S.Array(S.Struct({ pageSize: Str, limit: Int64 }))),
   devices: S.optional(S.Array(DeviceRule)),
-  network: S.optional(S.Struct({ classID: S.optional(Uint32), priorities: S.optional(S.Array(S.Struct({ name: S.String, priority: Uint32 }))) })),
-  rdma: S.optional(S.Record(S.String, S.Struct({ hcaHandles: S.optional(Uint32), hcaObjects: S.optional(Uint32) }))),
+  network: S.optional(S.Struct({ classID: S.optional(Uint32), priorities: S.optional(S.Array(S.Struct({ name: Str, priority: Uint32 }))) })),
+  rdma: S.optional(S.Record(Str, S.Struct({ hcaHandles: S.optional(Uint32), hcaObjects: S.optional(Uint32) }))),
   unified: S.optional(S.Unknown),
 })
 
@@ -164,22 +166,22 @@ export const Linux = S.Struct({
   gidMappings: S.optional(S.Array(IdMapping)),
   timeOffsets: S.optional(S.Struct({ monotonic: S.optional(TimeOffset), boottime: S.optional(TimeOffset) })),
   devices: S.optional(S.Array(Device)),
-  cgroupsPath: S.optional(S.String),
+  cgroupsPath: S.optional(Str),
   resources: S.optional(Resources),
   rootfsPropagation: S.optional(
     S.Literals(["private", "rprivate", "slave", "rslave", "shared", "rshared", "unbindable", "runbindable"]),
   ),
-  maskedPaths: S.optional(S.Array(S.String)),
-  readonlyPaths: S.optional(S.Array(S.String)),
-  mountLabel: S.optional(S.String),
-  sysctl: S.optional(S.Record(S.String, S.String)),
+  maskedPaths: S.optional(S.Array(Str)),
+  readonlyPaths: S.optional(S.Array(Str)),
+  mountLabel: S.optional(Str),
+  sysctl: S.optional(S.Record(Str, Str)),
   seccomp: S.optional(Seccomp),
-  personality: S.optional(S.Struct({ domain: S.Literals(["LINUX", "LINUX32"]), flags: S.optional(S.Array(S.String)) })),
+  personality: S.optional(S.Struct({ domain: S.Literals(["LINUX", "LINUX32"]), flags: S.optional(S.Array(Str)) })),
   intelRdt: S.optional(
     S.Struct({
-      closID: S.optional(S.String),
-      l3CacheSchema: S.optional(S.String),
-      memBwSchema: S.optional(S.String),
+      closID: S.optional(Str),
+      l3CacheSchema: S.optional(Str),
+      memBwSchema: S.optional(Str),
       enableCMT: S.optional(S.Boolean),
       enableMBM: S.optional(S.Boolean),
     }),
@@ -187,14 +189,14 @@ export const Linux = S.Struct({
 })
 
 export const Spec = S.Struct({
-  ociVersion: S.String,
+  ociVersion: Str,
   process: S.optional(Process),
-  root: S.optional(S.Struct({ path: S.String, readonly: S.optional(S.Boolean) })),
-  hostname: S.optional(S.String),
-  domainname: S.optional(S.String),
+  root: S.optional(S.Struct({ path: Str, readonly: S.optional(S.Boolean) })),
+  hostname: S.optional(Str),
+  domainname: S.optional(Str),
   mounts: S.optional(S.Array(Mount)),
-  hooks: S.optional(S.Record(S.String, S.Array(Hook))),
-  annotations: S.optional(S.Record(S.String, S.String)),
+  hooks: S.optional(S.Record(Str, S.Array(Hook))),
+  annotations: S.optional(S.Record(Str, Str)),
   linux: S.optional(Linux),
 })
 

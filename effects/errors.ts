@@ -4,13 +4,27 @@
  */
 import { Data } from "effect"
 
+/** How many characters of a value an error message repeats. */
+export const ECHO_MAX = 200
+
+/**
+ * A value as an error message repeats it: at most ECHO_MAX characters, its head and tail kept. The
+ * fields an error carries come from the config (a 200 MB hostname, a path), and every message
+ * passes its echoed fields through here, so no message is much longer than what it explains.
+ */
+export function clip(value: string, max = ECHO_MAX): string {
+  if (value.length <= max) return value
+  const tail = Math.floor(max / 4)
+  return `${value.slice(0, max - tail)}…[${value.length - max} characters cut]…${value.slice(value.length - tail)}`
+}
+
 /** The config (or a CLI argument) is invalid: `path` is the JSON path of the field. */
 export class ConfigError extends Data.TaggedError("ConfigError")<{
   readonly path: string
   readonly reason: string
 }> {
   override get message() {
-    return `config ${this.path}: ${this.reason}`
+    return `config ${clip(this.path)}: ${clip(this.reason, 2 * ECHO_MAX)}`
   }
 }
 
@@ -21,7 +35,7 @@ export class SyscallError extends Data.TaggedError("SyscallError")<{
   readonly path?: string
 }> {
   override get message() {
-    return `${this.syscall}${this.path ? ` ${this.path}` : ""}: ${this.errno}`
+    return `${this.syscall}${this.path ? ` ${clip(this.path)}` : ""}: ${this.errno}`
   }
 }
 
@@ -34,7 +48,7 @@ export class InitFailed extends Data.TaggedError("InitFailed")<{
   readonly path: string
 }> {
   override get message() {
-    return `${this.stage} ${this.op}: ${this.syscall}${this.path ? ` ${this.path}` : ""}: ${this.errno}`
+    return `${this.stage} ${this.op}: ${this.syscall}${this.path ? ` ${clip(this.path)}` : ""}: ${this.errno}`
   }
 }
 
@@ -87,7 +101,7 @@ export class StateError extends Data.TaggedError("StateError")<{
   readonly reason: string
 }> {
   override get message() {
-    return `state of ${this.id} (${this.path}): ${this.reason}`
+    return `state of ${this.id} (${clip(this.path)}): ${clip(this.reason, 2 * ECHO_MAX)}`
   }
 }
 
@@ -98,7 +112,7 @@ export class CgroupError extends Data.TaggedError("CgroupError")<{
   readonly reason: string
 }> {
   override get message() {
-    return `cgroup ${this.op} ${this.path}: ${this.reason}`
+    return `cgroup ${this.op} ${clip(this.path)}: ${clip(this.reason, 2 * ECHO_MAX)}`
   }
 }
 
@@ -110,7 +124,7 @@ export class HookFailed extends Data.TaggedError("HookFailed")<{
   readonly reason: string
 }> {
   override get message() {
-    return `${this.hook} hook ${this.index} (${this.path}): ${this.reason}`
+    return `${this.hook} hook ${this.index} (${clip(this.path)}): ${clip(this.reason, 2 * ECHO_MAX)}`
   }
 }
 

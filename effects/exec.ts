@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { buildExecPlan } from "../config/exec-plan.ts"
-import { parseSpec } from "../config/parse.ts"
+import { noNul, parseSpec } from "../config/parse.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
@@ -37,6 +37,7 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const cgroups = yield* Cgroups
     const init = live.init
     if (!init) return yield* new InvalidTransition({ id: live.record.id, from: "stopped", operation: "exec" })
+    yield* noNul("consoleSocket", o.consoleSocket)
     // The container's own config with this process in it: one validator for both.
     const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
     const proc = spec.process as ProcessSpec

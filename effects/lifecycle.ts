@@ -7,7 +7,8 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
-import { fromSpec, loadBundle, parseSpec, validateId, type Bundle } from "../config/parse.ts"
+import { fromSpec, loadBundle, noNul, parseSpec, validateId, type Bundle } from "../config/parse.ts"
+import { redactPlanOps } from "../config/redact.ts"
 import { checkResourcesOnHost } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
@@ -94,6 +95,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const cgroups = yield* Cgroups
     const kernel = yield* Kernel
     const id = yield* validateId(o.id)
+    yield* noNul("consoleSocket", o.consoleSocket)
     const bundle = yield* bundleOf(o)
     // Extra env (socket activation) goes into the config's process, as runc does.
     const spec =
@@ -138,7 +140,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       const tooBig = planLimitProblem(plan, spec)
       if (tooBig) return yield* new ConfigError(tooBig)
       // The plan is data: with --debug (or any Effect logger at Debug) it is logged before it runs.
-      yield* Effect.logDebug("init plan", { id, ops: plan.ops })
+      yield* Effect.logDebug("init plan", { id, ops: redactPlanOps(plan.ops) })
       let consoleFd: number | undefined
       let listenerFd: number | undefined
       const init = yield* kernel

@@ -3,6 +3,7 @@
  * each builds the hostile situation for real and checks that the host is untouched.
  */
 import { spawn } from "node:child_process"
+import * as net from "node:net"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -199,5 +200,51 @@ describe.skipIf(skipReason)("breakouts that must not happen", () => {
     expect(io.out()).toContain("CapInh:\t0000000000000000")
     expect(io.out()).toContain("CapEff:\t0000000000000021")
     io.close()
+  })
+})
+
+describe.skipIf(skipReason)("issue 13: ids and NUL bytes through the library", () => {
+  it("item 2: a uid or gid of 4294967295 ((uid_t)-1: setresuid leaves it unchanged) is refused, never run as root", async () => {
+    for (const user of [{ uid: 4294967295, gid: 4294967295 }, { uid: 1000, gid: 4294967295 }, { uid: 4294967295, gid: 1000 }]) {
+      const io = capture()
+      const id = uniq("uidmax")
+      const b = bundle(["sh", "-c", "id -u; id -g"], (s) => ({ ...s, process: { ...s.process!, user } }))
+      const e = await run({ root, id, bundle: b.dir, stdio: io.stdio }).then(async (c) => {
+        await c.wait()
+        await c.destroy()
+        return undefined
+      }, (err: unknown) => err)
+      expect(io.out()).toBe("") // today: "0\n0\n", the program ran as root
+      expect(e).toMatchObject({ _tag: "ConfigError", reason: "uids and gids must be in range 0-2147483647" })
+      expect(expectNoTrace(root, id)).toEqual([])
+      io.close()
+    }
+    const io = capture()
+    const c = await run({ root, id: uniq("uidmax"), bundle: bundle(["sleep", "30"]).dir, stdio: io.stdio })
+    await expect(c.exec({ process: { args: ["id", "-u"], cwd: "/", user: { uid: 4294967295, gid: 4294967295 } }, stdio: io.stdio })).rejects.toMatchObject({ _tag: "ConfigError", path: "process.user.uid" })
+    await c.destroy({ force: true })
+    expect(io.out()).toBe("")
+    io.close()
+  })
+
+  it("item 8: a console socket path with a NUL byte is refused, not connected cut short", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-sock-"))
+    let connected = 0
+    const server = net.createServer((s) => {
+      connected++
+      s.destroy()
+    })
+    await new Promise<void>((r) => server.listen(path.join(dir, "sock"), r))
+    const id = uniq("nulsock")
+    const b = bundle(["true"], (s) => ({ ...s, process: { ...s.process!, terminal: true } }))
+    const e = await create({ root, id, bundle: b.dir, consoleSocket: `${path.join(dir, "sock")}\0/elsewhere` }).then(
+      async (c) => (await c.destroy({ force: true }), "created"),
+      (err: unknown) => err,
+    )
+    expect(e).toMatchObject({ _tag: "ConfigError", path: "consoleSocket", reason: "contains a null byte" })
+    await new Promise<void>((r) => server.close(() => r()))
+    expect(connected).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 })
