@@ -1,4 +1,5 @@
-// Builds what ships: dist/index.js (the library, ESM) and the command line as one CommonJS file
+// Builds what ships: dist/index.js and dist/testing/index.js (the library, ESM; declarations come
+// from tools/emit-types.mjs) and the command line as one CommonJS file
 // restored from a V8 start-up snapshot (dist/cli.blob): Node then neither resolves nor compiles
 // modules at start-up (DESIGN.md §8). dist/cli.js (ESM) is the same CLI without the snapshot.
 import { execFileSync } from "node:child_process"
@@ -8,20 +9,38 @@ const common = {
   bundle: true,
   platform: "node",
   target: "node20",
-  minify: true,
+  // Class names survive in stack traces and error tags (`ConfigError`, not `ur`).
+  keepNames: true,
   external: ["*.node"],
   logLevel: "error",
 }
 
+// The library (`xcontainer` and `xcontainer/testing`): every package import stays an import, so that
+// the user's own effect, xstate and pino are the ones we run on (one runtime, one Layer graph, their
+// tagged errors). Not minified: an uncaught error shows readable lines, and the source map covers only
+// our own code. The two entries share their modules through one chunk (one Kernel tag, one error class).
 await build({
   ...common,
-  entryPoints: { cli: "cli/main.ts", index: "index.ts" },
+  entryPoints: { index: "index.ts", "testing/index": "testing/index.ts" },
+  outdir: "dist",
+  format: "esm",
+  packages: "external",
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
+  sourcemap: "linked",
+})
+// The command line bundles everything it needs: start-up resolves no package (DESIGN.md §8).
+// dist/cli.js is the same CLI as the snapshot, loaded as a plain module (bin/xcontainer's fallback).
+await build({
+  ...common,
+  minify: true,
+  entryPoints: { cli: "cli/main.ts" },
   outdir: "dist",
   format: "esm",
   sourcemap: "linked",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 })
-await build({ ...common, entryPoints: { "cli-snapshot": "cli/snapshot-entry.ts" }, outdir: "dist", format: "cjs" })
+await build({ ...common, minify: true, entryPoints: { "cli-snapshot": "cli/snapshot-entry.ts" }, outdir: "dist", format: "cjs" })
 // NODE_NO_WARNINGS: Node warns that worker_threads and module are "not yet fully verified" in snapshots;
 // pino only loads worker_threads for transports, which we do not use, and `module` only for createRequire.
 execFileSync(process.execPath, ["--snapshot-blob", "dist/cli.blob", "--build-snapshot", "dist/cli-snapshot.js"], {
