@@ -22,3 +22,30 @@ export {
   type CgroupsModelOptions,
   type CgroupsModelControlService,
 } from "../effects/cgroups-model.ts"
+/** runc's `spec`: a minimal valid OCI config running `args`, to build test configs from. */
+export { defaultSpec } from "../config/default-spec.ts"
+/**
+ * The lifecycle property harness: fast-check commands with runc's transition table as the model,
+ * run against any layer (the models above or LiveLayer) through a `World`. See README "Testing".
+ */
+export {
+  lifecycleCommands,
+  runLifecycle,
+  checkAgreement,
+  teardown,
+  CreateCmd,
+  CreateBadIdCmd,
+  StartCmd,
+  SignalCmd,
+  DestroyCmd,
+  FreezeCmd,
+  LoadCmd,
+  WaitCmd,
+  type LifecycleCommand,
+  type Model,
+  type ModelContainer,
+  type ModelStatus,
+  type Program,
+  type SourceKind,
+  type World,
+} from "./lifecycle.ts"
