@@ -49,3 +49,7 @@ export {
   type SourceKind,
   type World,
 } from "./lifecycle.ts"
+/** The state store with records in memory (no state.json written). */
+export { stateStoreModel, StateStoreModel } from "../state/store-model.ts"
+/** fast-check arbitraries for OCI configs, valid and invalid. */
+export { ociConfig, invalidOciConfig } from "./arbitraries.ts"
