@@ -3,6 +3,7 @@
 // restored from a V8 start-up snapshot (dist/cli.blob): Node then neither resolves nor compiles
 // modules at start-up (DESIGN.md §8). dist/cli.js (ESM) is the same CLI without the snapshot.
 import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
 import { build } from "esbuild"
 
 const common = {
@@ -17,6 +18,8 @@ const common = {
 // the user's own effect, xstate and pino are the ones we run on (one runtime, one Layer graph, their
 // tagged errors). Not minified: an uncaught error shows readable lines, and the source map covers only
 // our own code. The two entries share their modules through one chunk (one Kernel tag, one error class).
+// Chunk names carry a content hash: drop the previous build's, or the package would ship them too.
+fs.rmSync("dist/chunks", { recursive: true, force: true })
 await build({
   ...common,
   entryPoints: { index: "index.ts", "testing/index": "testing/index.ts" },
