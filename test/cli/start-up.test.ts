@@ -89,7 +89,7 @@ describe.skipIf(!built)("bin/xcontainer start-up", () => {
       fs.symlinkSync(path.relative(binDir, path.join(pkg, "bin", "xcontainer")), path.join(binDir, "xcontainer"))
       const r = run(path.join(binDir, "xcontainer"), ["--version"])
       expect(r).toMatchObject({ status: 0, stderr: "", stdout: expect.stringMatching(/spec: 1\.2\.0/) })
-      const list = run(path.join(binDir, "xcontainer"), ["--root", fs.mkdtempSync(path.join(os.tmpdir(), "xc-root-")), "list", "-q"])
+      const list = run(path.join(binDir, "xcontainer"), ["--root", path.join(binDir, "root"), "list", "-q"])
       expect(list).toMatchObject({ status: 0, stderr: "" })
     } finally {
       fs.rmSync(binDir, { recursive: true, force: true })
