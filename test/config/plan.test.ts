@@ -2,61 +2,13 @@
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
-import { CAPABILITIES } from "../../config/linux-names.ts"
 import { buildPlan, mountOptionProblem, parseMountOptions, type PlanOp } from "../../config/plan.ts"
 import { toWire } from "../../config/plan-wire.ts"
 import type { Spec } from "../../config/spec.ts"
 import { decodePlan, encodePlan } from "../../native/protocol.ts"
+import { ociConfig } from "../../testing/arbitraries.ts"
 
-const NS = ["pid", "network", "ipc", "uts", "mount", "cgroup", "user", "time"] as const
-const capNames = [...CAPABILITIES.keys()]
-
-const arbSpec: fc.Arbitrary<Spec> = fc
-  .record({
-    ns: fc.subarray([...NS]),
-    joined: fc.subarray(["ipc", "uts", "network"] as const),
-    caps: fc.option(fc.subarray(capNames, { maxLength: 6 }), { nil: undefined }),
-    masked: fc.array(fc.constantFrom("/proc/keys", "/proc/timer_list", "/sys/firmware"), { maxLength: 3 }),
-    ro: fc.array(fc.constantFrom("/proc/sys", "/proc/bus"), { maxLength: 2 }),
-    nnp: fc.boolean(),
-    seccomp: fc.boolean(),
-    readonlyRoot: fc.boolean(),
-    uid: fc.nat(70000),
-    tmpfs: fc.shuffledSubarray(["/tmp", "/run", "/var/tmp"]),
-    rlimits: fc.boolean(),
-    oom: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
-    startHooks: fc.nat(2),
-  })
-  .map((r) => {
-    const base = defaultSpec(["sh"])
-    const namespaces = [
-      ...r.ns.filter((t) => !(r.joined as readonly string[]).includes(t)).map((type) => ({ type })),
-      ...r.joined.map((type) => ({ type, path: `/proc/1/ns/${type}` })),
-    ]
-    const user = r.ns.includes("user") && !(r.joined as readonly string[]).includes("user")
-    return {
-      ...base,
-      hostname: r.ns.includes("uts") && !(r.joined as readonly string[]).includes("uts") ? "h" : undefined,
-      root: { path: "/nonexistent", readonly: r.readonlyRoot },
-      ...(r.startHooks ? { hooks: { startContainer: Array.from({ length: r.startHooks }, () => ({ path: "/bin/true" })) } } : {}),
-      mounts: [...(base.mounts ?? []), ...r.tmpfs.map((d) => ({ destination: d, type: "tmpfs", source: "tmpfs" }))],
-      process: {
-        ...base.process!,
-        user: { uid: r.uid, gid: r.uid },
-        capabilities: r.caps ? { bounding: r.caps, effective: r.caps, permitted: r.caps } : undefined,
-        noNewPrivileges: r.nnp,
-        rlimits: r.rlimits ? base.process!.rlimits : undefined,
-        oomScoreAdj: r.oom,
-      },
-      linux: {
-        namespaces,
-        maskedPaths: r.masked,
-        ...(r.seccomp ? { seccomp: { defaultAction: "SCMP_ACT_ALLOW", syscalls: [{ names: ["mkdir"], action: "SCMP_ACT_ERRNO" }] } } : {}),
-        readonlyPaths: r.ro,
-        ...(user ? { uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] } : {}),
-      },
-    } as Spec
-  })
+const arbSpec: fc.Arbitrary<Spec> = ociConfig()
 
 const plan = (spec: Spec) =>
   buildPlan({ spec, rootfs: "/nonexistent", bundleDir: "/nonexistent", fifoPath: "/run/x/exec.fifo", cgroupBinds: [{ name: "memory", hostPath: "/sys/fs/cgroup/memory/x" }] }).ops

@@ -1,5 +1,5 @@
 /**
- * The lifecycle commands of test/machines/lifecycle-commands.ts on the real
+ * The lifecycle commands of testing/lifecycle.ts (xcontainer/testing) on the real
  * kernel (LiveLayer): a few short random sequences, the machine's status
  * checked against /proc and the container's cgroup, and no trace left.
  */
@@ -8,7 +8,7 @@ import { ManagedRuntime } from "effect"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { LiveLayer } from "../../live.ts"
-import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../machines/lifecycle-commands.ts"
+import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../../testing/lifecycle.ts"
 import { bundle, cgroupDirsNamed, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
 
 const noPidNs = (s: Parameters<NonNullable<Parameters<typeof bundle>[1]>>[0]) => ({

@@ -17,7 +17,7 @@ import { KernelModelControl, type KernelModelOptions } from "../../effects/kerne
 import { Container } from "../../machines/container.ts"
 import { Op } from "../../native/protocol.ts"
 import { StateStoreLive } from "../../state/store.ts"
-import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "./lifecycle-commands.ts"
+import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../../testing/lifecycle.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xc-lifecycle-model-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))

@@ -2,7 +2,9 @@
  * fast-check commands over a container's lifecycle, with runc's transition
  * table (libcontainer/state_linux.go) as the model. The same commands run on
  * the model kernel (test/machines/lifecycle-model.test.ts) and on the real one
- * (test/kernel/lifecycle-property.test.ts); a `World` says which.
+ * (test/kernel/lifecycle-property.test.ts); a `World` says which. Public as
+ * `xcontainer/testing`: it imports no test framework (failures are node:assert
+ * AssertionErrors, which vitest, jest and node:test all report), only fast-check.
  *
  * Model, per id slot: absent | created | running | paused | exiting | stopped, where
  * "exiting" is a running short program (`true`) that may already have exited:
@@ -15,15 +17,19 @@
  * leave the status and the state dir byte for byte as they were. After every
  * command the machine's status equals the model's for every slot.
  */
+import * as assert from "node:assert/strict"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Duration, Effect, type Result, type ManagedRuntime } from "effect"
 import fc from "fast-check"
-import { expect } from "vitest"
-import type { Services } from "../../effects/lifecycle.ts"
-import type { ExitStatus } from "../../effects/kernel.ts"
-import { Container } from "../../machines/container.ts"
-import type { Status } from "../../machines/container-machine.ts"
+import type { Services } from "../effects/lifecycle.ts"
+import type { ExitStatus } from "../effects/kernel.ts"
+import { Container } from "../machines/container.ts"
+import type { Status } from "../machines/container-machine.ts"
+
+/** Deep equality as test frameworks' toEqual: own enumerable data only (no prototypes, no undefined fields). */
+const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))
+const same = (actual: unknown, expected: unknown, message?: string): void => assert.deepStrictEqual(plain(actual), plain(expected), message)
 
 export type Program = "long" | "short"
 /** What a create uses: a program with or without its own pid namespace, or a source that must fail. */
@@ -61,7 +67,9 @@ export interface World {
   readonly traces: (id: string) => Promise<string[]>
 }
 
-type Cmd = fc.AsyncCommand<Model, World>
+/** One step of a lifecycle: a fast-check command over the model and a world. */
+export type LifecycleCommand = fc.AsyncCommand<Model, World>
+type Cmd = LifecycleCommand
 
 const attempt = <A, E>(w: World, eff: Effect.Effect<A, E, Services>): Promise<Result.Result<A, E>> => w.rt.runPromise(Effect.result(eff))
 
@@ -78,20 +86,20 @@ function snapshot(root: string, id: string): string {
 const allowed = (s: ModelStatus): Status[] => (s === "exiting" ? ["running", "stopped"] : [s])
 
 function expectRefused<A, E>(r: Result.Result<A, E>, tag: string, what: string): void {
-  expect(r._tag, `${what}: expected ${tag}`).toBe("Failure")
-  if (r._tag === "Failure") expect((r.failure as { _tag?: string })._tag, `${what}: ${String(r.failure)}`).toBe(tag)
+  assert.equal(r._tag, "Failure", `${what}: expected ${tag}`)
+  if (r._tag === "Failure") assert.equal((r.failure as { _tag?: string })._tag, tag, `${what}: ${String(r.failure)}`)
 }
 
 function expectOk<A, E>(r: Result.Result<A, E>, what: string): asserts r is Result.Success<A, E> {
-  if (r._tag === "Failure") expect.fail(`${what}: ${(r.failure as { _tag?: string })._tag} ${String(r.failure)}`)
+  if (r._tag === "Failure") assert.fail(`${what}: ${(r.failure as { _tag?: string })._tag} ${String(r.failure)}`)
 }
 
 const waitExit = (w: World, c: Container) => w.rt.runPromise(c.wait().pipe(Effect.timeout(Duration.millis(w.waitMs))))
 
 /** The exit status a handle reports: only its creator is the parent (others get null). */
 function expectExit(m: ModelContainer, got: ExitStatus | null, want: ExitStatus): void {
-  if (m.parent) expect(got).toEqual(want)
-  else expect([null, JSON.stringify(want)]).toContain(got === null ? null : JSON.stringify(got))
+  if (m.parent) same(got, want, "exit status of the parent's handle")
+  else assert.ok([null, JSON.stringify(want)].includes(got === null ? null : JSON.stringify(got)), `exit status ${JSON.stringify(got)}`)
 }
 
 /** Status, state dir and reality agree with the model for every slot. */
@@ -99,15 +107,15 @@ export async function checkAgreement(m: Model, w: World): Promise<void> {
   for (const [slot, id] of w.ids.entries()) {
     const mc = m.containers.get(slot)
     if (!mc) {
-      expect(await w.traces(id), `absent ${id}`).toEqual([])
+      same(await w.traces(id), [], `absent ${id}`)
       continue
     }
     const c = w.handles.get(slot)
-    expect(c, `handle of ${id}`).toBeDefined()
+    assert.ok(c !== undefined, `handle of ${id}`)
     if (!c) continue
-    expect(allowed(mc.status), `status of ${id}`).toContain(c.status())
-    expect(fs.existsSync(path.join(w.root, id, "state.json")), `state.json of ${id}`).toBe(true)
-    expect(await w.reality(c, mc.status), `reality of ${id} (${mc.status})`).toEqual([])
+    assert.ok(allowed(mc.status).includes(c.status()), `status of ${id}: ${c.status()}, the model says ${mc.status}`)
+    assert.ok(fs.existsSync(path.join(w.root, id, "state.json")), `state.json of ${id}`)
+    same(await w.reality(c, mc.status), [], `reality of ${id} (${mc.status})`)
   }
 }
 
@@ -117,14 +125,14 @@ async function refusedUnchanged(w: World, slot: number, tag: string, what: strin
   const c = w.handles.get(slot)!
   const before = { status: c.status(), dir: snapshot(w.root, id) }
   expectRefused(await attempt(w, op(c)), tag, what)
-  expect({ status: c.status(), dir: snapshot(w.root, id) }, `${what} changed nothing`).toEqual(before)
+  same({ status: c.status(), dir: snapshot(w.root, id) }, before, `${what} changed nothing`)
 }
 
 /** An operation on an absent id: it has no handle, so it goes through load, which finds nothing. */
 async function notFound(w: World, slot: number): Promise<void> {
   const id = w.ids[slot]!
   expectRefused(await attempt(w, Container.load({ root: w.root, id })), "ContainerNotFound", `load ${id}`)
-  expect(snapshot(w.root, id)).toBe("absent")
+  assert.equal(snapshot(w.root, id), "absent", `state dir of ${id}`)
 }
 
 export class CreateCmd implements Cmd {
@@ -142,11 +150,11 @@ export class CreateCmd implements Cmd {
     const expected = this.kind === "invalid-config" ? "ConfigError" : exists ? "ContainerExists" : this.kind === "missing-program" ? "InitFailed" : undefined
     if (expected) {
       expectRefused(r, expected, this.toString())
-      if (r._tag === "Failure" && expected === "InitFailed") expect(r.failure).toMatchObject({ errno: "ENOENT" })
-      expect(snapshot(w.root, id), `${this} changed nothing`).toBe(before)
+      if (r._tag === "Failure" && expected === "InitFailed") assert.equal((r.failure as { errno?: string }).errno, "ENOENT", String(r.failure))
+      assert.equal(snapshot(w.root, id), before, `${this} changed nothing`)
     } else {
       expectOk(r, this.toString())
-      expect(r.success.status()).toBe("created")
+      assert.equal(r.success.status(), "created", this.toString())
       w.handles.set(this.slot, r.success)
       const [program, ns] = this.kind.split("-") as [Program, string]
       m.containers.set(this.slot, { status: "created", program, pidNs: ns === "ns", parent: true })
@@ -164,8 +172,8 @@ export class CreateBadIdCmd implements Cmd {
     const before = list()
     const r = await attempt(w, Container.create({ root: w.root, id: this.id, ...w.source("long-ns") }))
     expectRefused(r, "ConfigError", this.toString())
-    if (r._tag === "Failure") expect(r.failure).toMatchObject({ path: "id" })
-    expect(list()).toEqual(before)
+    if (r._tag === "Failure") assert.equal((r.failure as { path?: string }).path, "id", String(r.failure))
+    same(list(), before, `${this} changed nothing`)
     await checkAgreement(m, w)
   }
   toString = () => `createBadId(${JSON.stringify(this.id)})`
@@ -185,7 +193,7 @@ export class StartCmd implements Cmd {
       const c = w.handles.get(this.slot)!
       expectOk(await attempt(w, c.start()), this.toString())
       mc.status = mc.program === "long" ? "running" : "exiting"
-      expect(fs.existsSync(path.join(w.root, w.ids[this.slot]!, "exec.fifo")), "exec.fifo after start").toBe(false)
+      assert.ok(!fs.existsSync(path.join(w.root, w.ids[this.slot]!, "exec.fifo")), "exec.fifo after start")
     }
     await checkAgreement(m, w)
   }
@@ -234,7 +242,7 @@ export class DestroyCmd implements Cmd {
     else {
       const c = w.handles.get(this.slot)!
       expectOk(await attempt(w, c.destroy({ force: this.force })), this.toString())
-      expect(c.status()).toBe("destroyed")
+      assert.equal(c.status(), "destroyed", this.toString())
       m.containers.delete(this.slot)
       w.handles.delete(this.slot)
     }
