@@ -2,7 +2,7 @@
 # run-suite.sh [-t SECONDS] [VITEST FILE...]: the guest suite, from the host (CI: .ci/run's last step).
 # Builds the guest image when it is missing (build-guest.sh: cached in $VM_CACHE, else
 # /var/tmp/debian-guest), packs the tree (tracked and new files, the built addon and init helper,
-# node_modules without the lint/typecheck tools) into one tarball on a scratch share, boots the
+# node_modules without the lint/typecheck tools) into one tarball, given to the guest as a disk, boots the
 # guest once (run-in-guest.sh) and runs in-guest.sh there: the real-kernel tests that mean something
 # on a pure cgroup v2 host with systemd. Fails when a test fails, the guest does not run the suite,
 # or the whole boot exceeds the bound (-t, default 420 s). Needs root (the image build) and a
@@ -37,15 +37,19 @@ trap 'rm -rf "$share"' EXIT
 git ls-files -z -co --exclude-standard | grep -zv '^node_modules$' |
   tar -cf "$share/tree.tar" --null -T - build/Release/xcontainer.node build/Release/xcontainer-init
 modules=$(readlink -f node_modules)
+# Left out: what only lints, type-checks or generates code, types, source maps and Effect's TS sources.
 tar -rf "$share/tree.tar" -C "$(dirname "$modules")" --exclude='node_modules/typescript' --exclude='node_modules/eslint*' \
   --exclude='node_modules/@typescript-eslint' --exclude='node_modules/typescript-eslint' --exclude='node_modules/.cache' \
-  "$(basename "$modules")"
+  --exclude='node_modules/@bufbuild/protoplugin' --exclude='node_modules/@bufbuild/protoc-gen-es' \
+  --exclude='node_modules/effect/src' --exclude='node_modules/effect/dist/dts' --exclude='*.map' --exclude='*.d.ts' \
+  --exclude='*.d.mts' --exclude='*.d.cts' "$(basename "$modules")"
 cp test/guest/in-guest.sh "$share/"
 t2=$SECONDS
 echo "[host] image ready in $((t1 - t0)) s; tree packed in $((t2 - t1)) s ($(du -h "$share/tree.tar" | cut -f1))"
 
 rc=0
-VM_TIMING=1 bash test/guest/run-in-guest.sh -s "$share" -t "$bound" bash "$share/in-guest.sh" "$share" "${files[@]}" || rc=$?
+# The tarball goes in as a disk (/dev/vdb), not over 9p; the share carries the script and the results.
+VM_TIMING=1 bash test/guest/run-in-guest.sh -s "$share" -t "$bound" -d "$share/tree.tar" bash "$share/in-guest.sh" "$share" "${files[@]}" || rc=$?
 t3=$SECONDS
 if [ -s "$share/results.json" ]; then
   node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));

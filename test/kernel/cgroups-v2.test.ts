@@ -234,7 +234,7 @@ describe.skipIf(noControllers)("cgroup v2 manager with controllers (pure v2 host
       if (fs.existsSync(path.join(dir, "hugetlb.2MB.rsvd.max"))) expect(read("hugetlb.2MB.rsvd.max")).toBe(`${4 << 20}`)
     }
     // A refused value is a CgroupError naming the file, not a throw.
-    await expect(m.run((c) => c.apply(paths, { unified: { "memory.max": "lots" } }, { devices: false }))).rejects.toMatchObject({
+    expect(await m.run((c) => Effect.flip(c.apply(paths, { unified: { "memory.max": "lots" } }, { devices: false })))).toMatchObject({
       _tag: "CgroupError",
       path: path.join(dir, "memory.max"),
     })
