@@ -9,7 +9,14 @@
  *   internal processes" rule would keep a child of it from getting controllers.
  * - create: mkdir each level and, above the leaf, enable every controller the
  *   root offers in cgroup.subtree_control (all at once, else one by one: some
- *   may be refused, which the resource writes then report).
+ *   may be refused, which the resource writes then report). A level whose
+ *   cgroup.type is "domain invalid" (a child of a threaded root that is not
+ *   itself threaded) can take no process: refused by name, and the levels
+ *   create made are removed again.
+ * - threaded cgroups (cgroup.type "threaded" or "domain threaded") take the
+ *   thread-aware controllers only (cpu, cpuset, pids, perf_event): apply
+ *   refuses, naming the type and the files, limits of the domain controllers
+ *   (memory, io, hugetlb, rdma) there, as runc's fs2 create does.
  * - apply: cgroups-v2-resources.ts's writes, then the device filter (eBPF,
  *   device-filter.ts) unless the update does not name devices.
  * - freeze: cgroup.freeze, then wait for cgroup.events to say "frozen 1" (or 0).
@@ -52,6 +59,9 @@ const readTrim = (f: string): string => {
     return ""
   }
 }
+
+/** Controllers that are not thread-aware: a threaded cgroup cannot have them (cgroup-v2.rst, "Threads"). */
+const DOMAIN_CONTROLLERS = ["memory", "io", "hugetlb", "rdma", "misc"]
 
 /** The container's one directory (the record keys it by mount point, as on v1). */
 const dirOf = (paths: CgroupPaths): string => Object.values(paths)[0] ?? ""
@@ -170,26 +180,50 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
               .map((c) => `+${c}`)
             const levels = path.relative(mountPoint, leaf).split("/").filter(Boolean)
             let cur = mountPoint
-            for (const name of levels) {
-              // Enable the controllers in this level's subtree_control before making its child.
-              if (enable.length > 0) {
-                const ctl = path.join(cur, "cgroup.subtree_control")
-                try {
-                  fs.writeFileSync(ctl, enable.join(" "))
-                } catch {
-                  for (const c of enable)
-                    try {
-                      fs.writeFileSync(ctl, c)
-                    } catch {
-                      /* refused here (a delegation boundary): the write needing it reports it */
-                    }
+            const made: string[] = []
+            try {
+              for (const name of levels) {
+                // Enable the controllers in this level's subtree_control before making its child.
+                if (enable.length > 0) {
+                  const ctl = path.join(cur, "cgroup.subtree_control")
+                  try {
+                    fs.writeFileSync(ctl, enable.join(" "))
+                  } catch {
+                    for (const c of enable)
+                      try {
+                        fs.writeFileSync(ctl, c)
+                      } catch {
+                        /* refused here (a delegation boundary): the write needing it reports it */
+                      }
+                  }
                 }
+                cur = path.join(cur, name)
+                try {
+                  fs.mkdirSync(cur, { mode: 0o755 })
+                  made.push(cur)
+                } catch (e) {
+                  if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+                }
+                const type = readTrim(path.join(cur, "cgroup.type"))
+                if (type === "domain invalid")
+                  throw new CgroupError({
+                    op: "create",
+                    path: cur,
+                    reason: `cgroup.type is "domain invalid" (under a threaded subtree's root without being threaded itself): no process can join it`,
+                  })
               }
-              cur = path.join(cur, name)
-              fs.mkdirSync(cur, { recursive: true, mode: 0o755 })
+            } catch (e) {
+              // Nothing half-created: the levels made here go again, deepest first.
+              for (const d of made.reverse())
+                try {
+                  fs.rmdirSync(d)
+                } catch {
+                  /* busy or gone: the error below is what the caller needs */
+                }
+              throw e
             }
           },
-          catch: fail("create", dirOf(paths)),
+          catch: (e) => (e instanceof CgroupError ? e : fail("create", dirOf(paths))(e)),
         }),
       join: (paths, pid) => Effect.try({ try: () => fs.writeFileSync(path.join(dirOf(paths), "cgroup.procs"), `${pid}`), catch: fail("join", dirOf(paths)) }),
       pids: (paths) =>
@@ -214,7 +248,18 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
         Effect.gen(function* () {
           const dir = dirOf(paths)
           for (const warning of v2ResourceWarnings(resources)) yield* Effect.logWarning(warning)
-          for (const w of v2Writes(resources)) {
+          const writes = v2Writes(resources)
+          const type = readTrim(path.join(dir, "cgroup.type"))
+          if (type === "threaded" || type === "domain threaded") {
+            const domain = [...new Set(writes.map((w) => w.file).filter((f) => DOMAIN_CONTROLLERS.includes(f.split(".")[0]!)))]
+            if (domain.length > 0)
+              return yield* new CgroupError({
+                op: "apply",
+                path: dir,
+                reason: `cgroup.type is "${type}": only thread-aware controllers (cpu, cpuset, pids, perf_event) work here, not ${domain.join(", ")}`,
+              })
+          }
+          for (const w of writes) {
             const file = path.join(dir, w.file)
             const missing = w.ifMissing && !fs.existsSync(file) ? w.ifMissing : undefined
             if (missing && "skip" in missing) continue
