@@ -9,10 +9,10 @@
  *   internal processes" rule would keep a child of it from getting controllers.
  * - create: mkdir each level and, above the leaf, enable every controller the
  *   root offers in cgroup.subtree_control (all at once, else one by one: some
- *   may be refused, which the resource writes then report). A level whose
- *   cgroup.type is "domain invalid" (a child of a threaded root that is not
- *   itself threaded) can take no process: refused by name, and the levels
- *   create made are removed again.
+ *   may be refused, which the resource writes then report). A level made inside
+ *   a threaded subtree is "domain invalid" (it could take no process) and is
+ *   made threaded, as runc does; one that cannot be is refused by name, and the
+ *   levels create made are removed again.
  * - threaded cgroups (cgroup.type "threaded" or "domain threaded") take the
  *   thread-aware controllers only (cpu, cpuset, pids, perf_event): apply
  *   refuses, naming the type and the files, limits of the domain controllers
@@ -204,13 +204,19 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
                 } catch (e) {
                   if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
                 }
-                const type = readTrim(path.join(cur, "cgroup.type"))
-                if (type === "domain invalid")
-                  throw new CgroupError({
-                    op: "create",
-                    path: cur,
-                    reason: `cgroup.type is "domain invalid" (under a threaded subtree's root without being threaded itself): no process can join it`,
-                  })
+                // A new cgroup inside a threaded subtree is "domain invalid" until made threaded (no process
+                // could join it as it is). runc's fs2 makes it threaded; the domain controllers are then
+                // refused by apply, naming them.
+                if (readTrim(path.join(cur, "cgroup.type")) === "domain invalid")
+                  try {
+                    fs.writeFileSync(path.join(cur, "cgroup.type"), "threaded")
+                  } catch (e) {
+                    throw new CgroupError({
+                      op: "create",
+                      path: cur,
+                      reason: `cgroup.type is "domain invalid" (no process can join it) and it cannot be made threaded: ${errno(e)}`,
+                    })
+                  }
               }
             } catch (e) {
               // Nothing half-created: the levels made here go again, deepest first.

@@ -262,30 +262,31 @@ describe.skipIf(noControllers)("cgroup v2 manager with controllers (pure v2 host
     expect(s.memory?.usage.limit).toBe(16 << 20)
   })
 
-  it("threaded cgroups by name: a domain-invalid level is refused with nothing left; a threaded leaf takes cpu and pids, not memory", async () => {
+  it("threaded cgroups by name: levels inside a threaded subtree are made threaded; they take cpu and pids, memory is refused naming the type", async () => {
     const m = manager()
     // tp is made a threaded subtree's root ("domain threaded") by its threaded child t.
     const tp = path.join(m.root, "tp")
     fs.mkdirSync(path.join(tp, "t"), { recursive: true })
     fs.writeFileSync(path.join(tp, "t", "cgroup.type"), "threaded")
     expect(fs.readFileSync(path.join(tp, "cgroup.type"), "utf8").trim()).toBe("domain threaded")
-    // A new child of the threaded root that is not threaded is "domain invalid": no process could join it.
-    const bad: CgroupPaths = await m.run((c) => c.paths("/tp/box/leaf", "x"))
-    const err = await m.run((c) => Effect.flip(c.create(bad)))
-    expect(err).toMatchObject({ _tag: "CgroupError", op: "create", path: path.join(tp, "box") })
-    expect(err.reason).toMatch(/domain invalid/)
-    expect(fs.existsSync(path.join(tp, "box"))).toBe(false)
-    // Under the threaded child a new cgroup is threaded: the thread-aware limits apply, memory is refused by name.
-    const ok: CgroupPaths = await m.run((c) => c.paths("/tp/t/box", "x"))
+    // A new cgroup there is "domain invalid" (no process could join it) until made threaded, which create does.
+    const ok: CgroupPaths = await m.run((c) => c.paths("/tp/box/leaf", "x"))
     const dir = Object.values(ok)[0]!
     await m.run((c) => c.create(ok))
-    expect(fs.readFileSync(path.join(dir, "cgroup.type"), "utf8").trim()).toBe("threaded")
+    for (const d of [path.join(tp, "box"), dir]) expect(fs.readFileSync(path.join(d, "cgroup.type"), "utf8").trim()).toBe("threaded")
     const refused = await m.run((c) => Effect.flip(c.apply(ok, { memory: { limit: 64 << 20 }, pids: { limit: 5 } }, { devices: false })))
     expect(refused).toMatchObject({ _tag: "CgroupError", op: "apply", path: dir })
     expect(refused.reason).toMatch(/"threaded".*memory\.max/)
     await m.run((c) => c.apply(ok, { pids: { limit: 5 }, cpu: { shares: 512 } }, { devices: false }))
     expect(fs.readFileSync(path.join(dir, "pids.max"), "utf8").trim()).toBe("5")
     expect(fs.readFileSync(path.join(dir, "cpu.weight"), "utf8").trim()).toBe("59")
+    // A whole process joins a threaded cgroup (its resource domain is tp).
+    const c = busy()
+    await m.run((cg) => cg.join(ok, c.pid!))
+    expect(await m.run((cg) => cg.pids(ok))).toEqual([c.pid])
+    c.kill("SIGKILL")
+    await exited(c)
+    for (let i = 0; i < 100 && /populated 1/.test(fs.readFileSync(path.join(dir, "cgroup.events"), "utf8")); i++) await sleep(10)
     await m.run((c) => c.destroy(ok))
   })
 })
