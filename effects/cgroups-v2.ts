@@ -23,7 +23,8 @@
  *   kernfs notifies inotify when cgroup.events changes, so the wait is an
  *   fs.watch on the event loop, not a poll; a bound undoes a freeze that
  *   does not complete and reports it.
- * - killAll: cgroup.kill; pids: cgroup.procs of the cgroup and its descendants.
+ * - killAll: cgroup.kill; pids: cgroup.procs of the cgroup and its descendants
+ *   (a threaded cgroup will not list processes: there, its threads' thread groups).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -78,6 +79,17 @@ function descendants(dir: string): string[] {
     return []
   }
   return entries.filter((e) => e.isDirectory()).flatMap((e) => [...descendants(path.join(dir, e.name)), path.join(dir, e.name)])
+}
+
+/** The processes of a threaded cgroup: the thread groups (Tgid) of the threads in cgroup.threads. */
+function threadGroups(dir: string): number[] {
+  const tgids = new Set<number>()
+  for (const l of fs.readFileSync(path.join(dir, "cgroup.threads"), "utf8").split("\n")) {
+    if (!l.trim()) continue
+    const tgid = /^Tgid:\s*(\d+)$/m.exec(readTrim(`/proc/${l.trim()}/status`))?.[1]
+    if (tgid) tgids.add(Number(tgid)) // a thread that exited meanwhile has no status: it is gone
+  }
+  return [...tgids]
 }
 
 /** The pure placement rule (see above). */
@@ -242,7 +254,10 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
               try {
                 text = fs.readFileSync(path.join(d, "cgroup.procs"), "utf8")
               } catch (e) {
-                if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+                const code = (e as NodeJS.ErrnoException).code
+                // A threaded cgroup refuses to list processes (EOPNOTSUPP): its threads, by thread group.
+                if (code === "ENOTSUP" || code === "EOPNOTSUPP") text = threadGroups(d).join("\n")
+                else if (code !== "ENOENT") throw e
               }
               for (const l of text.split("\n")) if (l.trim()) all.add(Number(l))
             }

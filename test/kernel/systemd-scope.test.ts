@@ -69,9 +69,11 @@ describe.skipIf(skip)("systemd scope from unitProperties", () => {
     if (props instanceof ConfigError) throw props
     busctl("call", ...SD, "StartTransientUnit", "ssa(sv)a(sa(sv))", place.unit, "replace", ...encode(props), "0")
     const dir = path.join("/sys/fs/cgroup", place.cgroup)
-    for (let i = 0; i < 100 && !fs.existsSync(path.join(dir, "memory.max")); i++) await sleep(50)
+    // The call returns with the job queued: systemd makes the cgroup, then moves the pid into it.
+    const cgroupOf = () => fs.readFileSync(`/proc/${child.pid}/cgroup`, "utf8").trim()
+    for (let i = 0; i < 200 && cgroupOf() !== `0::${place.cgroup}`; i++) await sleep(50)
+    expect(cgroupOf()).toBe(`0::${place.cgroup}`)
     const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8").trim()
-    expect(fs.readFileSync(`/proc/${child.pid}/cgroup`, "utf8").trim()).toBe(`0::${place.cgroup}`)
     expect({ max: read("memory.max"), weight: read("cpu.weight"), cpu: read("cpu.max"), pids: read("pids.max"), cpus: read("cpuset.cpus") }).toEqual({
       max: `${64 << 20}`,
       weight: "59",
