@@ -14,6 +14,8 @@ cd /root/xc
 echo "[guest ${SECONDS}s] unpacked; kernel $(uname -r), $(systemctl --version | head -1)," \
   "cgroup fs $(stat -f -c %T /sys/fs/cgroup), controllers: $(cat /sys/fs/cgroup/cgroup.controllers)," \
   "our cgroup $(cut -d: -f3 /proc/self/cgroup)"
+# The lifecycle property test: a bounded number of runs, and time for them under emulation.
+export XC_PROPERTY_RUNS=${XC_PROPERTY_RUNS:-5} XC_PROPERTY_TIMEOUT_MS=${XC_PROPERTY_TIMEOUT_MS:-300000}
 rc=0
 node node_modules/vitest/vitest.mjs run --config test/guest/vitest.config.ts --reporter=verbose --reporter=json \
   --outputFile.json="$share/results.json" "$@" || rc=$?

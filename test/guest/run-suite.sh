@@ -23,6 +23,7 @@ files=("$@")
   test/kernel/update.test.ts
   test/kernel/stats.test.ts
   test/kernel/systemd-scope.test.ts
+  test/kernel/lifecycle-property.test.ts
 )
 for f in build/Release/xcontainer.node build/Release/xcontainer-init; do
   [ -f "$f" ] || { echo "run-suite.sh: $f missing: run npm run build:native first" >&2; exit 1; }; done
