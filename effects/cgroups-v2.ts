@@ -9,14 +9,22 @@
  *   internal processes" rule would keep a child of it from getting controllers.
  * - create: mkdir each level and, above the leaf, enable every controller the
  *   root offers in cgroup.subtree_control (all at once, else one by one: some
- *   may be refused, which the resource writes then report).
+ *   may be refused, which the resource writes then report). A level made inside
+ *   a threaded subtree is "domain invalid" (it could take no process) and is
+ *   made threaded, as runc does; one that cannot be is refused by name, and the
+ *   levels create made are removed again.
+ * - threaded cgroups (cgroup.type "threaded" or "domain threaded") take the
+ *   thread-aware controllers only (cpu, cpuset, pids, perf_event): apply
+ *   refuses, naming the type and the files, limits of the domain controllers
+ *   (memory, io, hugetlb, rdma) there, as runc's fs2 create does.
  * - apply: cgroups-v2-resources.ts's writes, then the device filter (eBPF,
  *   device-filter.ts) unless the update does not name devices.
  * - freeze: cgroup.freeze, then wait for cgroup.events to say "frozen 1" (or 0).
  *   kernfs notifies inotify when cgroup.events changes, so the wait is an
  *   fs.watch on the event loop, not a poll; a bound undoes a freeze that
  *   does not complete and reports it.
- * - killAll: cgroup.kill; pids: cgroup.procs of the cgroup and its descendants.
+ * - killAll: cgroup.kill; pids: cgroup.procs of the cgroup and its descendants
+ *   (a threaded cgroup will not list processes: there, its threads' thread groups).
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -53,6 +61,9 @@ const readTrim = (f: string): string => {
   }
 }
 
+/** Controllers that are not thread-aware: a threaded cgroup cannot have them (cgroup-v2.rst, "Threads"). */
+const DOMAIN_CONTROLLERS = ["memory", "io", "hugetlb", "rdma", "misc"]
+
 /** The container's one directory (the record keys it by mount point, as on v1). */
 const dirOf = (paths: CgroupPaths): string => Object.values(paths)[0] ?? ""
 
@@ -68,6 +79,17 @@ function descendants(dir: string): string[] {
     return []
   }
   return entries.filter((e) => e.isDirectory()).flatMap((e) => [...descendants(path.join(dir, e.name)), path.join(dir, e.name)])
+}
+
+/** The processes of a threaded cgroup: the thread groups (Tgid) of the threads in cgroup.threads. */
+function threadGroups(dir: string): number[] {
+  const tgids = new Set<number>()
+  for (const l of fs.readFileSync(path.join(dir, "cgroup.threads"), "utf8").split("\n")) {
+    if (!l.trim()) continue
+    const tgid = /^Tgid:\s*(\d+)$/m.exec(readTrim(`/proc/${l.trim()}/status`))?.[1]
+    if (tgid) tgids.add(Number(tgid)) // a thread that exited meanwhile has no status: it is gone
+  }
+  return [...tgids]
 }
 
 /** The pure placement rule (see above). */
@@ -170,26 +192,56 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
               .map((c) => `+${c}`)
             const levels = path.relative(mountPoint, leaf).split("/").filter(Boolean)
             let cur = mountPoint
-            for (const name of levels) {
-              // Enable the controllers in this level's subtree_control before making its child.
-              if (enable.length > 0) {
-                const ctl = path.join(cur, "cgroup.subtree_control")
-                try {
-                  fs.writeFileSync(ctl, enable.join(" "))
-                } catch {
-                  for (const c of enable)
-                    try {
-                      fs.writeFileSync(ctl, c)
-                    } catch {
-                      /* refused here (a delegation boundary): the write needing it reports it */
-                    }
+            const made: string[] = []
+            try {
+              for (const name of levels) {
+                // Enable the controllers in this level's subtree_control before making its child.
+                if (enable.length > 0) {
+                  const ctl = path.join(cur, "cgroup.subtree_control")
+                  try {
+                    fs.writeFileSync(ctl, enable.join(" "))
+                  } catch {
+                    for (const c of enable)
+                      try {
+                        fs.writeFileSync(ctl, c)
+                      } catch {
+                        /* refused here (a delegation boundary): the write needing it reports it */
+                      }
+                  }
                 }
+                cur = path.join(cur, name)
+                try {
+                  fs.mkdirSync(cur, { mode: 0o755 })
+                  made.push(cur)
+                } catch (e) {
+                  if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e
+                }
+                // A new cgroup inside a threaded subtree is "domain invalid" until made threaded (no process
+                // could join it as it is). runc's fs2 makes it threaded; the domain controllers are then
+                // refused by apply, naming them.
+                if (readTrim(path.join(cur, "cgroup.type")) === "domain invalid")
+                  try {
+                    fs.writeFileSync(path.join(cur, "cgroup.type"), "threaded")
+                  } catch (e) {
+                    throw new CgroupError({
+                      op: "create",
+                      path: cur,
+                      reason: `cgroup.type is "domain invalid" (no process can join it) and it cannot be made threaded: ${errno(e)}`,
+                    })
+                  }
               }
-              cur = path.join(cur, name)
-              fs.mkdirSync(cur, { recursive: true, mode: 0o755 })
+            } catch (e) {
+              // Nothing half-created: the levels made here go again, deepest first.
+              for (const d of made.reverse())
+                try {
+                  fs.rmdirSync(d)
+                } catch {
+                  /* busy or gone: the error below is what the caller needs */
+                }
+              throw e
             }
           },
-          catch: fail("create", dirOf(paths)),
+          catch: (e) => (e instanceof CgroupError ? e : fail("create", dirOf(paths))(e)),
         }),
       join: (paths, pid) => Effect.try({ try: () => fs.writeFileSync(path.join(dirOf(paths), "cgroup.procs"), `${pid}`), catch: fail("join", dirOf(paths)) }),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, Object.keys(paths).map((mountPoint) => ({ mountPoint, controllers: "", version: 2 as const })), paths)),
@@ -203,7 +255,10 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
               try {
                 text = fs.readFileSync(path.join(d, "cgroup.procs"), "utf8")
               } catch (e) {
-                if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e
+                const code = (e as NodeJS.ErrnoException).code
+                // A threaded cgroup refuses to list processes (EOPNOTSUPP): its threads, by thread group.
+                if (code === "ENOTSUP" || code === "EOPNOTSUPP") text = threadGroups(d).join("\n")
+                else if (code !== "ENOENT") throw e
               }
               for (const l of text.split("\n")) if (l.trim()) all.add(Number(l))
             }
@@ -215,7 +270,18 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
         Effect.gen(function* () {
           const dir = dirOf(paths)
           for (const warning of v2ResourceWarnings(resources)) yield* Effect.logWarning(warning)
-          for (const w of v2Writes(resources)) {
+          const writes = v2Writes(resources)
+          const type = readTrim(path.join(dir, "cgroup.type"))
+          if (type === "threaded" || type === "domain threaded") {
+            const domain = [...new Set(writes.map((w) => w.file).filter((f) => DOMAIN_CONTROLLERS.includes(f.split(".")[0]!)))]
+            if (domain.length > 0)
+              return yield* new CgroupError({
+                op: "apply",
+                path: dir,
+                reason: `cgroup.type is "${type}": only thread-aware controllers (cpu, cpuset, pids, perf_event) work here, not ${domain.join(", ")}`,
+              })
+          }
+          for (const w of writes) {
             const file = path.join(dir, w.file)
             const missing = w.ifMissing && !fs.existsSync(file) ? w.ifMissing : undefined
             if (missing && "skip" in missing) continue

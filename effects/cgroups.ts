@@ -7,7 +7,9 @@
  * written where); the freezer is v1's freezer.state, or cgroup.freeze when only
  * cgroup2 carries it.
  */
+import * as path from "node:path"
 import { Context, type Effect } from "effect"
+import type { CgroupBind } from "../config/plan.ts"
 import type { HostFacts } from "../config/resources.ts"
 import type { ResourcesSpec } from "../config/spec.ts"
 import type { CgroupError } from "./errors.ts"
@@ -21,6 +23,16 @@ export interface Hierarchy {
 
 /** The container's cgroup directories, keyed by hierarchy mount point. */
 export type CgroupPaths = Readonly<Record<string, string>>
+
+/**
+ * The cgroup binds of the init's plan (config/plan.ts mounts them at the spec's cgroup mount). On pure
+ * v2 the container's one directory is the whole of what it sees there (name "": bound at the mount
+ * itself, as runc does); on v1/hybrid each hierarchy's directory goes under a tmpfs, named by its
+ * mount point. create builds the plan from these, and checkpoint/restore tell CRIU which mounts are
+ * external from the same: one rule, or a dump names a mount the container does not have.
+ */
+export const cgroupBinds = (paths: CgroupPaths, layout: HostFacts["layout"]): CgroupBind[] =>
+  Object.entries(paths).map(([mp, dir]) => ({ name: layout === "v2" ? "" : path.basename(mp), hostPath: dir }))
 
 export interface CgroupsService {
   /** Where the container's cgroups go (pure: nothing is created). */

@@ -21,11 +21,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
 import { fromSpec, loadBundle, validateId, type Bundle } from "../config/parse.ts"
-import { checkResourcesOnHost } from "../config/resources.ts"
+import { checkResourcesOnHost, type HostFacts } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
-import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode, type PageServer } from "./criu.ts"
 import { checkPageServer, checkStatusFd, closeQuietly, emptyNsMask, requireFeatures, signalStatusFd } from "./checkpoint-options.ts"
 import { closeFds } from "./criu-swrk.ts"
@@ -96,12 +96,12 @@ export interface RestoreOptions {
   readonly stdio?: readonly [number, number, number]
 }
 
-/** The cgroup binds under /sys/fs/cgroup that create gave the init (one per hierarchy, named by its mount point). */
-const cgroupBinds = (paths: CgroupPaths) => Object.entries(paths).map(([mp, dir]) => ({ name: path.basename(mp), hostPath: dir }))
-
-/** Mountpoint in the container → host source, for every bind of a host path in the container's plan. */
-export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleDir: string, paths: CgroupPaths): Map<string, string> {
-  const plan = buildPlan({ spec, rootfs, bundleDir, fifoPath: "/nonexistent/exec.fifo", cgroupBinds: cgroupBinds(paths) })
+/**
+ * Mountpoint in the container → host source, for every bind of a host path in the container's plan,
+ * the cgroup binds made by create's rule for this host's `layout` (cgroups.ts cgroupBinds).
+ */
+export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleDir: string, paths: CgroupPaths, layout: HostFacts["layout"]): Map<string, string> {
+  const plan = buildPlan({ spec, rootfs, bundleDir, fifoPath: "/nonexistent/exec.fifo", cgroupBinds: cgroupBinds(paths, layout) })
   const binds = new Map<string, string>()
   for (const op of plan.ops)
     // MS_BIND = 4096; the plan's targets are relative to the rootfs.
@@ -193,7 +193,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
     let statusFd = o.statusFd !== undefined ? yield* checkStatusFd(o.statusFd, o.lazyPages ?? false) : undefined
     const needs = { memTrack: (o.preDump ?? false) || o.parentPath !== undefined, lazyPages: o.lazyPages ?? false }
     if (needs.memTrack || needs.lazyPages) yield* requireFeatures(action, yield* criu.features, needs)
-    const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups)
+    const binds = hostBinds(record.spec, record.rootfs, record.bundle, record.cgroups, (yield* cgroups.facts()).layout)
     const freeze = freezerDir(record.cgroups)
     const imagePath = path.resolve(o.imagePath)
     const descriptors = stdioDescriptors(init.pid)
@@ -301,7 +301,8 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const bundle = yield* bundleOf(o)
     const spec = bundle.spec
     const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
-    const problem = checkResourcesOnHost(spec.linux?.resources, yield* cgroups.facts())
+    const facts = yield* cgroups.facts()
+    const problem = checkResourcesOnHost(spec.linux?.resources, facts)
     if (problem) return yield* new ConfigError(problem)
     const imagePath = path.resolve(o.imagePath)
     const emptyNs = yield* emptyNsMask(o.emptyNamespaces)
@@ -314,7 +315,7 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
     const build = Effect.gen(function* () {
       // As create: the cgroups are recorded before they exist, so delete finds them after a crash.
       let record = yield* provision(o.root, id, bundle, spec, paths)
-      const binds = hostBinds(spec, bundle.rootfs, bundle.dir, paths)
+      const binds = hostBinds(spec, bundle.rootfs, bundle.dir, paths, facts.layout)
       // Joined net and pid namespaces go to CRIU as fds 4, 5, …; the others it joins by path (runc's handleRestoringNamespaces).
       const nsJoined = joined(spec)
       const external = nsJoined.filter((n) => n.type === "network" || n.type === "pid")

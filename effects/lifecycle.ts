@@ -15,7 +15,7 @@ import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
-import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
@@ -130,8 +130,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         rootfs: bundle.rootfs,
         bundleDir: bundle.dir,
         fifoPath: fifo,
-        // On pure v2 the one directory is the whole tree the container sees (name "": plan.ts binds it at the mount).
-        cgroupBinds: Object.entries(paths).map(([mp, dir]) => ({ name: facts.layout === "v2" ? "" : path.basename(mp), hostPath: dir })),
+        cgroupBinds: cgroupBinds(paths, facts.layout),
         noPivot: o.noPivot ?? false,
         home,
         syncForHooks: o.hooks?.createRuntime !== undefined,

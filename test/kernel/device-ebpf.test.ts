@@ -1,6 +1,6 @@
 /**
  * The v2 device filter on the real kernel, in a cgroup under this host's
- * cgroup2 mount (/sys/fs/cgroup/unified): a process in it opens what the rules
+ * cgroup2 mount (/sys/fs/cgroup/unified on hybrid, /sys/fs/cgroup on pure v2): a process in it opens what the rules
  * allow and gets EPERM for the rest; an update swaps the program atomically
  * (BPF_F_REPLACE: exactly one program attached before and after).
  */
@@ -13,9 +13,9 @@ import type { DeviceRuleSpec } from "../../config/spec.ts"
 import { attachDeviceProgram, deviceFilterProgram } from "../../effects/device-filter.ts"
 import { DEFAULT_DEVICE_RULES } from "../../effects/cgroups-v1-resources.ts"
 import { addon } from "../../native/addon.ts"
-import { isRoot, uniq, WORK } from "./harness.ts"
+import { CGROUP2, isRoot, uniq, WORK } from "./harness.ts"
 
-const UNIFIED = "/sys/fs/cgroup/unified"
+const UNIFIED = CGROUP2
 const noUnified = !isRoot
   ? "needs root"
   : (() => {

@@ -1,12 +1,12 @@
 /**
- * pause/resume on the real kernel (v1 freezer here): a frozen busy loop gets no
+ * pause/resume on the real kernel (v1 freezer here, cgroup.freeze on pure v2): a frozen busy loop gets no
  * CPU time, another process loading the container sees it paused, and a
  * paused container can still be killed (SIGKILL thaws to deliver) and deleted.
  */
 import * as fs from "node:fs"
 import { afterAll, describe, expect, it } from "vitest"
 import { dispose, load, run } from "../../promise.ts"
-import { bundle, cgroupDirsNamed, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
@@ -19,8 +19,13 @@ function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12])
 }
 
+/** v1's freezer.state, or on pure v2 the same word from cgroup.events' "frozen" line. */
 const freezerState = (id: string) =>
-  fs.readFileSync(`${cgroupDirsNamed(id).find((d) => d.startsWith("/sys/fs/cgroup/freezer/"))!}/freezer.state`, "utf8").trim()
+  cgroupLayout === "v2"
+    ? /^frozen 1$/m.test(fs.readFileSync(`${cgroupDirOf(id, "")}/cgroup.events`, "utf8"))
+      ? "FROZEN"
+      : "THAWED"
+    : fs.readFileSync(`${cgroupDirOf(id, "freezer")}/freezer.state`, "utf8").trim()
 
 describe.skipIf(skipReason)("pause and resume on the real kernel", () => {
   it("freezes a busy loop: no CPU time while paused, some again after resume", async () => {

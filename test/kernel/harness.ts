@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto"
 import { defaultSpec } from "../../config/default-spec.ts"
 import type { Spec } from "../../config/spec.ts"
 import { makeBundle } from "../../examples/make-bundle.ts"
+import { layoutFromStatfs } from "../../effects/cgroups-layout.ts"
 
 export const isRoot = process.getuid?.() === 0
 export const hasBusybox = fs.existsSync("/bin/busybox")
@@ -20,6 +21,14 @@ export const skipReason = !isRoot
     ? "real-kernel tests need /bin/busybox (apt-get install busybox-static)"
     : undefined
 if (skipReason) console.warn(`SKIPPING real-kernel tests: ${skipReason}`)
+
+/** This host's cgroup layout (runc's statfs test): "hybrid" here, "v2" in the guest (test/guest/run-suite.sh). */
+export const cgroupLayout = layoutFromStatfs()
+/** The cgroup2 mount: the whole of /sys/fs/cgroup on a pure v2 host, beside the v1 hierarchies on hybrid. */
+export const CGROUP2 = cgroupLayout === "v2" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified"
+/** The container's cgroup directory: its one directory on pure v2, else the one in the v1 hierarchy of `ctrl`. */
+export const cgroupDirOf = (id: string, ctrl: string): string =>
+  cgroupDirsNamed(id).find((d) => (cgroupLayout === "v2" ? true : d.startsWith(`/sys/fs/cgroup/${ctrl}/`)))!
 
 export const WORK = path.resolve(import.meta.dirname, "..", ".work")
 const SHARED_ROOTFS = path.join(WORK, "shared-bundle")

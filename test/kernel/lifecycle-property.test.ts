@@ -9,7 +9,7 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { LiveLayer } from "../../live.ts"
 import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../../testing/lifecycle.ts"
-import { bundle, cgroupDirsNamed, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, cgroupDirsNamed, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
 
 const noPidNs = (s: Parameters<NonNullable<Parameters<typeof bundle>[1]>>[0]) => ({
   ...s,
@@ -58,8 +58,15 @@ describe.skipIf(skipReason)("the container machine follows runc's table (real ke
               if (expected === "stopped") return st === undefined || st === "Z" ? [] : [`init ${pid} still ${st}`]
               if (expected === "exiting") return []
               const problems = st === undefined || st === "Z" ? [`init ${pid} gone (${st})`] : []
-              const freezer = cgroupDirsNamed(c.id).find((d) => d.startsWith("/sys/fs/cgroup/freezer/"))
-              const state = freezer ? fs.readFileSync(`${freezer}/freezer.state`, "utf8").trim() : "no freezer cgroup"
+              // v1's freezer.state; on pure v2 the same word from cgroup.events' "frozen" line.
+              const freezer = cgroupDirsNamed(c.id).find((d) => cgroupLayout === "v2" || d.startsWith("/sys/fs/cgroup/freezer/"))
+              const state = !freezer
+                ? "no freezer cgroup"
+                : cgroupLayout === "v2"
+                  ? /^frozen 1$/m.test(fs.readFileSync(`${freezer}/cgroup.events`, "utf8"))
+                    ? "FROZEN"
+                    : "THAWED"
+                  : fs.readFileSync(`${freezer}/freezer.state`, "utf8").trim()
               if (state !== (expected === "paused" ? "FROZEN" : "THAWED")) problems.push(`freezer ${state} while ${expected}`)
               const inCgroup = await rt.runPromise(c.processes())
               if (!inCgroup.includes(pid)) problems.push(`init ${pid} not in its cgroup (${inCgroup.join(",")})`)
@@ -77,5 +84,5 @@ describe.skipIf(skipReason)("the container machine follows runc's table (real ke
     }
     for (const id of allIds) expect(expectNoTrace(root, id), id).toEqual([])
     fs.rmSync(root, { recursive: true, force: true })
-  }, 60_000)
+  }, Number(process.env.XC_PROPERTY_TIMEOUT_MS ?? 60_000))
 })

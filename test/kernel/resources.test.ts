@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { ResourcesSpec, Spec } from "../../config/spec.ts"
 import { create, dispose, run } from "../../promise.ts"
-import { bundle, capture, cgroupDirsNamed, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
@@ -19,13 +19,16 @@ const withResources =
   (s: Spec): Spec =>
     extra({ ...s, linux: { ...s.linux, resources } })
 
-/** The container's cgroup directory in the v1 hierarchy mounted at /sys/fs/cgroup/<ctrl>. */
-const cgDir = (id: string, ctrl: string) => cgroupDirsNamed(id).find((d) => d.startsWith(`/sys/fs/cgroup/${ctrl}/`))!
+/** The container's cgroup directory in the v1 hierarchy mounted at /sys/fs/cgroup/<ctrl> (its one directory on pure v2). */
+const cgDir = cgroupDirOf
 const cgRead = (id: string, ctrl: string, file: string) => fs.readFileSync(path.join(cgDir(id, ctrl), file), "utf8").trim()
+// The first two tests read v1's files; their pure v2 counterparts are in v2-host.test.ts and cgroups-v2.test.ts.
+const v1Only = skipReason ?? (cgroupLayout === "v2" ? "reads v1 files (memory.limit_in_bytes, memory.oom_control); v2-host.test.ts covers pure v2" : undefined)
+if (v1Only && !skipReason) console.warn(`SKIPPING v1 resource file checks: ${v1Only}`)
 
 
-describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
-  it("writes every limit before the init runs", async () => {
+describe.skipIf(skipReason)("resources on the real kernel", () => {
+  it.skipIf(v1Only)("writes every limit before the init runs", async () => {
     const id = uniq("res")
     const b = bundle(["sleep", "30"], withResources({
       memory: { limit: 64 << 20, swap: 64 << 20, reservation: 32 << 20, swappiness: 7 },
@@ -53,7 +56,7 @@ describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
-  it("OOM-kills a process allocating past the memory limit", async () => {
+  it.skipIf(v1Only)("OOM-kills a process allocating past the memory limit", async () => {
     const id = uniq("oom")
     // The shell holds the whole command substitution in its own memory: 200 MB against a 32 MB limit.
     const b = bundle(["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived"], withResources({ memory: { limit: 32 << 20, swap: 32 << 20 } }))
@@ -117,7 +120,10 @@ describe.skipIf(skipReason)("resources on the real kernel (cgroup v1)", () => {
     const id = uniq("badres")
     for (const [resources, field] of [
       [{ cpu: { cpus: "0-63" } }, "linux.resources.cpu.cpus"],
-      [{ hugepageLimits: [{ pageSize: "2MB", limit: 0 }] }, "linux.resources.hugepageLimits"],
+      // Hybrid here: no v1 hugetlb hierarchy. Pure v2 (all controllers): a page size the kernel lacks.
+      cgroupLayout === "v2"
+        ? [{ hugepageLimits: [{ pageSize: "3MB", limit: 0 }] }, "linux.resources.hugepageLimits[0].pageSize"]
+        : [{ hugepageLimits: [{ pageSize: "2MB", limit: 0 }] }, "linux.resources.hugepageLimits"],
       [{ memory: { limit: -5 } }, "linux.resources.memory.limit"],
       [{ devices: [{ allow: true, type: "c", access: "rwq" }] }, "linux.resources.devices[0].access"],
     ] as const) {

@@ -5,12 +5,17 @@ import { afterAll, describe, expect, it } from "vitest"
 import { dispose, load, run } from "../../promise.ts"
 import { mergeResources } from "../../effects/lifecycle.ts"
 import { bytes } from "../../cli/update-command.ts"
-import { bundle, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, cgroupLayout, skipReason, stateRoot, uniq } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
 
+/** A file of `pid`'s cgroup: in the v1 hierarchy of `controller`, or its one cgroup on pure v2. */
 const cgroupFile = (pid: number, controller: string, file: string) => {
+  if (cgroupLayout === "v2") {
+    const own = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.startsWith("0::"))!.slice(3)
+    return fs.readFileSync(path.join("/sys/fs/cgroup", own, file), "utf8").trim()
+  }
   const line = fs.readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => l.split(":")[1]?.split(",").includes(controller))!
   const own = line.split(":")[2]!
   return fs.readFileSync(path.join("/sys/fs/cgroup", controller, own, file), "utf8").trim()
@@ -34,10 +39,17 @@ describe.skipIf(skipReason)("update on the real kernel", () => {
     const pid = c.pid!
     // Above the old memory+swap: the swap limit has to move first.
     await c.update({ memory: { limit: 256 * 2 ** 20, swap: 512 * 2 ** 20 }, pids: { limit: 40 }, cpu: { shares: 512 } })
-    expect(cgroupFile(pid, "memory", "memory.limit_in_bytes")).toBe(String(256 * 2 ** 20))
-    expect(cgroupFile(pid, "memory", "memory.memsw.limit_in_bytes")).toBe(String(512 * 2 ** 20))
+    if (cgroupLayout === "v2") {
+      // v2's names and units: swap alone (memory+swap minus memory), shares as runc's cpu.weight.
+      expect(cgroupFile(pid, "", "memory.max")).toBe(String(256 * 2 ** 20))
+      expect(cgroupFile(pid, "", "memory.swap.max")).toBe(String(256 * 2 ** 20))
+      expect(cgroupFile(pid, "", "cpu.weight")).toBe("59")
+    } else {
+      expect(cgroupFile(pid, "memory", "memory.limit_in_bytes")).toBe(String(256 * 2 ** 20))
+      expect(cgroupFile(pid, "memory", "memory.memsw.limit_in_bytes")).toBe(String(512 * 2 ** 20))
+      expect(cgroupFile(pid, "cpu", "cpu.shares")).toBe("512")
+    }
     expect(cgroupFile(pid, "pids", "pids.max")).toBe("40")
-    expect(cgroupFile(pid, "cpu", "cpu.shares")).toBe("512")
     // Another handle sees the recorded resources.
     const other = await load({ root, id })
     expect(JSON.parse(fs.readFileSync(path.join(root, id, "state.json"), "utf8")).spec.linux.resources).toMatchObject({ pids: { limit: 40 }, memory: { limit: 256 * 2 ** 20 } })
