@@ -57,11 +57,11 @@ describe.skipIf(skipReason)("issue 13 through the command line", () => {
     }
     const id = sleeper()
     for (const u of ["4294967295:4294967295", "4294967295", "1000:4294967295", "2147483648"])
-      expect(xc(["exec", "-u", u, id, "id", "-u"])).toMatchObject({ code: 1, out: "", err: expect.stringMatching(/--user: uids and gids must be in range 0-2147483647/) })
-    expect(xc(["exec", "--additional-gids", "4294967295", id, "id", "-G"])).toMatchObject({ code: 1, out: "", err: expect.stringMatching(/additionalGids\[\d+\]: uids and gids must be in range/) })
+      expect(xc(["exec", "-u", u, id, "id", "-u"])).toMatchObject({ code: 255, out: "", err: expect.stringMatching(/--user: uids and gids must be in range 0-2147483647/) })
+    expect(xc(["exec", "--additional-gids", "4294967295", id, "id", "-G"])).toMatchObject({ code: 255, out: "", err: expect.stringMatching(/additionalGids\[\d+\]: uids and gids must be in range/) })
     const pj = path.join(root, uniq("process") + ".json")
     fs.writeFileSync(pj, JSON.stringify({ args: ["id", "-u"], cwd: "/", user: { uid: 4294967295, gid: 4294967295 } }))
-    expect(xc(["exec", "-p", pj, id])).toMatchObject({ code: 1, out: "", err: expect.stringMatching(/process\.user\.uid: uids and gids must be in range/) })
+    expect(xc(["exec", "-p", pj, id])).toMatchObject({ code: 255, out: "", err: expect.stringMatching(/process\.user\.uid: uids and gids must be in range/) })
     // The largest id runc takes still works.
     expect(xc(["exec", "-u", "2147483647:2147483647", id, "id", "-u"])).toMatchObject({ code: 0, out: "2147483647\n" })
   }, 120_000)
@@ -80,7 +80,7 @@ describe.skipIf(skipReason)("issue 13 through the command line", () => {
     const id = sleeper()
     const pj = path.join(root, uniq("process") + ".json")
     fs.writeFileSync(pj, JSON.stringify({ args: ["sh", "-c", "echo $A"], env: ["A=b\0c"], cwd: "/", user: { uid: 0, gid: 0 } }))
-    expect(xc(["exec", "-p", pj, id])).toMatchObject({ code: 1, out: "", err: expect.stringMatching(/process\.env\[0\]: contains a null byte/) })
+    expect(xc(["exec", "-p", pj, id])).toMatchObject({ code: 255, out: "", err: expect.stringMatching(/process\.env\[0\]: contains a null byte/) })
   }, 120_000)
 
   it("item 9: config.json, exec -p and update -r on a device or a FIFO fail at once", () => {
@@ -107,7 +107,7 @@ describe.skipIf(skipReason)("issue 13 through the command line", () => {
     fs.symlinkSync("/dev/zero", link)
     for (const f of [fifo, link]) {
       const e = xc(["exec", "-p", f, id], 15_000)
-      expect(e).toMatchObject({ code: 1, signal: null, err: expect.stringMatching(/--process: .*(not a regular file|is a symbolic link)/) })
+      expect(e).toMatchObject({ code: 255, signal: null, err: expect.stringMatching(/--process: .*(not a regular file|is a symbolic link)/) })
       const u = xc(["update", "-r", f, id], 15_000)
       expect(u).toMatchObject({ code: 1, signal: null, err: expect.stringMatching(/--resources: .*(not a regular file|is a symbolic link)/) })
     }
@@ -120,16 +120,16 @@ describe.skipIf(skipReason)("issue 13 through the command line", () => {
   it("item 11: a huge value is echoed cut short; deep nesting and --preserve-fds 99999999999 are ConfigErrors", () => {
     const huge = "a".repeat(4 * 1024 * 1024)
     const r = xc(["run", "-b", bundle(["true"], (s) => ({ ...s, process: { ...s.process!, cwd: huge } })).dir, uniq("sec-huge")])
-    expect(r).toMatchObject({ code: 1, err: expect.stringMatching(/config process\.cwd: "a+…\[\d+ characters cut\]…a+" is not an absolute path/) })
+    expect(r).toMatchObject({ code: 1, err: expect.stringMatching(/config process\.cwd: \\?"a+…\[\d+ characters cut\]…a+\\?" is not an absolute path/) })
     expect(r.err.length).toBeLessThan(1000)
     const deep = rawBundle((s) => JSON.stringify(s).replace(/^\{/, `{"annotations":{"x":${"[".repeat(3000)}${"]".repeat(3000)}},`))
     expect(xc(["run", "-b", deep, uniq("sec-deep")])).toMatchObject({ code: 1, err: expect.stringMatching(/config annotations\.x\[0\]\S*: nests deeper than 64 levels/) })
     for (const cmd of [["run", "-b", bundle(["true"]).dir], ["create", "-b", bundle(["true"]).dir]]) {
       const id = uniq("sec-fds")
-      expect(xc([...cmd, "--preserve-fds", "99999999999", id])).toMatchObject({ code: 1, err: expect.stringMatching(/config --preserve-fds: "99999999999" is not a count of fds from 0 to 1048576/) })
+      expect(xc([...cmd, "--preserve-fds", "99999999999", id])).toMatchObject({ code: 1, err: expect.stringMatching(/config --preserve-fds: \\?"99999999999\\?" is not a count of fds from 0 to 1048576/) })
       expect(expectNoTrace(root, id)).toEqual([])
     }
-    expect(xc(["exec", "--preserve-fds", "99999999999", sleeper(), "true"])).toMatchObject({ code: 1, err: expect.stringMatching(/--preserve-fds/) })
+    expect(xc(["exec", "--preserve-fds", "99999999999", sleeper(), "true"])).toMatchObject({ code: 255, err: expect.stringMatching(/--preserve-fds/) })
   }, 120_000)
 
   it("item 14a: a symlinked rootfs is refused as runc refuses it", () => {

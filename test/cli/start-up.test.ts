@@ -70,7 +70,7 @@ describe.skipIf(!built)("bin/xcontainer start-up", () => {
 
     const r = run(path.join(pkg, "bin", "xcontainer"), ["--version"])
     expect(r.stderr).toBe("")
-    expect(r).toMatchObject({ status: 0, stdout: expect.stringMatching(/^xcontainer version .*\nspec: 1\.2\.0/) })
+    expect(r).toMatchObject({ status: 0, stdout: expect.stringMatching(/^xcontainer version .*\ncommit: .*\nspec: 1\.2\.0/) })
 
     // Rebuilt in the background for this machine, atomically: no temporary file is left, and the new blob loads.
     expect(await rebuilt(dist)).toBe(true)
