@@ -223,6 +223,33 @@ int op_user(const struct plan_op *op, struct init_state *st, struct init_error *
 	return 0;
 }
 
+/*
+ * runc's fixStdioPermissions: the stdio the manager made belongs to the
+ * process's user, so that it can use its terminal, but the device of
+ * /dev/null is nobody's to take. The gid stays (a devpts may want its own).
+ */
+int op_chown_stdio(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	struct stat null, sb;
+	char what[8];
+
+	if (stat("/dev/null", &null) < 0)
+		return init_fail(err, errno, "stat", "/dev/null");
+	for (int fd = 0; fd <= 2; fd++) {
+		snprintf(what, sizeof(what), "fd %d", fd);
+		if (fstat(fd, &sb) < 0)
+			return init_fail(err, errno, "fstat", what);
+		if (sb.st_rdev == null.st_rdev)
+			continue;
+		/* EINVAL/EPERM: the owner or the uid is not mapped in our user namespace; EROFS: a
+		 * read-only /dev. Better an untouched stdio than no container (runc does the same). */
+		if (fchown(fd, (uid_t)op->n[0], (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM &&
+		    errno != EROFS)
+			return init_fail(err, errno, "fchown", what);
+	}
+	return 0;
+}
+
 /* CVE-2022-29162: the inheritable set is exactly the plan's, empty or not. */
 int op_caps(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
