@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { Spec } from "../../config/spec.ts"
-import { dispose, run } from "../../promise.ts"
+import { create, dispose, run } from "../../promise.ts"
 import { bundle, capture, expectNoTrace, skipReason, stateRoot, uniq, withUserNs } from "./harness.ts"
 import { pipes } from "./pipes.ts"
 
@@ -175,5 +175,25 @@ describe.skipIf(skipReason)("runc's init behaviour (issue 14)", () => {
     expect(fs.readFileSync(path.join(etc, "rw"), "utf8")).toBe("orig\n")
     expect(fs.existsSync(path.join(etc, "newfile"))).toBe(false)
     expect(expectNoTrace(root, r.id)).toEqual([])
+  })
+
+  it("tmpcopyup: a read-only one is filled, then read-only; in a user namespace too; on a non-tmpfs it is a ConfigError", async () => {
+    const b = bundle(
+      ["sh", "-c", "cat /etc/xc-copyup; touch /etc/x 2>/dev/null || echo read-only"],
+      (s) => withUserNs(100000)({ ...s, mounts: [...(s.mounts ?? []), { destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "ro", "nosuid"] }] }),
+      true,
+    )
+    fs.writeFileSync(path.join(b.dir, "rootfs", "etc", "xc-copyup"), "from-image\n")
+    // The image is the user namespace's: its root must be able to read it.
+    const { execFileSync } = await import("node:child_process")
+    execFileSync("chown", ["-R", "100000:100000", path.join(b.dir, "rootfs")])
+    const r = await runIt(b)
+    expect(r.err).toBe("")
+    expect(r.out).toBe("from-image\nread-only\n")
+    const bad = bundle(["true"], (s) => ({ ...s, mounts: [...(s.mounts ?? []), { destination: "/mnt", type: "bind", source: "/tmp", options: ["rbind", "tmpcopyup"] }] }))
+    const n = (bad.spec.mounts ?? []).length - 1
+    const id = uniq("cu")
+    await expect(create({ root, id, bundle: bad.dir })).rejects.toMatchObject({ _tag: "ConfigError", path: `mounts[${n}].options[1]`, reason: expect.stringContaining("tmpfs mounts only") })
+    expect(expectNoTrace(root, id)).toEqual([])
   })
 })
