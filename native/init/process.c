@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
@@ -233,13 +234,14 @@ int op_chown_stdio(const struct plan_op *op, struct init_state *st, struct init_
 	struct stat null, sb;
 	char what[8];
 
+	/* No /dev/null in the container (runc fails there): the host's device number still is one. */
 	if (stat("/dev/null", &null) < 0)
-		return init_fail(err, errno, "stat", "/dev/null");
+		null.st_rdev = makedev(1, 3);
 	for (int fd = 0; fd <= 2; fd++) {
 		snprintf(what, sizeof(what), "fd %d", fd);
 		if (fstat(fd, &sb) < 0)
 			return init_fail(err, errno, "fstat", what);
-		if (sb.st_rdev == null.st_rdev)
+		if (sb.st_rdev == null.st_rdev || (S_ISCHR(sb.st_mode) && sb.st_rdev == makedev(1, 3)))
 			continue;
 		/* EINVAL/EPERM: the owner or the uid is not mapped in our user namespace; EROFS: a
 		 * read-only /dev. Better an untouched stdio than no container (runc does the same). */
