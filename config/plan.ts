@@ -292,9 +292,11 @@ export function buildPlan(input: PlanInput): InitPlan {
   ops.push(...limitOps(proc))
   // In a new user namespace its root may not reach a bind's source (a root-only directory on the host):
   // the helper takes each as host root, inside the new mount namespace, right after the clone (runc's
-  // mount fds). Only a new one: a joined user namespace is entered before the clone.
+  // mount fds). Only a new one: a joined user namespace is entered before the clone; and only for a
+  // root manager, as runc (an unprivileged one could not join the container's mount namespace).
   const sources: PlanOp[] = []
-  const mounts = isNew("mount") ? mountOps(input, isNew, isNew("user") ? sources : undefined) : []
+  const hostRoot = process.geteuid?.() === 0
+  const mounts = isNew("mount") ? mountOps(input, isNew, isNew("user") && hostRoot ? sources : undefined) : []
   ops.push(...sources)
   const idMap = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
     (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
