@@ -356,9 +356,10 @@ export function buildPlan(input: PlanInput): InitPlan {
     for (const p of linux.readonlyPaths ?? []) ops.push({ op: "readonly", path: p })
     for (const p of linux.maskedPaths ?? []) ops.push({ op: "mask", path: p })
     for (const m of spec.mounts ?? []) if (m.type === "cgroup" && (m.options ?? []).includes("ro")) ops.push({ op: "readonly", path: m.destination })
-    // A read-only /dev was mounted writable so that its devices, links, pts, shm and console could be
-    // made; it becomes read-only now (runc's finalizeRootfs).
-    if (devReadonly(spec)) ops.push({ op: "remountReadonly", path: "/dev" })
+    // A read-only /dev or tmpfs was mounted writable so that what goes in or under it (devices, links,
+    // pts, shm, the console, a copy-up, nested mountpoints) could be made; it becomes read-only now, in
+    // mount order (runc's finalizeRootfs).
+    for (const m of spec.mounts ?? []) if (readonlyLater(m)) ops.push({ op: "remountReadonly", path: path.posix.normalize(m.destination) })
     if (spec.root?.readonly) ops.push({ op: "remountRootReadonly" })
   }
   if (isNew("network")) ops.push({ op: "loopbackUp" })
@@ -518,9 +519,9 @@ export function limitOps(proc: NonNullable<Spec["process"]>): PlanOp[] {
 
 const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
 
-/** The /dev mount, when it asks to be read-only. */
-const devReadonly = (spec: Spec): boolean =>
-  (spec.mounts ?? []).some((m) => path.posix.normalize(m.destination) === "/dev" && (parseMountOptions(m.options ?? []).flags & MS.RDONLY) !== 0)
+/** A read-only /dev or tmpfs: mounted writable, remounted read-only at the end (runc's mountPropagate). */
+const readonlyLater = (m: MountSpec): boolean =>
+  (m.type === "tmpfs" || path.posix.normalize(m.destination) === "/dev") && (parseMountOptions(m.options ?? []).flags & MS.RDONLY) !== 0
 
 /** The mounts' ops; with `sources`, each bind's source becomes a `mountSource` op pushed there. */
 function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, sources?: PlanOp[]): PlanOp[] {
@@ -537,9 +538,8 @@ function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, source
 
 function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean, take?: (source: string, recursive: boolean) => number): PlanOp[] {
   const parsed = parseMountOptions(m.options ?? [])
-  // /dev stays writable until it is populated (`remountReadonly` at the end), as in runc.
-  const isDev = path.posix.normalize(m.destination) === "/dev"
-  const opts = isDev ? { ...parsed, flags: parsed.flags & ~MS.RDONLY } : parsed
+  // /dev and a tmpfs stay writable until populated (`remountReadonly` at the end), as in runc.
+  const opts = readonlyLater(m) ? { ...parsed, flags: parsed.flags & ~MS.RDONLY } : parsed
   const target = inRoot(m.destination)
   const recursive = {
     ...(opts.recursiveSet || opts.recursiveClear ? { recursiveSet: opts.recursiveSet, recursiveClear: opts.recursiveClear } : {}),
@@ -574,7 +574,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       { op: "mount", source: "/sys", target, fstype: "", data: "", flags: MS.BIND | MS.REC, propagation: MS.SLAVE | MS.REC, create: "dir", remountFlags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, ...recursive },
     ]
   }
-  // tmpcopyup: mounted writable, filled, then remounted with the flags asked for (read-only among them).
+  // tmpcopyup (a read-only tmpfs is made read-only once everything is mounted).
   const copyUp = opts.copyUp && m.type === "tmpfs"
   return [
     {
@@ -583,10 +583,10 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       target,
       fstype: m.type ?? "none",
       data: mountLabelData(opts.data.join(","), m.type, input.spec.linux?.mountLabel, input.spec.linux?.mountLabel !== undefined && lsmHost().selinux),
-      flags: copyUp ? opts.flags & ~MS.RDONLY : opts.flags,
+      flags: opts.flags,
       propagation: opts.propagation,
       create: "dir",
-      remountFlags: copyUp && opts.flags & MS.RDONLY ? opts.flags & BIND_REMOUNTABLE : 0,
+      remountFlags: 0,
       ...recursive,
       ...(copyUp ? { copyUp: true } : {}),
     },

@@ -253,7 +253,7 @@ describe("the init plan", () => {
     expect(planOf({ ...base, mounts: [...(base.mounts ?? []), ...binds] }).some((o) => o.op === "mountSource" || (o.op === "mount" && o.sourceTree))).toBe(false)
   })
 
-  it("a read-only /dev is mounted writable and remounted read-only after its devices, links, mounts and console", () => {
+  it("a read-only /dev or tmpfs is mounted writable and remounted read-only after its devices, links, mounts and console", () => {
     const base = defaultSpec(["sh"])
     const spec: Spec = {
       ...base,
@@ -269,13 +269,14 @@ describe("the init plan", () => {
     expect(planOf(base).some((o) => o.op === "remountReadonly")).toBe(false)
   })
 
-  it("tmpcopyup: only on tmpfs; a read-only one is filled first, then remounted with its flags", () => {
+  it("tmpcopyup: only on tmpfs; a read-only one is filled first, then remounted read-only at the end", () => {
     const m = (type: string) => [{ destination: "/etc", type, source: "x", options: ["tmpcopyup"] }]
     expect(mountOptionProblem(m("tmpfs"))).toBeUndefined()
     expect(mountOptionProblem(m("bind"))).toMatchObject({ path: "mounts[0].options[0]", reason: expect.stringContaining("tmpfs mounts only") })
     const base = defaultSpec(["sh"])
     const ops = planOf({ ...base, mounts: [...(base.mounts ?? []), { destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "ro", "nosuid", "mode=755"] }] })
-    expect(ops.find((o) => o.op === "mount" && o.target === "etc")).toMatchObject({ copyUp: true, flags: 2, remountFlags: 1 | 2, data: "mode=755" })
+    expect(ops.find((o) => o.op === "mount" && o.target === "etc")).toMatchObject({ copyUp: true, flags: 2, remountFlags: 0, data: "mode=755" })
+    expect(ops.filter((o) => o.op === "remountReadonly")).toEqual([{ op: "remountReadonly", path: "/etc" }])
   })
 
   it("stdio is chowned right before the user switch; createContainer hooks run in the rootfs", () => {

@@ -147,6 +147,22 @@ describe.skipIf(skipReason)("runc's init behaviour (issue 14)", () => {
     expect(out).toContain("console-ok")
   })
 
+  it("a read-only tmpfs can hold nested mountpoints: it is made read-only once everything is mounted", async () => {
+    const host = fs.mkdtempSync(path.join(os.tmpdir(), "xc-nested-"))
+    fs.writeFileSync(path.join(host, "key"), "k\n")
+    try {
+      const b = bundle(["sh", "-c", "cat /run/secrets/key; touch /run/x 2>/dev/null || echo read-only"], (s) => ({
+        ...s,
+        mounts: [...(s.mounts ?? []), { destination: "/run", type: "tmpfs", source: "tmpfs", options: ["ro", "nosuid", "nodev"] }, { destination: "/run/secrets", type: "bind", source: host, options: ["rbind", "ro"] }],
+      }))
+      const r = await runIt(b)
+      expect(r.err).toBe("")
+      expect(r.out).toBe("k\nread-only\n")
+    } finally {
+      fs.rmSync(host, { recursive: true, force: true })
+    }
+  })
+
   it("createContainer hooks run with the rootfs as their working directory", async () => {
     const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "xc-hookcwd-")), "log")
     const b = bundle(["true"], (s) => ({ ...s, hooks: { createContainer: [{ path: "/bin/sh", args: ["sh", "-c", `pwd > ${log}`] }] } }))
