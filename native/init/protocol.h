@@ -9,6 +9,7 @@
  *                                    run OP_JOIN_NS / OP_JOIN_PIDFD / OP_TIME_OFFSETS
  *                                    OP_CLONE: clone3(CLONE_PARENT|CLONE_PIDFD|ns…)
  *                                      H writes uid_map/gid_map of child C
+ *                                      (OP_MOUNT_SOURCE: H joins C's mount ns, takes the trees)
  *   MSG_CHILD {pid} + [pidfd]   ◄─── H exits 0
  *   join cgroups (cgroup.procs)
  *   MSG_GO {hook states}        ───► C (same socket, inherited) runs its ops
