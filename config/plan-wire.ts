@@ -68,7 +68,7 @@ export function wireOp(o: PlanOp): WireOp {
           b(o.remountFlags),
           b(o.recursiveSet ?? 0),
           b(o.recursiveClear ?? 0),
-          (o.plainDir ? 1n : 0n) | (o.copyUp ? 2n : 0n),
+          (o.plainDir ? 1n : 0n) | (o.copyUp ? 2n : 0n) | (o.keepMode ? 4n : 0n),
           ...(o.sourceTree ? [b(o.sourceTree)] : []),
         ],
         s: [o.source, o.target, o.fstype, o.data],

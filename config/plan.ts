@@ -85,6 +85,8 @@ export type PlanOp =
       readonly sourceTree?: number
       /** tmpcopyup: the new mount starts with a copy of the directory it covers. */
       readonly copyUp?: boolean
+      /** The new mount's root takes the mode of the directory it covers, if one was there (runc's tmpfs). */
+      readonly keepMode?: boolean
     }
   | {
       readonly op: "mknod"
@@ -589,6 +591,8 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       remountFlags: 0,
       ...recursive,
       ...(copyUp ? { copyUp: true } : {}),
+      // runc chmods a tmpfs to the mode of the directory it covers (a tmpfs over /etc stays 0755, not 1777).
+      ...(m.type === "tmpfs" ? { keepMode: true } : {}),
     },
   ]
 }

@@ -259,7 +259,8 @@ int op_mount(const struct plan_op *op, struct init_state *st, struct init_error 
 	char p[FDPATH_MAX];
 	_cleanup_close_ int fd = -1;
 	_cleanup_close_ int below = -1;
-	int plain = op->n[6] & 1, copy_up = op->n[6] & 2;
+	int plain = op->n[6] & 1, copy_up = op->n[6] & 2, keep_mode = op->n[6] & 4;
+	mode_t mode = 0;
 	int r;
 
 	if (need_root(st, err) < 0)
@@ -268,6 +269,15 @@ int op_mount(const struct plan_op *op, struct init_state *st, struct init_error 
 		return init_fail(err, EINVAL, "mount", target);
 	if (plain && (r = check_plain_dir(st->rootfd, op, err)) < 0)
 		return r;
+	if (keep_mode) {
+		/* Only a target that exists now: one made below gets the filesystem's mode. */
+		_cleanup_close_ int was = resolve(st->rootfd, target, 0);
+		struct stat sb;
+
+		if (was >= 0 && fstat(was, &sb) == 0)
+			mode = sb.st_mode & 07777;
+		keep_mode = was >= 0;
+	}
 	fd = op->n[2] ? ensure(st->rootfd, target, (enum create)op->n[2], err)
 		      : resolve(st->rootfd, target, 0);
 	if (fd < 0)
@@ -289,13 +299,15 @@ int op_mount(const struct plan_op *op, struct init_state *st, struct init_error 
 			 op->len[3] ? op->s[3] : NULL) < 0) {
 		return mount_fail(err, errno, target);
 	}
-	if (!op->n[1] && !op->n[3] && !op->n[4] && !op->n[5] && !copy_up)
+	if (!op->n[1] && !op->n[3] && !op->n[4] && !op->n[5] && !copy_up && !keep_mode)
 		return 0;
 	/* The fd still names what lies under the new mount: look again. */
 	close(fd);
 	fd = resolve(st->rootfd, target, 0);
 	if (fd < 0)
 		return init_fail(err, errno, "openat2", target);
+	if (keep_mode && chmod(fdpath(p, fd), mode) < 0)
+		return init_fail(err, errno, "chmod", target);
 	if (copy_up) {
 		_cleanup_close_ int top = open_dir_below(fd, target, err);
 

@@ -93,7 +93,8 @@ enum xc_op {
 	                           N3 = if non-zero: remount with MS_REMOUNT|MS_BIND|N3 (ro/nosuid… of a bind),
 	                           N4/N5 = mount_setattr(AT_RECURSIVE) attributes to set/clear after it,
 	                           N6 = bits: 1 the target must be a plain directory (proc, sysfs), 2 copy up: fill
-	                           the new mount with a copy of the directory it covers (tmpcopyup),
+	                           the new mount with a copy of the directory it covers (tmpcopyup), 4 a target that
+	                           exists before the op gives its mode to the new mount's root (runc's tmpfs chmod),
 	                           N7 = k > 0: attach the k-th OP_MOUNT_SOURCE tree (move_mount) instead of mount(2).
 	                           The mount goes through an O_PATH fd of the resolved target (/proc/self/fd/N). */
 	XC_OP_MKNOD = 15,       /* S0 = target in root, N0 = mode (S_IFCHR|perm …), N1 = major, N2 = minor,
