@@ -57,10 +57,16 @@ describe.skipIf(skipReason)("runc's init behaviour (issue 14)", () => {
     fs.mkdirSync(data, { mode: 0o755 })
     fs.writeFileSync(path.join(data, "hello"), "reached\n", { mode: 0o644 })
     try {
-      const b = bundle(["cat", "/tmp/hello"], (s) => withUserNs(100000)({ ...s, mounts: [...(s.mounts ?? []), { destination: "/tmp", type: "bind", source: data, options: ["rbind", "ro"] }] }))
+      fs.writeFileSync(path.join(priv, "single"), "file too\n", { mode: 0o644 })
+      const b = bundle(["cat", "/tmp/hello", "/etc/group"], (s) =>
+        withUserNs(100000)({
+          ...s,
+          mounts: [...(s.mounts ?? []), { destination: "/tmp", type: "bind", source: data, options: ["rbind", "ro"] }, { destination: "/etc/group", type: "bind", source: path.join(priv, "single"), options: ["bind"] }],
+        }),
+      )
       const r = await runIt(b)
       expect(r.err).toBe("")
-      expect(r.out).toBe("reached\n")
+      expect(r.out).toBe("reached\nfile too\n")
       expect(r.code).toBe(0)
       expect(expectNoTrace(root, r.id)).toEqual([])
     } finally {
