@@ -79,7 +79,8 @@ export function features(): Record<string, unknown> {
     ociVersionMin: "1.0.0",
     ociVersionMax: "1.2.0",
     hooks: ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
-    mountOptions: [...MOUNT_FLAG_OPTIONS.keys(), ...PROPAGATION_OPTIONS.keys(), ...RECURSIVE_OPTIONS.keys()].sort(),
+    // "tmpcopyup": runc's one extension (its extensionFlags), for tmpfs mounts.
+    mountOptions: [...MOUNT_FLAG_OPTIONS.keys(), ...PROPAGATION_OPTIONS.keys(), ...RECURSIVE_OPTIONS.keys(), "tmpcopyup"].sort(),
     linux: {
       namespaces: Object.keys(CLONE_FLAGS).sort(),
       capabilities: [...CAPABILITIES.keys()],

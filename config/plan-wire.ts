@@ -49,7 +49,7 @@ export function wireOp(o: PlanOp): WireOp {
     case "sync":
       return { op: Op.SYNC }
     case "hook":
-      return { op: Op.HOOK, n: [b(o.timeoutSec), o.state === "create" ? 0n : 1n], s: [o.path, nulList(o.args), nulList(o.env)] }
+      return { op: Op.HOOK, n: [b(o.timeoutSec), o.state === "create" ? 0n : 1n, o.cwdRootfs ? 1n : 0n], s: [o.path, nulList(o.args), nulList(o.env)] }
     case "unshare":
       return { op: Op.UNSHARE, n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n)] }
     case "setsid":
@@ -61,9 +61,24 @@ export function wireOp(o: PlanOp): WireOp {
     case "mount":
       return {
         op: Op.MOUNT,
-        n: [b(o.flags), b(o.propagation), CREATE[o.create], b(o.remountFlags), b(o.recursiveSet ?? 0), b(o.recursiveClear ?? 0), o.plainDir ? 1n : 0n],
+        n: [
+          b(o.flags),
+          b(o.propagation),
+          CREATE[o.create],
+          b(o.remountFlags),
+          b(o.recursiveSet ?? 0),
+          b(o.recursiveClear ?? 0),
+          (o.plainDir ? 1n : 0n) | (o.copyUp ? 2n : 0n) | (o.keepMode ? 4n : 0n),
+          ...(o.sourceTree ? [b(o.sourceTree)] : []),
+        ],
         s: [o.source, o.target, o.fstype, o.data],
       }
+    case "mountSource":
+      return { op: Op.MOUNT_SOURCE, n: [o.recursive ? 1n : 0n], s: [o.path] }
+    case "chownStdio":
+      return { op: Op.CHOWN_STDIO, n: [b(o.uid)] }
+    case "remountReadonly":
+      return { op: Op.REMOUNT_ROOT_RO, s: [o.path] }
     case "mknod": {
       const type = o.kind === "c" ? S_IFCHR : o.kind === "b" ? S_IFBLK : S_IFIFO
       return { op: Op.MKNOD, n: [b(type | o.perm), b(o.major), b(o.minor), b(o.uid), b(o.gid)], s: [o.path] }
@@ -128,6 +143,7 @@ const FIELD_OF: Partial<Record<PlanOp["op"], string | readonly string[]>> = {
   resolveExec: ["process.args[0]", "process.env (PATH)"],
   hook: ["hooks (path)", "hooks (args)", "hooks (env)"],
   mount: "mounts",
+  mountSource: "mounts",
   mknod: "linux.devices",
   symlink: "mounts",
   mask: "linux.maskedPaths",

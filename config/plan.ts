@@ -54,7 +54,15 @@ export type PlanOp =
       readonly env: readonly string[]
       readonly timeoutSec: number
       readonly state: "create" | "start"
+      /** Its working directory is the rootfs (runc chdirs there before the createContainer hooks). */
+      readonly cwdRootfs?: boolean
     }
+  /**
+   * A bind source the helper takes as host root in the container's mount namespace (open_tree), right
+   * after the clone, for a user namespace whose root could not reach it (runc's mount fds). The k-th
+   * (from 1) is the `sourceTree` of a later mount.
+   */
+  | { readonly op: "mountSource"; readonly path: string; readonly recursive: boolean }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string; readonly bind?: boolean }
@@ -73,6 +81,12 @@ export type PlanOp =
       readonly recursiveClear?: number
       /** proc and sysfs: the target must be a directory no symlink leads to (runc's checkProcMount). */
       readonly plainDir?: boolean
+      /** Attach the `mountSource` tree with this number (from 1) instead of mounting `source`. */
+      readonly sourceTree?: number
+      /** tmpcopyup: the new mount starts with a copy of the directory it covers. */
+      readonly copyUp?: boolean
+      /** The new mount's root takes the mode of the directory it covers, if one was there (runc's tmpfs). */
+      readonly keepMode?: boolean
     }
   | {
       readonly op: "mknod"
@@ -91,6 +105,10 @@ export type PlanOp =
   | { readonly op: "mask"; readonly path: string }
   | { readonly op: "readonly"; readonly path: string }
   | { readonly op: "remountRootReadonly" }
+  /** Remount the mount at `path` read-only, keeping its other flags (a read-only /dev, once populated). */
+  | { readonly op: "remountReadonly"; readonly path: string }
+  /** fchown the stdio fds that are not /dev/null to `uid` (runc's fixStdioPermissions). */
+  | { readonly op: "chownStdio"; readonly uid: number }
   | { readonly op: "hostname"; readonly name: string }
   | { readonly op: "domainname"; readonly name: string }
   | { readonly op: "sysctl"; readonly key: string; readonly value: string }
@@ -186,6 +204,8 @@ export interface MountOptions {
   /** mount_setattr(AT_RECURSIVE) attributes to set and to clear ("rro", "rnosuid"…). */
   readonly recursiveSet: number
   readonly recursiveClear: number
+  /** "tmpcopyup" (runc's extension; podman adds it to --tmpfs mounts): fill the tmpfs from the image. */
+  readonly copyUp: boolean
   readonly data: string[]
 }
 
@@ -195,8 +215,13 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
   let propagation = 0
   let recursiveSet = 0
   let recursiveClear = 0
+  let copyUp = false
   const data: string[] = []
   for (const o of options) {
+    if (o === "tmpcopyup") {
+      copyUp = true
+      continue
+    }
     const f = MOUNT_FLAG_OPTIONS.get(o)
     const p = PROPAGATION_OPTIONS.get(o)
     const r = RECURSIVE_OPTIONS.get(o)
@@ -212,14 +237,13 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
       }
     } else data.push(o)
   }
-  return { flags, propagation, recursiveSet, recursiveClear, data }
+  return { flags, propagation, recursiveSet, recursiveClear, copyUp, data }
 }
 
 /** Options that would otherwise be fs data although they ask for something this runtime does not do. */
 const UNSUPPORTED_OPTIONS: ReadonlyMap<string, string> = new Map([
   ["idmap", "idmapped mounts are not supported"],
   ["ridmap", "idmapped mounts are not supported"],
-  ["tmpcopyup", "tmpcopyup (copying the image's content into a tmpfs) is not supported"],
   ["remount", "remount is not a mount option here"],
 ])
 
@@ -234,6 +258,8 @@ export function mountOptionProblem(mounts: readonly MountSpec[]): { path: string
       const known = MOUNT_FLAG_OPTIONS.has(o) || PROPAGATION_OPTIONS.has(o) || RECURSIVE_OPTIONS.has(o)
       const why = UNSUPPORTED_OPTIONS.get(o)
       if (why) return { path: `mounts[${i}].options[${j}]`, reason: `"${o}" on ${m.destination}: ${why}` }
+      // runc copies up only into a tmpfs; elsewhere the option would silently do nothing.
+      if (o === "tmpcopyup" && m.type !== "tmpfs") return { path: `mounts[${i}].options[${j}]`, reason: `"tmpcopyup" on ${m.destination}: applies to tmpfs mounts only (type is ${m.type ?? "unset"})` }
       // "rsync", "rmand"…: the recursive form of a flag that has no mount_setattr attribute.
       if (!known && o.startsWith("r") && MOUNT_FLAG_OPTIONS.has(o.slice(1)))
         return { path: `mounts[${i}].options[${j}]`, reason: `"${o}" on ${m.destination}: no recursive form of "${o.slice(1)}" is supported (known: ${[...RECURSIVE_OPTIONS.keys()].join(", ")})` }
@@ -266,6 +292,14 @@ export function buildPlan(input: PlanInput): InitPlan {
   // Inherited across the clone, and set here because the init cannot: a non-dumpable process in a new
   // user namespace may not write its oom_score_adj, and rlimits above the namespace's need the parent's.
   ops.push(...limitOps(proc))
+  // In a new user namespace its root may not reach a bind's source (a root-only directory on the host):
+  // the helper takes each as host root, inside the new mount namespace, right after the clone (runc's
+  // mount fds). Only a new one: a joined user namespace is entered before the clone; and only for a
+  // root manager, as runc (an unprivileged one could not join the container's mount namespace).
+  const sources: PlanOp[] = []
+  const hostRoot = process.geteuid?.() === 0
+  const mounts = isNew("mount") ? mountOps(input, isNew, isNew("user") && hostRoot ? sources : undefined) : []
+  ops.push(...sources)
   const idMap = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined) =>
     (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
   ops.push({
@@ -292,7 +326,7 @@ export function buildPlan(input: PlanInput): InitPlan {
     const early = prop !== undefined && (prop & (MS.SLAVE | MS.PRIVATE)) !== 0
     ops.push({ op: "rootPropagation", flags: early ? prop : MS.SLAVE | MS.REC })
     ops.push({ op: "rootfs", path: input.rootfs })
-    ops.push(...mountOps(input, isNew))
+    ops.push(...mounts)
     ops.push(...deviceOps(input, isNew("user")))
   } else {
     // No mount namespace: nothing is mounted (it would land in the host's), but the process still
@@ -303,7 +337,7 @@ export function buildPlan(input: PlanInput): InitPlan {
   // all after the environment is made and before pivot_root (so createContainer's path is a host path).
   const hooks = spec.hooks ?? {}
   if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0 || input.syncForHooks) ops.push({ op: "sync" })
-  ops.push(...hookOps(hooks.createContainer, "create"))
+  ops.push(...hookOps(hooks.createContainer, "create").map((h) => ({ ...h, cwdRootfs: true })))
   ops.push({ op: "execFifo", path: input.fifoPath })
   // --no-pivot keeps the host's mounts under the chroot: its full procfs/sysfs would let a user
   // namespace in the container mount a fresh, unmasked procfs. They go first (runc 1.1.5+).
@@ -324,6 +358,10 @@ export function buildPlan(input: PlanInput): InitPlan {
     for (const p of linux.readonlyPaths ?? []) ops.push({ op: "readonly", path: p })
     for (const p of linux.maskedPaths ?? []) ops.push({ op: "mask", path: p })
     for (const m of spec.mounts ?? []) if (m.type === "cgroup" && (m.options ?? []).includes("ro")) ops.push({ op: "readonly", path: m.destination })
+    // A read-only /dev or tmpfs was mounted writable so that what goes in or under it (devices, links,
+    // pts, shm, the console, a copy-up, nested mountpoints) could be made; it becomes read-only now, in
+    // mount order (runc's finalizeRootfs).
+    for (const m of spec.mounts ?? []) if (readonlyLater(m)) ops.push({ op: "remountReadonly", path: path.posix.normalize(m.destination) })
     if (spec.root?.readonly) ops.push({ op: "remountRootReadonly" })
   }
   if (isNew("network")) ops.push({ op: "loopbackUp" })
@@ -392,6 +430,8 @@ export function finalOps(
   const caps = proc.capabilities
   if (caps) ops.push({ op: "capsBounding", keep: caps.bounding ?? [] })
   if (opts.privilegedChdir !== false) ops.push({ op: "chdir", path: proc.cwd, mode: "privileged" })
+  // Before the switch, while we may: the process's user gets its terminal or pipes (runc's setupUser).
+  ops.push({ op: "chownStdio", uid: proc.user.uid })
   ops.push({ op: "user", uid: proc.user.uid, gid: proc.user.gid, additionalGids: proc.user.additionalGids ?? [] })
   if (caps)
     ops.push({
@@ -481,14 +521,27 @@ export function limitOps(proc: NonNullable<Spec["process"]>): PlanOp[] {
 
 const rlim = (v: number): bigint => (v >= 2 ** 64 - 1 ? RLIM_INFINITY : BigInt(Math.trunc(v)))
 
-function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanOp[] {
+/** A read-only /dev or tmpfs: mounted writable, remounted read-only at the end (runc's mountPropagate). */
+const readonlyLater = (m: MountSpec): boolean =>
+  (m.type === "tmpfs" || path.posix.normalize(m.destination) === "/dev") && (parseMountOptions(m.options ?? []).flags & MS.RDONLY) !== 0
+
+/** The mounts' ops; with `sources`, each bind's source becomes a `mountSource` op pushed there. */
+function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, sources?: PlanOp[]): PlanOp[] {
   const ops: PlanOp[] = []
-  for (const m of input.spec.mounts ?? []) ops.push(...mountOne(m, input, isNew))
+  const take = sources
+    ? (p: string, recursive: boolean) => {
+        sources.push({ op: "mountSource", path: p, recursive })
+        return sources.length
+      }
+    : undefined
+  for (const m of input.spec.mounts ?? []) ops.push(...mountOne(m, input, isNew, take))
   return ops
 }
 
-function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean): PlanOp[] {
-  const opts = parseMountOptions(m.options ?? [])
+function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean, take?: (source: string, recursive: boolean) => number): PlanOp[] {
+  const parsed = parseMountOptions(m.options ?? [])
+  // /dev and a tmpfs stay writable until populated (`remountReadonly` at the end), as in runc.
+  const opts = readonlyLater(m) ? { ...parsed, flags: parsed.flags & ~MS.RDONLY } : parsed
   const target = inRoot(m.destination)
   const recursive = {
     ...(opts.recursiveSet || opts.recursiveClear ? { recursiveSet: opts.recursiveSet, recursiveClear: opts.recursiveClear } : {}),
@@ -499,6 +552,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
     const source = path.resolve(input.bundleDir, m.source ?? "")
     const st = fs.statSync(source, { throwIfNoEntry: false })
     const remount = opts.flags & BIND_REMOUNTABLE
+    const tree = take?.(source, (opts.flags & MS.REC) !== 0)
     return [
       {
         op: "mount",
@@ -511,6 +565,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
         create: st && !st.isDirectory() ? "file" : "dir",
         remountFlags: remount,
         ...recursive,
+        ...(tree ? { sourceTree: tree } : {}),
       },
     ]
   }
@@ -521,6 +576,8 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       { op: "mount", source: "/sys", target, fstype: "", data: "", flags: MS.BIND | MS.REC, propagation: MS.SLAVE | MS.REC, create: "dir", remountFlags: MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC, ...recursive },
     ]
   }
+  // tmpcopyup (a read-only tmpfs is made read-only once everything is mounted).
+  const copyUp = opts.copyUp && m.type === "tmpfs"
   return [
     {
       op: "mount",
@@ -533,6 +590,9 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
       create: "dir",
       remountFlags: 0,
       ...recursive,
+      ...(copyUp ? { copyUp: true } : {}),
+      // runc chmods a tmpfs to the mode of the directory it covers (a tmpfs over /etc stays 0755, not 1777).
+      ...(m.type === "tmpfs" ? { keepMode: true } : {}),
     },
   ]
 }

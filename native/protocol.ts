@@ -63,6 +63,8 @@ export const Op = {
   PRESERVE_FDS: 46,
   JOIN_PIDFD: 47,
   LSM_EXEC: 48,
+  MOUNT_SOURCE: 49,
+  CHOWN_STDIO: 50,
 } as const
 export type OpCode = (typeof Op)[keyof typeof Op]
 

@@ -62,7 +62,7 @@ static int known_op(uint16_t code)
 static int before_clone_op(uint16_t code)
 {
 	return code == XC_OP_JOIN_NS || code == XC_OP_JOIN_PIDFD || code == XC_OP_TIME_OFFSETS ||
-	       code == XC_OP_RLIMIT || code == XC_OP_OOM_SCORE_ADJ;
+	       code == XC_OP_RLIMIT || code == XC_OP_OOM_SCORE_ADJ || code == XC_OP_MOUNT_SOURCE;
 }
 
 /* The only fields that carry binary data rather than a C string. */
@@ -179,7 +179,7 @@ int xc_decode_plan(const uint8_t *buf, size_t len, struct xc_plan *plan, struct 
 				return fail(e, "second OP_CLONE");
 			have_clone = 1;
 			plan->clone_at = plan->count;
-		} else if (have_clone ? code < XC_OP_SETID_ROOT || code == XC_OP_JOIN_PIDFD : !before_clone_op(code)) {
+		} else if (have_clone ? code < XC_OP_SETID_ROOT || code == XC_OP_JOIN_PIDFD || code == XC_OP_MOUNT_SOURCE : !before_clone_op(code)) {
 			return fail(e, have_clone ? "op must come before OP_CLONE"
 						  : "op must come after OP_CLONE");
 		}

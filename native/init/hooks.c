@@ -67,6 +67,8 @@ int op_hook(const struct plan_op *op, struct init_state *st, struct init_error *
 		signal(SIGPIPE, SIG_DFL);
 		if (dup2(in[0], 0) < 0)
 			_exit(127);
+		if (op->n[2] && fchdir(st->rootfd) < 0)
+			_exit(127);
 		execve(op->s[0], argv, envp);
 		_exit(127);
 	}

@@ -24,6 +24,11 @@ struct init_state {
 	int fifofd;          /* O_PATH of exec.fifo, -1 until OP_EXEC_FIFO */
 	char exe[4096];      /* OP_RESOLVE_EXEC result */
 	int cwd_done;        /* a mode-2 OP_CHDIR got there while privileged */
+	/* OP_MOUNT_SOURCE: the ops H records before the clone, and the tree fds it takes after it, in a
+	 * MAP_SHARED page that C reads (the fds themselves are in the table they share). */
+	const struct plan_op **sources;
+	uint32_t nsources;
+	int *trees;
 };
 
 /* Every handler has this one signature, used or not. */
@@ -54,13 +59,15 @@ int send_ready(void);
 void report(const struct init_error *err, uint32_t index, uint16_t code);
 
 /* ns.c: H */
-op_fn op_join_ns, op_join_pidfd, op_time_offsets, op_unshare;
-int do_clone(const struct plan_op *op, struct init_error *err); /* 0 in C; never returns in H */
+op_fn op_join_ns, op_join_pidfd, op_time_offsets, op_unshare, op_mount_source;
+int do_clone(const struct plan_op *op, struct init_state *st, struct init_error *err); /* 0 in C; never returns in H */
 
 /* mounts.c */
 int mount_fail(struct init_error *err, int errnum, const char *path); /* names /proc when it is no procfs */
 op_fn op_root_propagation, op_rootfs, op_mount, op_mknod, op_symlink, op_pivot_root, op_mask,
 	op_readonly, op_remount_root_ro;
+/* copy.c: the contents of directory fd `from` into directory fd `to` (tmpcopyup) */
+int copy_tree(int from, int to, const char *what, struct init_error *err);
 
 /* system.c */
 int proc_write(const char *path, const char *data, size_t len, struct init_error *err);
@@ -70,7 +77,7 @@ op_fn op_hostname, op_domainname, op_sysctl, op_loopback_up, op_oom_score_adj;
 /* process.c */
 op_fn op_setid_root, op_setsid, op_rlimit, op_umask, op_exec_fifo, op_wait_start, op_resolve_exec,
 	op_close_fds, op_caps_bounding, op_user, op_caps, op_chdir, op_no_new_privs, op_seccomp,
-	op_exec;
+	op_exec, op_chown_stdio;
 char **split_list(const char *s, uint32_t len);
 
 /* An O_PATH fd of path in the root, an empty file created if missing (never through a symlink out). */

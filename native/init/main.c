@@ -58,6 +58,8 @@ static op_fn *const handlers[XC_OP_MAX] = {
 	[XC_OP_PERSONALITY] = op_personality,
 	[XC_OP_PRESERVE_FDS] = op_preserve_fds,
 	[XC_OP_LSM_EXEC] = op_lsm_exec,
+	[XC_OP_MOUNT_SOURCE] = op_mount_source,
+	[XC_OP_CHOWN_STDIO] = op_chown_stdio,
 };
 
 /* Static (BSS, some 20 MB of address space of which a plan touches only what it
@@ -103,7 +105,7 @@ int main(void)
 		const struct plan_op *op = &plan.ops[i];
 
 		if (op->code == XC_OP_CLONE) {
-			if (do_clone(op, &error) < 0)
+			if (do_clone(op, &state, &error) < 0)
 				die(i, op->code);
 			/* C: the manager has our pid in its cgroups once GO comes.
 			 * Anything else (EOF: the manager gave up) ends us quietly. */

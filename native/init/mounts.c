@@ -243,36 +243,77 @@ static int check_plain_dir(int root, const struct plan_op *op, struct init_error
 	return -err->errnum;
 }
 
+/* The directory under a tmpfs about to cover it, readable (tmpcopyup); -1 with err set. */
+static int open_dir_below(int fd, const char *target, struct init_error *err)
+{
+	int dir = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dir < 0)
+		init_fail(err, errno, "open", target);
+	return dir;
+}
+
 int op_mount(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
 	const char *target = op->s[1];
 	char p[FDPATH_MAX];
 	_cleanup_close_ int fd = -1;
+	_cleanup_close_ int below = -1;
+	int plain = op->n[6] & 1, copy_up = op->n[6] & 2, keep_mode = op->n[6] & 4;
+	mode_t mode = 0;
 	int r;
 
 	if (need_root(st, err) < 0)
 		return -err->errnum;
-	if (op->n[2] > CREATE_FILE)
+	if (op->n[2] > CREATE_FILE || op->n[7] > st->nsources)
 		return init_fail(err, EINVAL, "mount", target);
-	if (op->n[6] && (r = check_plain_dir(st->rootfd, op, err)) < 0)
+	if (plain && (r = check_plain_dir(st->rootfd, op, err)) < 0)
 		return r;
+	if (keep_mode) {
+		/* Only a target that exists now: one made below gets the filesystem's mode. */
+		_cleanup_close_ int was = resolve(st->rootfd, target, 0);
+		struct stat sb;
+
+		if (was >= 0 && fstat(was, &sb) == 0)
+			mode = sb.st_mode & 07777;
+		keep_mode = was >= 0;
+	}
 	fd = op->n[2] ? ensure(st->rootfd, target, (enum create)op->n[2], err)
 		      : resolve(st->rootfd, target, 0);
 	if (fd < 0)
 		return op->n[2] ? fd : init_fail(err, errno, "openat2", target);
 	/* Again, now that ensure() made it: what it made must still be plain. */
-	if (op->n[6] && (r = check_plain_dir(st->rootfd, op, err)) <= 0)
+	if (plain && (r = check_plain_dir(st->rootfd, op, err)) <= 0)
 		return r < 0 ? r : init_fail(err, ENOENT, "openat2", target);
-	if (mount(op->s[0], fdpath(p, fd), op->len[2] ? op->s[2] : NULL, op->n[0],
-		  op->len[3] ? op->s[3] : NULL) < 0)
+	if (copy_up && (below = open_dir_below(fd, target, err)) < 0)
+		return -err->errnum;
+	if (op->n[7]) {
+		/* A tree H took as host root (OP_MOUNT_SOURCE): attach it, once. */
+		int tree = st->trees[op->n[7] - 1];
+
+		r = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+		close(tree);
+		if (r < 0)
+			return init_fail(err, errno, "move_mount", target);
+	} else if (mount(op->s[0], fdpath(p, fd), op->len[2] ? op->s[2] : NULL, op->n[0],
+			 op->len[3] ? op->s[3] : NULL) < 0) {
 		return mount_fail(err, errno, target);
-	if (!op->n[1] && !op->n[3] && !op->n[4] && !op->n[5])
+	}
+	if (!op->n[1] && !op->n[3] && !op->n[4] && !op->n[5] && !copy_up && !keep_mode)
 		return 0;
 	/* The fd still names what lies under the new mount: look again. */
 	close(fd);
 	fd = resolve(st->rootfd, target, 0);
 	if (fd < 0)
 		return init_fail(err, errno, "openat2", target);
+	if (keep_mode && chmod(fdpath(p, fd), mode) < 0)
+		return init_fail(err, errno, "chmod", target);
+	if (copy_up) {
+		_cleanup_close_ int top = open_dir_below(fd, target, err);
+
+		if (top < 0 || copy_tree(below, top, target, err) < 0)
+			return -err->errnum;
+	}
 	if (op->n[1] && mount(NULL, fdpath(p, fd), NULL, op->n[1], NULL) < 0)
 		return mount_fail(err, errno, target);
 	if (op->n[3] && remount(fd, target, op->n[3], err) < 0)
@@ -538,7 +579,22 @@ int op_readonly(const struct plan_op *op, struct init_state *st, struct init_err
 
 int op_remount_root_ro(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
-	_cleanup_close_ int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	_cleanup_close_ int fd = -1;
+
+	if (op->len[0]) {
+		/* A mount in root (runc's finalizeRootfs for a read-only /dev): its current flags stay. */
+		char p[FDPATH_MAX];
+
+		if (need_root(st, err) < 0)
+			return -err->errnum;
+		fd = resolve(st->rootfd, op->s[0], 0);
+		if (fd < 0)
+			return init_fail(err, errno, "openat2", op->s[0]);
+		if (mount(NULL, fdpath(p, fd), NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags(fd), NULL) < 0)
+			return mount_fail(err, errno, op->s[0]);
+		return 0;
+	}
+	fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
 		return init_fail(err, errno, "open", "/");

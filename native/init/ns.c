@@ -10,7 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <linux/mount.h>
 #include <linux/sched.h>
 
 #include "init.h"
@@ -75,24 +77,66 @@ static int write_maps(long pid, const struct plan_op *op, struct init_error *err
 	return r;
 }
 
-int do_clone(const struct plan_op *op, struct init_error *err)
+/* Only recorded here: the trees are taken once C's mount namespace exists (take_sources). */
+int op_mount_source(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	static const struct plan_op *pending[XC_MAX_OPS];
+
+	st->sources = pending;
+	pending[st->nsources++] = op;
+	return 0;
+}
+
+/*
+ * runc's mount fds: as host root, in C's mount namespace, whose copies of the
+ * host's mounts carry the flags the user namespace locked (a clone taken in
+ * ours would let the container's root lift a source's ro or nosuid). The
+ * fds land in the table C shares with us; their numbers in st->trees.
+ */
+static int take_sources(int pidfd, struct init_state *st, struct init_error *err)
+{
+	if (setns(pidfd, CLONE_NEWNS) < 0)
+		return init_fail(err, errno, "setns", "the container's mount namespace");
+	for (uint32_t k = 0; k < st->nsources; k++) {
+		const struct plan_op *src = st->sources[k];
+		unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (src->n[0] ? AT_RECURSIVE : 0);
+		int fd = (int)syscall(SYS_open_tree, AT_FDCWD, src->s[0], flags);
+
+		if (fd < 0)
+			return init_fail(err, errno, "open_tree", src->s[0]);
+		st->trees[k] = fd;
+	}
+	return 0;
+}
+
+int do_clone(const struct plan_op *op, struct init_state *st, struct init_error *err)
 {
 	int pidfd = -1;
 	/* CLONE_PARENT makes C the manager's child, which holds it by pidfd;
 	 * the kernel then gives C our exit signal and ignores exit_signal. */
 	struct clone_args args = {
-		.flags = op->n[0] | CLONE_PARENT | CLONE_PIDFD,
+		.flags = op->n[0] | CLONE_PARENT | CLONE_PIDFD | (st->nsources ? CLONE_FILES : 0),
 		.pidfd = (uint64_t)(uintptr_t)&pidfd,
 		.exit_signal = 0,
 	};
-	long pid = syscall(SYS_clone3, &args, sizeof(args));
+	long pid;
 	int r;
 
+	if (st->nsources) {
+		void *page = mmap(NULL, st->nsources * sizeof(int), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (page == MAP_FAILED)
+			return init_fail(err, errno, "mmap", "mount sources");
+		st->trees = page;
+	}
+	pid = syscall(SYS_clone3, &args, sizeof(args));
 	if (pid < 0)
 		return init_fail(err, errno, "clone3", NULL);
 	if (pid == 0)
 		return 0;
 	r = write_maps(pid, op, err);
+	if (r == 0 && st->nsources)
+		r = take_sources(pidfd, st, err);
 	if (r == 0 && (r = send_child((int)pid, pidfd)) < 0)
 		init_fail(err, -r, "sendmsg", "MSG_CHILD");
 	if (r < 0) {
@@ -100,5 +144,6 @@ int do_clone(const struct plan_op *op, struct init_error *err)
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
 		return r;
 	}
+	close(pidfd); /* C's table too, when shared */
 	_exit(0);
 }

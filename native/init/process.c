@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
@@ -220,6 +221,34 @@ int op_user(const struct plan_op *op, struct init_state *st, struct init_error *
 		return init_fail(err, errno, "setresuid", what);
 	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
 		return init_fail(err, errno, "prctl", "PR_SET_KEEPCAPS");
+	return 0;
+}
+
+/*
+ * runc's fixStdioPermissions: the stdio the manager made belongs to the
+ * process's user, so that it can use its terminal, but the device of
+ * /dev/null is nobody's to take. The gid stays (a devpts may want its own).
+ */
+int op_chown_stdio(const struct plan_op *op, struct init_state *st, struct init_error *err)
+{
+	struct stat null, sb;
+	char what[8];
+
+	/* No /dev/null in the container (runc fails there): the host's device number still is one. */
+	if (stat("/dev/null", &null) < 0)
+		null.st_rdev = makedev(1, 3);
+	for (int fd = 0; fd <= 2; fd++) {
+		snprintf(what, sizeof(what), "fd %d", fd);
+		if (fstat(fd, &sb) < 0)
+			return init_fail(err, errno, "fstat", what);
+		if (sb.st_rdev == null.st_rdev || (S_ISCHR(sb.st_mode) && sb.st_rdev == makedev(1, 3)))
+			continue;
+		/* EINVAL/EPERM: the owner or the uid is not mapped in our user namespace; EROFS: a
+		 * read-only /dev. Better an untouched stdio than no container (runc does the same). */
+		if (fchown(fd, (uid_t)op->n[0], (gid_t)-1) < 0 && errno != EINVAL && errno != EPERM &&
+		    errno != EROFS)
+			return init_fail(err, errno, "fchown", what);
+	}
 	return 0;
 }
 

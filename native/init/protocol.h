@@ -9,6 +9,7 @@
  *                                    run OP_JOIN_NS / OP_JOIN_PIDFD / OP_TIME_OFFSETS
  *                                    OP_CLONE: clone3(CLONE_PARENT|CLONE_PIDFD|ns…)
  *                                      H writes uid_map/gid_map of child C
+ *                                      (OP_MOUNT_SOURCE: H joins C's mount ns, takes the trees)
  *   MSG_CHILD {pid} + [pidfd]   ◄─── H exits 0
  *   join cgroups (cgroup.procs)
  *   MSG_GO {hook states}        ───► C (same socket, inherited) runs its ops
@@ -90,6 +91,11 @@ enum xc_op {
 	                           N1 = propagation flags applied after (0 = none),
 	                           N2 = create the target if missing: 0 no, 1 directory, 2 empty file,
 	                           N3 = if non-zero: remount with MS_REMOUNT|MS_BIND|N3 (ro/nosuid… of a bind),
+	                           N4/N5 = mount_setattr(AT_RECURSIVE) attributes to set/clear after it,
+	                           N6 = bits: 1 the target must be a plain directory (proc, sysfs), 2 copy up: fill
+	                           the new mount with a copy of the directory it covers (tmpcopyup), 4 a target that
+	                           exists before the op gives its mode to the new mount's root (runc's tmpfs chmod),
+	                           N7 = k > 0: attach the k-th OP_MOUNT_SOURCE tree (move_mount) instead of mount(2).
 	                           The mount goes through an O_PATH fd of the resolved target (/proc/self/fd/N). */
 	XC_OP_MKNOD = 15,       /* S0 = target in root, N0 = mode (S_IFCHR|perm …), N1 = major, N2 = minor,
 	                           N3 = uid, N4 = gid: mknod (replacing nothing: EEXIST is an error) then chown */
@@ -103,7 +109,8 @@ enum xc_op {
 	                           /dev/null (verified to be char 1:3 through an O_PATH fd, CVE-2025-31133);
 	                           ENOENT is ignored */
 	XC_OP_READONLY = 20,    /* S0 = absolute path: bind onto itself, remount read-only; ENOENT is ignored */
-	XC_OP_REMOUNT_ROOT_RO = 21, /* remount / read-only, keeping the flags the kernel has locked */
+	XC_OP_REMOUNT_ROOT_RO = 21, /* remount / read-only, keeping the flags the kernel has locked; with S0 = an
+	                               absolute path in root: remount that mount read-only, keeping its other flags */
 	XC_OP_HOSTNAME = 22,    /* S0 */
 	XC_OP_DOMAINNAME = 23,  /* S0 */
 	XC_OP_SYSCTL = 24,      /* S0 = path under /proc/sys ("net/ipv4/ip_forward"), S1 = value; the fd written
@@ -139,8 +146,9 @@ enum xc_op {
 	XC_OP_SYNC = 40,        /* send MSG_SYNC and wait for MSG_GO: the manager runs the prestart and
 	                           createRuntime hooks at this point (EOF instead: exit 1) */
 	XC_OP_HOOK = 41,        /* S0 = path, S1 = argv, S2 = env (NUL lists as OP_EXEC), N0 = timeout in seconds
-	                           (0: none), N1 = which state from MSG_GO goes to its stdin: run it in our
-	                           namespaces and wait; a non-zero exit, a signal or the timeout fails the op */
+	                           (0: none), N1 = which state from MSG_GO goes to its stdin, N2 = 1: its cwd is the
+	                           rootfs (runc chdirs there before createContainer): run it in our namespaces
+	                           and wait; a non-zero exit, a signal or the timeout fails the op */
 	XC_OP_CONSOLE = 42,     /* N0 = rows, N1 = columns (0: leave), N2 = 1: bind the peer over /dev/console
 	                           (the init's; not an exec'd process's). After OP_PIVOT_ROOT: open a pty in
 	                           the container's devpts (/dev/pts/ptmx), bind through fds (CVE-2025-52565),
@@ -158,6 +166,14 @@ enum xc_op {
 	XC_OP_LSM_EXEC = 48,    /* S0 = attr file ("/proc/thread-self/attr/apparmor/exec" …), S1 = text: write it
 	                           once, so that the next execve enters that AppArmor profile / SELinux label.
 	                           The file must be on procfs unless N0 = 1 (a test stand-in, see config/lsm.ts) */
+	XC_OP_MOUNT_SOURCE = 49, /* H, before OP_CLONE: S0 = host path, N0 = 1: recursive. Taken after the clone,
+	                            as host root: H joins C's mount namespace (so that the copy keeps the
+	                            flags the kernel locked there) and takes open_tree(OPEN_TREE_CLONE) of S0
+	                            into the fd table C shares with it (the clone adds CLONE_FILES when a plan
+	                            has one): a bind source a user namespace's root cannot reach (runc's mount
+	                            fds). The k-th (from 1) is OP_MOUNT's N7 = k */
+	XC_OP_CHOWN_STDIO = 50, /* N0 = uid: fchown fds 0-2 to it, except one that is the device of /dev/null;
+	                           EINVAL/EPERM/EROFS leave that fd as it is (runc's fixStdioPermissions) */
 	XC_OP_MAX
 };
 

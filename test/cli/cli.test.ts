@@ -81,6 +81,7 @@ describe("spec and features", () => {
     expect(f.linux.capabilities).toContain("CAP_CHECKPOINT_RESTORE")
     expect(f.mountOptions).toContain("rbind")
     expect(f.mountOptions).toContain("rro")
+    expect(f.mountOptions).toContain("tmpcopyup")
     expect(f).toMatchObject({ hooks: expect.arrayContaining(["createContainer", "poststop"]), linux: { seccomp: { enabled: true } } })
     // runc's top-level keys in runc's order; checkpoint advertised under runc's annotation.
     expect(Object.keys(f)).toEqual(["ociVersionMin", "ociVersionMax", "hooks", "mountOptions", "linux", "annotations"])

@@ -139,8 +139,11 @@ describe("the init plan", () => {
       propagation: (1 << 19) | 16384,
       recursiveSet: 0,
       recursiveClear: 0,
+      copyUp: false,
       data: ["mode=755", "size=1k"],
     })
+    // runc's extension, never fs data.
+    expect(parseMountOptions(["tmpcopyup", "mode=755"])).toMatchObject({ copyUp: true, data: ["mode=755"] })
     // Recursive ones as mount_setattr attributes; an atime mode clears the whole atime field with it.
     expect(parseMountOptions(["rro", "rnosuid", "rnoatime", "rexec"])).toMatchObject({ recursiveSet: 0x1 | 0x2 | 0x10, recursiveClear: 0x70 | 0x8, data: [] })
     expect(parseMountOptions(["ratime"])).toMatchObject({ recursiveSet: 0, recursiveClear: 0x70 })
@@ -168,5 +171,74 @@ describe("the init plan", () => {
       process: { ...spec.process!, capabilities: { permitted: ["CAP_KILL", "CAP_CHOWN"], inheritable: ["CAP_KILL"], ambient: ["CAP_KILL", "CAP_CHOWN"] } },
     })
     expect(ops.find((o) => o.op === "caps")).toMatchObject({ ambient: ["CAP_KILL"] })
+  })
+
+  const planOf = (spec: Spec) => buildPlan({ spec: { ...spec, root: { path: "/nonexistent" } }, rootfs: "/nonexistent", bundleDir: "/nonexistent", fifoPath: "/f", cgroupBinds: [] }).ops
+
+  it("in a new user namespace, bind sources are taken by the helper before the clone, one tree per bind (runc's mount fds)", () => {
+    const base = defaultSpec(["sh"])
+    const binds = [
+      { destination: "/a", type: "bind", source: "/srv/a", options: ["rbind"] },
+      { destination: "/b", type: "bind", source: "/srv/b", options: ["bind", "ro"] },
+    ]
+    const userns: Spec = {
+      ...base,
+      mounts: [...(base.mounts ?? []), ...binds],
+      linux: { ...base.linux, namespaces: [...(base.linux?.namespaces ?? []), { type: "user" }], uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }] },
+    }
+    const ops = planOf(userns)
+    const clone = ops.findIndex((o) => o.op === "clone")
+    const sources = ops.flatMap((o, i) => (o.op === "mountSource" ? [{ o, i }] : []))
+    expect(sources.map((s) => s.o)).toEqual([
+      { op: "mountSource", path: "/srv/a", recursive: true },
+      { op: "mountSource", path: "/srv/b", recursive: false },
+    ])
+    for (const s of sources) expect(s.i).toBeLessThan(clone)
+    expect(ops.filter((o) => o.op === "mount" && o.sourceTree !== undefined).map((o) => o.op === "mount" && [o.target, o.sourceTree])).toEqual([
+      ["a", 1],
+      ["b", 2],
+    ])
+    // The wire carries the tree number in N7 of MOUNT.
+    const wire = decodePlan(encodePlan(toWire({ ops })))
+    expect(wire.filter((w) => w.op === 14 && w.n?.[7] !== undefined).map((w) => w.n?.[7])).toEqual([1n, 2n])
+    // Without a user namespace the init reaches every source itself.
+    expect(planOf({ ...base, mounts: [...(base.mounts ?? []), ...binds] }).some((o) => o.op === "mountSource" || (o.op === "mount" && o.sourceTree))).toBe(false)
+  })
+
+  it("a read-only /dev or tmpfs is mounted writable and remounted read-only after its devices, links, mounts and console", () => {
+    const base = defaultSpec(["sh"])
+    const spec: Spec = {
+      ...base,
+      process: { ...base.process!, terminal: true },
+      mounts: (base.mounts ?? []).map((m) => (m.destination === "/dev" ? { ...m, options: [...(m.options ?? []), "ro"] } : m)),
+    }
+    const ops = planOf(spec)
+    const dev = ops.find((o) => o.op === "mount" && o.target === "dev")
+    expect(dev?.op === "mount" && (dev.flags & 1) === 0).toBe(true)
+    const ro = ops.findIndex((o) => o.op === "remountReadonly" && o.path === "/dev")
+    const last = (pred: (o: PlanOp) => boolean) => ops.reduce((at, o, i) => (pred(o) ? i : at), -1)
+    expect(ro).toBeGreaterThan(last((o) => o.op === "mount" || o.op === "mknod" || o.op === "symlink" || o.op === "console"))
+    expect(planOf(base).some((o) => o.op === "remountReadonly")).toBe(false)
+  })
+
+  it("tmpcopyup: only on tmpfs; a read-only one is filled first, then remounted read-only at the end", () => {
+    const m = (type: string) => [{ destination: "/etc", type, source: "x", options: ["tmpcopyup"] }]
+    expect(mountOptionProblem(m("tmpfs"))).toBeUndefined()
+    expect(mountOptionProblem(m("bind"))).toMatchObject({ path: "mounts[0].options[0]", reason: expect.stringContaining("tmpfs mounts only") })
+    const base = defaultSpec(["sh"])
+    const ops = planOf({ ...base, mounts: [...(base.mounts ?? []), { destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup", "ro", "nosuid", "mode=755"] }] })
+    expect(ops.find((o) => o.op === "mount" && o.target === "etc")).toMatchObject({ copyUp: true, flags: 2, remountFlags: 0, data: "mode=755" })
+    expect(ops.filter((o) => o.op === "remountReadonly")).toEqual([{ op: "remountReadonly", path: "/etc" }])
+  })
+
+  it("stdio is chowned right before the user switch; createContainer hooks run in the rootfs", () => {
+    const base = defaultSpec(["sh"])
+    const ops = planOf({ ...base, process: { ...base.process!, user: { uid: 1000, gid: 1000 } }, hooks: { createContainer: [{ path: "/bin/true" }], startContainer: [{ path: "/bin/true" }] } })
+    const user = ops.findIndex((o) => o.op === "user")
+    expect(ops[user - 1]).toEqual({ op: "chownStdio", uid: 1000 })
+    expect(ops.filter((o) => o.op === "hook").map((o) => o.op === "hook" && [o.state, o.cwdRootfs ?? false])).toEqual([
+      ["create", true],
+      ["start", false],
+    ])
   })
 })
