@@ -105,9 +105,15 @@ else
   ((${#execs[@]})) || die "no validation executables in $rt"
   baseline=$here/test/conformance/baseline.txt
   if [[ $default_runtime == 1 && $use_baseline == 1 && -f $baseline ]]; then
+    from_baseline=0; [[ -z $max_failed ]] && from_baseline=1
     : "${max_failed:=$(sed -n 's/^failed=\([0-9]*\).*/\1/p' "$baseline")}"
     : "${min_passed:=$(sed -n 's/^passed=\([0-9]*\).*/\1/p' "$baseline")}"
     : "${max_err:=$(sed -n 's/^err=\([0-9]*\).*/\1/p' "$baseline")}"
+    # linux_cgroups_relative_hugetlb makes one container per huge page size the host offers, and each
+    # fails here the same way (no v1 hugetlb hierarchy: refused at create, as runc). The baseline counts
+    # one size; a host with more (2 MiB and 1 GiB) fails one more check per extra size.
+    sizes=$(find /sys/kernel/mm/hugepages -maxdepth 1 -name 'hugepages-*' 2>/dev/null | wc -l)
+    if ((from_baseline && sizes > 1)); then max_failed=$((max_failed + sizes - 1)); fi
   fi
 fi
 tapdir=$cache/tap log=$cache/failures.log
