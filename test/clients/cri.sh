@@ -19,6 +19,11 @@ up() {
   # The CRI plugin's config as a cluster operator writes it (README "Kubernetes"), with every path
   # under WORK so that nothing is shared with a containerd the host may run. Pods use the host's
   # network, so the (empty) CNI directories are never read.
+  # containerd gives the sandbox oom_score_adj -998, which only CAP_SYS_RESOURCE may set; where this
+  # process lacks it (a restricted CI container), runc and xcontainer both fail to start the pause, so
+  # containerd is told to clamp scores to its own, its option for exactly that (rootless) case.
+  restrict_oom=false
+  (( (0x$(awk '/^CapEff:/ { print $2 }' /proc/self/status) >> 24) & 1 )) || restrict_oom=true
   cat >"$work/config.toml" <<TOML
 version = 2
 root = "$work/root"
@@ -29,6 +34,7 @@ state = "$work/state"
   path = "$work/opt"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "localhost/xc-pause:latest"
+  restrict_oom_score_adj = $restrict_oom
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".cni]
