@@ -16,6 +16,8 @@ import { connect, type CriClient } from "./cri/client.ts"
 
 const repo = path.resolve(import.meta.dirname, "..", "..")
 const xcontainer = path.join(repo, "bin", "xcontainer")
+// The handler's BinaryName: bin/xcontainer, or a wrapper of it that logs each call (CALLS.md's CRI table).
+const handlerBinary = process.env.XC_CRI_BINARY ?? xcontainer
 const have = (cmd: string) => spawnSync(cmd, ["--version"]).status === 0
 const reason =
   skipReason ??
@@ -89,7 +91,7 @@ describe.skipIf(reason)("kubelet's CRI calls through containerd drive xcontainer
   })
 
   beforeAll(() => {
-    const r = spawnSync("bash", [path.join(repo, "test", "clients", "cri.sh"), "up", work, xcontainer], { encoding: "utf8", timeout: 120_000 })
+    const r = spawnSync("bash", [path.join(repo, "test", "clients", "cri.sh"), "up", work, handlerBinary], { encoding: "utf8", timeout: 120_000 })
     if (r.status !== 0) throw new Error(`cri.sh up failed (${r.status}): ${r.stderr}`)
     fs.mkdirSync(logs)
     cri = connect(path.join(work, "containerd.sock"))
