@@ -41,9 +41,14 @@ export function buildExecPlan(input: ExecPlanInput): InitPlan {
   const namespaces = input.spec.linux?.namespaces ?? []
   const ops: PlanOp[] = []
   const types = JOIN_ORDER.filter((t) => namespaces.some((n) => n.type === t))
+  // oom_score_adj before the joins, as runc's nsexec does: once in the container's mount namespace,
+  // /proc is the container's, of a pid namespace this helper is not in (/proc/self: ENOENT). CRI gives
+  // every exec the container's oomScoreAdj (ExecSync failed on it). Rlimits stay after the user join.
+  const limits = limitOps(proc)
+  ops.push(...limits.filter((o) => o.op === "oomScoreAdj"))
   if (input.initPidfdAt !== undefined) ops.push({ op: "joinPidfd", fd: input.initPidfdAt, types })
   else for (const t of types) ops.push({ op: "joinNamespace", type: t, path: `/proc/${input.initPid}/ns/${NS_FILE[t]}` })
-  ops.push(...limitOps(proc))
+  ops.push(...limits.filter((o) => o.op !== "oomScoreAdj"))
   ops.push({ op: "clone", namespaces: [], uidMap: "", gidMap: "", denySetgroups: false })
   // Joining a user namespace leaves our host uid unmapped in it: become its root before anything else.
   if (namespaces.some((n) => n.type === "user")) ops.push({ op: "setIdRoot" })
