@@ -106,3 +106,49 @@ describe.skipIf(skipReason)("mountpoints of nested binds on restore", () => {
     io.close()
   })
 })
+
+describe.skipIf(skipReason)("the container's CRIU configuration file (org.criu.config)", () => {
+  const annotated = (file: string | undefined) => (s: Spec) => (file === undefined ? s : { ...s, annotations: { ...s.annotations, "org.criu.config": file } })
+  /** A configuration file that sends CRIU's log to `log` (in the work directory): its settings win over the request's. */
+  const config = (log: string) => {
+    const f = path.join(WORK, uniq("criu.conf"))
+    fs.writeFileSync(f, `log-file ${log}\n`)
+    return f
+  }
+
+  it("the annotation names the file CRIU reads on checkpoint and on restore, each from its own config", async () => {
+    const id = uniq("crconf")
+    const io = await pipes()
+    const c = await run({ root, id, bundle: bundle(countInto("/dev/shm/c"), annotated(config("ckpt-by-conf.log"))).dir, stdio: io.stdio })
+    await sleep(200)
+    const imagePath = images()
+    await c.checkpoint({ imagePath })
+    await c.destroy()
+    expect(fs.readFileSync(path.join(imagePath, "ckpt-by-conf.log"), "utf8")).toMatch(/Dumping finished successfully/)
+    expect(fs.existsSync(path.join(imagePath, "dump.log"))).toBe(false)
+    const r = await restore({ root, id, bundle: bundle(countInto("/dev/shm/c"), annotated(config("rst-by-conf.log"))).dir, imagePath, stdio: io.stdio })
+    expect(fs.readFileSync(path.join(imagePath, "rst-by-conf.log"), "utf8")).toMatch(/Restore finished successfully/)
+    expect(fs.existsSync(path.join(imagePath, "restore.log"))).toBe(false)
+    await r.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+    io.close()
+  })
+
+  it("without the annotation CRIU is pointed at /etc/criu/runc.conf (and goes on when there is none); an empty one names no file", async () => {
+    const dumpLog = async (annotation: string | undefined) => {
+      const id = uniq("crconf")
+      const io = await pipes()
+      const c = await run({ root, id, bundle: bundle(countInto("/dev/shm/c"), annotated(annotation)).dir, stdio: io.stdio })
+      await sleep(200)
+      const imagePath = images()
+      await c.checkpoint({ imagePath })
+      await c.destroy()
+      expect(expectNoTrace(root, id)).toEqual([])
+      io.close()
+      return fs.readFileSync(path.join(imagePath, "dump.log"), "utf8")
+    }
+    // CRIU says at debug level which file it was given (cr-service.c setup_opts_from_req).
+    expect(await dumpLog(undefined)).toContain("Would overwrite RPC settings with values from /etc/criu/runc.conf")
+    expect(await dumpLog("")).not.toContain("Would overwrite RPC settings")
+  })
+})
