@@ -28,7 +28,7 @@ import { StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode, type PageServer } from "./criu.ts"
 import { checkPageServer, checkStatusFd, closeQuietly, emptyNsMask, requireFeatures, signalStatusFd } from "./checkpoint-options.ts"
-import { criuConfigFile, inRootfs, prepareRestoreMountpoints } from "./criu-mounts.ts"
+import { criuConfigFile, inRootfs, prepareRestoreMountpoints, type Bound } from "./criu-mounts.ts"
 import { closeFds } from "./criu-swrk.ts"
 import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
 import { runHooks } from "./hooks.ts"
@@ -104,11 +104,18 @@ export interface RestoreOptions {
 export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleDir: string, paths: CgroupPaths, layout: HostFacts["layout"]): Map<string, string> {
   const plan = buildPlan({ spec, rootfs, bundleDir, fifoPath: "/nonexistent/exec.fifo", cgroupBinds: cgroupBinds(paths, layout) })
   const binds = new Map<string, string>()
-  for (const op of plan.ops)
+  // The host binds so far: a later destination below one is looked up in its source.
+  const bound: Bound[] = []
+  for (const op of plan.ops) {
     // MS_BIND = 4096; the plan's targets are relative to the rootfs.
+    if (op.op !== "mount" || (op.flags & 4096) === 0) continue
     // Keyed by where the init's mount landed, the destination resolved inside the rootfs (a symlink
     // followed): that is the mountpoint CRIU finds in the mountinfo (runc's securejoin).
-    if (op.op === "mount" && (op.flags & 4096) !== 0 && path.isAbsolute(op.source)) binds.set(inRootfs(rootfs, path.posix.join("/", op.target)), op.source)
+    const dest = inRootfs(rootfs, path.posix.join("/", op.target), bound)
+    if (!path.isAbsolute(op.source)) continue
+    bound.push({ dest, source: op.source })
+    binds.set(dest, op.source)
+  }
   return binds
 }
 

@@ -20,12 +20,27 @@ import { toSyscallError } from "./kernel-live.ts"
 /** As filepath-securejoin: at most this many symlinks on the way (then the path is taken as written). */
 const MAX_SYMLINKS = 255
 
+/** A bind made before: what the container sees at `dest` (a resolved container path) is the host's `source`. */
+export interface Bound {
+  readonly dest: string
+  readonly source: string
+}
+
+/** Where the container path `p` is on the host: in the source of the deepest earlier bind holding it, else in the rootfs. */
+const hostPath = (root: string, binds: readonly Bound[], p: string): string => {
+  const b = binds.filter((x) => p === x.dest || p.startsWith(x.dest === "/" ? "/" : `${x.dest}/`)).sort((x, y) => y.dest.length - x.dest.length)[0]
+  return b ? path.join(b.source, p.slice(b.dest.length)) : path.join(root, p)
+}
+
 /**
  * `dest` resolved inside `root` as the container sees it, as an absolute container path: symlinks are
  * followed with `root` as their "/", ".." stops at the root, and components that do not exist (yet)
- * are kept as written. The host is only read (lstat, readlink), never written.
+ * are kept as written. Components below an earlier bind are looked up in its source, as the init's
+ * openat2 finds them once that bind is mounted (runc binds them for the moment instead). Mounts of
+ * other kinds are not looked into: their content does not exist before they are mounted. The host
+ * is only read (lstat, readlink), never written.
  */
-export function inRootfs(root: string, dest: string): string {
+export function inRootfs(root: string, dest: string, binds: readonly Bound[] = []): string {
   const done: string[] = []
   let todo = dest.split("/")
   let links = 0
@@ -36,13 +51,16 @@ export function inRootfs(root: string, dest: string): string {
       done.pop()
       continue
     }
-    const here = path.join(root, ...done, part)
+    const here = `/${[...done, part].join("/")}`
     let target: string | undefined
-    try {
-      if (fs.lstatSync(here).isSymbolicLink()) target = fs.readlinkSync(here)
-    } catch {
-      // Missing (or unreadable): kept as written, as securejoin does for a path not created yet.
-    }
+    // A bind's mountpoint is the mounted directory, never a symlink.
+    if (!binds.some((b) => b.dest === here))
+      try {
+        const host = hostPath(root, binds, here)
+        if (fs.lstatSync(host).isSymbolicLink()) target = fs.readlinkSync(host)
+      } catch {
+        // Missing (or unreadable): kept as written, as securejoin does for a path not created yet.
+      }
     if (target === undefined) {
       done.push(part)
       continue
@@ -93,17 +111,18 @@ export const prepareRestoreMountpoints = (spec: Spec, rootfs: string, bundleDir:
   Effect.gen(function* () {
     /** Earlier mounts: their resolved destination, and the host directory a bind shows there. */
     const earlier: { dest: string; source?: string }[] = []
+    const bound: Bound[] = []
     for (const m of spec.mounts ?? []) {
-      const dest = inRootfs(rootfs, m.destination)
+      const dest = inRootfs(rootfs, m.destination, bound)
       const under = earlier
-        .filter((e) => dest.startsWith(e.dest === "/" ? "/" : `${e.dest}/`) && dest !== e.dest)
+        .filter((e) => dest !== e.dest && dest.startsWith(e.dest === "/" ? "/" : `${e.dest}/`))
         .sort((a, b) => b.dest.length - a.dest.length)[0]
-      const bind = isBind(m)
-      const source = bind ? path.resolve(bundleDir, m.source ?? "") : undefined
+      // Below a bind: the path in its source (the deepest bind holding it), else in the rootfs.
+      const host = hostPath(rootfs, bound, dest)
+      const source = isBind(m) ? path.resolve(bundleDir, m.source ?? "") : undefined
       earlier.push({ dest, ...(source !== undefined ? { source } : {}) })
+      if (source !== undefined) bound.push({ dest, source })
       if (m.type === "cgroup" || (under && under.source === undefined)) continue
-      // Below a bind: the path in its source, resolved there as the container would (the source is its "/" for those components).
-      const host = under?.source !== undefined ? path.join(under.source, inRootfs(under.source, dest.slice(under.dest.length))) : path.join(rootfs, dest)
       const st = source !== undefined ? fs.statSync(source, { throwIfNoEntry: false }) : undefined
       yield* Effect.try({
         try: () => {

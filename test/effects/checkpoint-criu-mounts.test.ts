@@ -102,3 +102,28 @@ describe("prepareRestoreMountpoints", () => {
     expect(r).toMatchObject({ _tag: "Failure", failure: { _tag: "SyscallError", syscall: "mkdir", path: path.join(root, "file", "x") } })
   })
 })
+
+describe("destinations below a bind", () => {
+  it("a symlink in the outer bind's source is followed there, with the container's / as its root", () => {
+    const [root, outer, inner] = [tmp(), tmp(), tmp()]
+    fs.mkdirSync(path.join(root, "real"), { recursive: true })
+    fs.mkdirSync(path.join(outer, "target"), { recursive: true })
+    // Relative: stays in the outer source; absolute: from the container's root, i.e. the rootfs.
+    fs.symlinkSync("target", path.join(outer, "rel"))
+    fs.symlinkSync("/real", path.join(outer, "abs"))
+    const binds = [{ dest: "/data", source: outer }]
+    expect(inRootfs(root, "/data/rel/x", binds)).toBe("/data/target/x")
+    expect(inRootfs(root, "/data/abs", binds)).toBe("/real")
+    const spec = {
+      ...defaultSpec(["sh"]),
+      mounts: [
+        { destination: "/data", type: "bind", source: outer, options: ["rbind"] },
+        { destination: "/data/rel", type: "bind", source: inner, options: ["rbind"] },
+      ],
+    }
+    expect(Object.fromEntries(hostBinds(spec, root, "/b", {}, "v1"))).toEqual({ "/data": outer, "/data/target": inner })
+    Effect.runSync(prepareRestoreMountpoints(spec, root, "/b"))
+    expect(fs.existsSync(path.join(root, "data", "target"))).toBe(false)
+    expect(fs.lstatSync(path.join(outer, "rel")).isSymbolicLink()).toBe(true)
+  })
+})

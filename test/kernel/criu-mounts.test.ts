@@ -56,6 +56,29 @@ describe.skipIf(skipReason)("external bind mounts, where CRIU sees them", () => 
     expect(expectNoTrace(root, id)).toEqual([])
     io.close()
   })
+
+  it("a bind below another bind, at a symlink in the outer one's source, is keyed by where it landed", async () => {
+    const id = uniq("crsym2")
+    const io = await pipes()
+    const [outer, src1, src2] = [hostDir(), hostDir(), hostDir()]
+    fs.mkdirSync(path.join(outer, "target"))
+    fs.symlinkSync("target", path.join(outer, "link"))
+    const loop = countInto("/data/link/c")
+    const mounts = (src: string) => withMounts(bind("/data", outer), bind("/data/link", src))
+    const c = await run({ root, id, bundle: bundle(loop, mounts(src1)).dir, stdio: io.stdio })
+    await sleep(400)
+    const imagePath = images()
+    await c.checkpoint({ imagePath })
+    await c.destroy()
+    const at = Number(fs.readFileSync(path.join(src1, "c"), "utf8"))
+    fs.copyFileSync(path.join(src1, "c"), path.join(src2, "c"))
+    const r = await restore({ root, id, bundle: bundle(loop, mounts(src2)).dir, imagePath, stdio: io.stdio })
+    await sleep(400)
+    expect(Number(fs.readFileSync(path.join(src2, "c"), "utf8"))).toBeGreaterThan(at)
+    await r.destroy({ force: true })
+    expect(expectNoTrace(root, id)).toEqual([])
+    io.close()
+  })
 })
 
 describe.skipIf(skipReason)("mountpoints of nested binds on restore", () => {
