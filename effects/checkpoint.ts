@@ -28,6 +28,7 @@ import { StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode, type PageServer } from "./criu.ts"
 import { checkPageServer, checkStatusFd, closeQuietly, emptyNsMask, requireFeatures, signalStatusFd } from "./checkpoint-options.ts"
+import { criuConfigFile, inRootfs, prepareRestoreMountpoints, type Bound } from "./criu-mounts.ts"
 import { closeFds } from "./criu-swrk.ts"
 import { ConfigError, CriuFailed, type ContainerError } from "./errors.ts"
 import { runHooks } from "./hooks.ts"
@@ -103,9 +104,18 @@ export interface RestoreOptions {
 export function hostBinds(spec: ContainerRecord["spec"], rootfs: string, bundleDir: string, paths: CgroupPaths, layout: HostFacts["layout"]): Map<string, string> {
   const plan = buildPlan({ spec, rootfs, bundleDir, fifoPath: "/nonexistent/exec.fifo", cgroupBinds: cgroupBinds(paths, layout) })
   const binds = new Map<string, string>()
-  for (const op of plan.ops)
+  // The host binds so far: a later destination below one is looked up in its source.
+  const bound: Bound[] = []
+  for (const op of plan.ops) {
     // MS_BIND = 4096; the plan's targets are relative to the rootfs.
-    if (op.op === "mount" && (op.flags & 4096) !== 0 && path.isAbsolute(op.source)) binds.set(path.posix.join("/", op.target), op.source)
+    if (op.op !== "mount" || (op.flags & 4096) === 0) continue
+    // Keyed by where the init's mount landed, the destination resolved inside the rootfs (a symlink
+    // followed): that is the mountpoint CRIU finds in the mountinfo (runc's securejoin).
+    const dest = inRootfs(rootfs, path.posix.join("/", op.target), bound)
+    if (!path.isAbsolute(op.source)) continue
+    bound.push({ dest, source: op.source })
+    binds.set(dest, op.source)
+  }
   return binds
 }
 
@@ -115,6 +125,12 @@ const CRIU_NS: Record<string, string> = { network: "net", pid: "pid", ipc: "ipc"
 const extKey = (type: "network" | "pid") => (type === "network" ? "extRootNetNS" : "extRootPidNS")
 /** Namespaces the config joins by path. */
 const joined = (spec: ContainerRecord["spec"]) => (spec.linux?.namespaces ?? []).flatMap((n) => (n.path ? [{ type: n.type, path: n.path }] : []))
+
+/** The container's CRIU configuration file, for both dump and restore (runc's org.criu.config annotation). */
+const configFileOf = (spec: ContainerRecord["spec"]): { configFile?: string } => {
+  const file = criuConfigFile(spec.annotations)
+  return file === undefined ? {} : { configFile: file }
+}
 
 /** The hierarchy directory holding the freezer, if the container has one (v1). */
 const freezerDir = (paths: CgroupPaths): string | undefined =>
@@ -242,6 +258,7 @@ export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effe
         lazyPages: o.lazyPages ?? false,
         autoDedup: o.autoDedup ?? false,
         emptyNs,
+        ...configFileOf(record.spec),
         onNotify: (n) =>
           Effect.andThen(
             onDumpNotify(() => {
@@ -319,6 +336,8 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
       // Joined net and pid namespaces go to CRIU as fds 4, 5, …; the others it joins by path (runc's handleRestoringNamespaces).
       const nsJoined = joined(spec)
       const external = nsJoined.filter((n) => n.type === "network" || n.type === "pid")
+      // The mountpoints CRIU will look for in the rootfs and in the bind sources (runc's prepareCriuRestoreMounts).
+      yield* prepareRestoreMountpoints(spec, bundle.rootfs, bundle.dir)
       nsFds = yield* Effect.forEach(external, (n) => Effect.try({ try: () => fs.openSync(n.path, "r"), catch: toSyscallError("open", n.path) }))
       const pid = yield* criu.restore({
         imagePath,
@@ -332,6 +351,7 @@ export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, 
         emptyNs,
         autoDedup: o.autoDedup ?? false,
         lazyPages: o.lazyPages ?? false,
+        ...configFileOf(spec),
         extMounts: [...binds].map(([mp, source]) => ({ key: mp, val: source })),
         // As create, our stdio by default. CRIU checks that each takes the place of one of its kind (a file
         // for a file: its mode, and its size unless it is O_APPEND; /dev/null for /dev/null).

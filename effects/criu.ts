@@ -59,6 +59,8 @@ export interface CriuCommon {
   readonly autoDedup?: boolean
   /** Dump: serve pages from memory on request instead of writing them; restore: fault them in through userfaultfd. */
   readonly lazyPages?: boolean
+  /** A CRIU configuration file whose settings override the request's (criu_opts.config_file; see criuConfigFile). */
+  readonly configFile?: string
   readonly onNotify?: (n: CriuNotification) => Effect.Effect<void, ContainerError>
 }
 
@@ -197,6 +199,7 @@ const commonOpts = (o: CriuCommon, imagesFd: number, workFd: number | undefined,
   emptyNs: o.emptyNs ?? 0,
   autoDedup: o.autoDedup ?? false,
   lazyPages: o.lazyPages ?? false,
+  ...(o.configFile !== undefined ? { configFile: o.configFile } : {}),
 })
 
 /** Puts the log's error lines into a CriuFailed (a spawn or protocol failure has no log to add). */
