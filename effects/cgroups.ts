@@ -78,6 +78,17 @@ export interface CgroupsService {
    * (the caller then kills pid by pid); absent in layers that have no cgroup2.
    */
   readonly killAll?: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
+  /**
+   * Memory-pressure notifications (libcontainer's NotifyMemoryPressure; pressure.ts): `onEvent(count)`
+   * each time the container's memory cgroup reaches `level`, `onEnd()` once when the watch ends.
+   * Absent in layers that cannot watch.
+   */
+  readonly memoryPressure?: (
+    paths: CgroupPaths,
+    level: "low" | "medium" | "critical",
+    onEvent: (count: number) => void,
+    onEnd: () => void,
+  ) => Effect.Effect<{ readonly close: () => void }, CgroupError>
 }
 
 export class Cgroups extends Context.Service<Cgroups, CgroupsService>()("xcontainer/Cgroups") {}

@@ -110,6 +110,11 @@ export interface Addon {
    */
   watchEventfd(fd: number, onEvent: (error: Error | null, count?: number) => void): Watch
   /**
+   * Watches an fd for POLLPRI (a cgroup v2 PSI trigger): `onEvent(null)` each time it is raised;
+   * POLLERR (the cgroup is gone) calls `onEvent(error)` once and closes the watch. The fd stays the caller's.
+   */
+  watchPriority(fd: number, onEvent: (error: Error | null) => void): Watch
+  /**
    * Watches a seccomp listener fd: `onNotification` for each SECCOMP_IOCTL_NOTIF_RECV, then
    * `onEnd(null)` once no task uses the filter (POLLHUP) or `onEnd(error)`. The fd stays the caller's.
    */
