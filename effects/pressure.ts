@@ -10,9 +10,11 @@
  * - cgroup v2: PSI. memory.pressure opened read-write with a trigger "some|full STALL WINDOW"
  *   (µs) written to it; the kernel raises POLLPRI when the tasks stall on memory for STALL within
  *   WINDOW, and POLLERR once the cgroup is gone. The levels map onto triggers as Android's lmkd
- *   maps them (the only established mapping of vmpressure levels onto PSI): low = some 70 ms/1 s,
- *   medium = some 100 ms/1 s, critical = full 70 ms/1 s. PSI limits a trigger's rate to one
- *   event per window.
+ *   maps them (the only established mapping of vmpressure levels onto PSI: some 70 ms/1 s,
+ *   some 100 ms/1 s, full 70 ms/1 s), over 2 s windows: low = some 140 ms/2 s, medium = some
+ *   200 ms/2 s, critical = full 140 ms/2 s. 2 s is the one window the kernel takes from an opener
+ *   without CAP_SYS_RESOURCE (rootless; this development sandbox drops it too: 1 s is EINVAL
+ *   there). PSI limits a trigger's rate to one event per window.
  *
  * One watch per level; `onEvent(count)` gets the number of signals since the last call (v1's
  * eventfd counts them; v2 reports 1 per POLLPRI).
@@ -30,7 +32,7 @@ export type PressureLevel = (typeof PRESSURE_LEVELS)[number]
 
 /** The PSI trigger for a level (see above). */
 export const psiTrigger = (level: PressureLevel): string =>
-  level === "low" ? "some 70000 1000000" : level === "medium" ? "some 100000 1000000" : "full 70000 1000000"
+  level === "low" ? "some 140000 2000000" : level === "medium" ? "some 200000 2000000" : "full 140000 2000000"
 
 /** A running pressure watch. */
 export interface PressureWatch {

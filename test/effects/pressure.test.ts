@@ -41,7 +41,7 @@ describe("memory pressure (model)", () => {
     expect(r._tag).toBe("CgroupError")
   })
 
-  it("maps the levels onto PSI triggers as lmkd does (µs over a 1 s window)", () => {
-    expect([psiTrigger("low"), psiTrigger("medium"), psiTrigger("critical")]).toEqual(["some 70000 1000000", "some 100000 1000000", "full 70000 1000000"])
+  it("maps the levels onto PSI triggers with lmkd's ratios over 2 s windows (what an opener without CAP_SYS_RESOURCE may set)", () => {
+    expect([psiTrigger("low"), psiTrigger("medium"), psiTrigger("critical")]).toEqual(["some 140000 2000000", "some 200000 2000000", "full 140000 2000000"])
   })
 })
