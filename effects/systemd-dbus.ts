@@ -19,6 +19,7 @@
  * path, so that a job that ends before its method reply is read is not missed.
  */
 import { createRequire } from "node:module"
+import * as path from "node:path"
 import type { SystemdBus, SystemdProperty } from "./cgroups-systemd.ts"
 
 /** The part of @particle/dbus-next this file uses (its types.d.ts, narrowed). */
@@ -51,12 +52,22 @@ export interface DbusBus {
 /** The package name: the dependency to add is `"@particle/dbus-next": "0.11.4"`. */
 export const DBUS_NEXT = "@particle/dbus-next"
 
+/**
+ * Where the library is resolved from: this module, or, in the CLI's V8 snapshot (no module URL of
+ * its own, and a require that knows only Node's built-ins), the package that bin/xcontainer names
+ * through XCONTAINER_ADDON (PKG/build/Release/xcontainer.node), as native/addon.ts finds the addon.
+ */
+function requireBase(): string {
+  const url = (import.meta as { url?: string }).url
+  if (url) return url
+  const addonPath = process.env["XCONTAINER_ADDON"]
+  return addonPath ? path.resolve(path.dirname(addonPath), "..", "..", "package.json") : path.join(process.cwd(), "package.json")
+}
+
 /** Loads the library (CommonJS) as a user's install has it; a clear error when it is not installed. */
 export function loadDbusNext(): DbusNextModule {
   try {
-    // The CLI's snapshot bundle is CommonJS (its own require; no import.meta there), the rest ESM.
-    const req = typeof require === "function" ? require : createRequire(import.meta.url)
-    return req(DBUS_NEXT) as DbusNextModule
+    return createRequire(requireBase())(DBUS_NEXT) as DbusNextModule
   } catch (e) {
     throw new Error(`the systemd cgroup driver needs the ${DBUS_NEXT} package (${(e as Error).message.split("\n")[0]})`)
   }
