@@ -9,7 +9,7 @@
  *   watch, a signal while the cgroup is being removed is the kernel unregistering us.
  * - cgroup v2: PSI. memory.pressure opened read-write with a trigger "some|full STALL WINDOW"
  *   (µs) written to it; the kernel raises POLLPRI when the tasks stall on memory for STALL within
- *   WINDOW, and POLLERR once the cgroup is gone. The levels map onto triggers as Android's lmkd
+ *   WINDOW, and POLLERR|POLLPRI on every poll once the cgroup is gone (told apart by the file's absence). The levels map onto triggers as Android's lmkd
  *   maps them (the only established mapping of vmpressure levels onto PSI: some 70 ms/1 s,
  *   some 100 ms/1 s, full 70 ms/1 s), over 2 s windows: low = some 140 ms/2 s, medium = some
  *   200 ms/2 s, critical = full 140 ms/2 s. 2 s is the one window the kernel takes from an opener
@@ -94,7 +94,11 @@ export function watchPressureV2(dir: string, level: PressureLevel, onEvent: (cou
   try {
     // One write() of the whole trigger, as the kernel parses it (with its NUL).
     fs.writeSync(fd, `${psiTrigger(level)}\0`)
-    watch = addon.watchPriority(fd, (error) => (error ? stop() : onEvent(1)))
+    // When the cgroup goes, the kernel destroys the trigger and kernfs answers every poll with
+    // POLLERR|POLLPRI, which libuv reports as priority data, level-triggered: a "pressure event" on
+    // every loop turn. The file is gone then: that is the end, not an event.
+    const file = path.join(dir, "memory.pressure")
+    watch = addon.watchPriority(fd, (error) => (error || !fs.existsSync(file) ? stop() : onEvent(1)))
   } catch (e) {
     fs.closeSync(fd)
     throw e

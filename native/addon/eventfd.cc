@@ -53,8 +53,9 @@ class EventfdWatch : public PollWatch {
 };
 
 // A PSI trigger (cgroup v2 memory.pressure opened read-write, "some|full STALL WINDOW" written to
-// it): the kernel raises POLLPRI each time the stall passes the threshold within a window, and
-// POLLERR once the cgroup is gone. Nothing is read: POLLPRI is edge-like per window.
+// it): the kernel raises POLLPRI each time the stall passes the threshold within a window. Once the
+// cgroup is gone kernfs answers POLLERR|POLLPRI, which libuv passes on as POLLPRI (status 0): the
+// caller tells that end apart (the file is gone) and closes the watch. Nothing is read.
 class PriorityWatch : public PollWatch {
  public:
   PriorityWatch(Napi::Env env, Napi::Function on_event)
