@@ -4,6 +4,7 @@
  * ConfigError …), so `err._tag` works in a plain `catch`.
  */
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
+import type { PressureLevel } from "./effects/pressure.ts"
 import type { ContainerError } from "./effects/errors.ts"
 import type { ExitStatus } from "./effects/kernel.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
@@ -106,6 +107,14 @@ export class ContainerHandle {
     return this.effect.subscribe(listener)
   }
   /** OOM kills in the container's memory cgroup, as they happen; resolves to the unsubscribe function. */
+  /**
+   * Calls `listener(level)` each time the container's memory cgroup reaches `level` (see
+   * Container.memoryPressure), `onEnd()` once the watch ends (the cgroup went, or it was stopped).
+   * Resolves, once the watch is in place, to the function that stops it.
+   */
+  onMemoryPressure(level: PressureLevel, listener: (level: PressureLevel) => void, onEnd?: () => void): Promise<() => void> {
+    return run(this.effect.onMemoryPressure(level, listener, onEnd))
+  }
   onOom(listener: (event: OomEvent) => void): Promise<() => void> {
     return run(this.effect.onOom(listener))
   }

@@ -14,6 +14,8 @@ import { signalNumber } from "../promise.ts"
 export interface Ctx {
   readonly root: string
   readonly log: pino.Logger
+  /** --systemd-cgroup: create and run make the container's cgroup as a systemd scope. */
+  readonly systemdCgroup?: boolean
 }
 
 /** `-h`/`--help` on a command: main prints its usage (these flags) and exits 0, as runc. */

@@ -146,6 +146,7 @@ const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
       bundle: dir,
       config: bundle.spec,
       noPivot: bool(p, "no-pivot"),
+      ...(ctx.systemdCgroup ? { cgroupDriver: "systemd" as const } : {}),
       preserveFds: preserved.fds,
       ...(preserved.env.length ? { extraEnv: preserved.env } : {}),
       ...(consoleSocket ? { consoleSocket } : {}),
@@ -366,8 +367,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   // Only the commands that make cgroups need the manager, as runc: `--systemd-cgroup list` works.
   const makesCgroups = name === "create" || name === "run" || name === "restore"
-  if (makesCgroups && bool(g, "systemd-cgroup")) {
+  // runc's check (IsRunningSystemd) and message; the driver itself refuses a host that is not pure v2.
+  const systemdCgroup = bool(g, "systemd-cgroup")
+  if (makesCgroups && systemdCgroup && !fs.existsSync("/run/systemd/system")) {
     report(log, logFile !== undefined, "systemd not running on this host, cannot use systemd cgroups manager")
+    return 1
+  }
+  // CRIU restores the tree into the cgroups it dumped; the scope would need the restored init's pid first.
+  if (name === "restore" && systemdCgroup) {
+    report(log, logFile !== undefined, "restore with --systemd-cgroup is not supported yet")
     return 1
   }
   // runc's --rootless true|false|auto: we run as root with the v1 manager, so only its value is checked.
@@ -392,7 +400,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   })
   const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : "Info"))
   const rt = ManagedRuntime.make(layer)
-  const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
+  const exit = await rt.runPromiseExit(cmd(rest, { root, log, ...(systemdCgroup ? { systemdCgroup } : {}) }))
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value
   const err = Cause.squash(exit.cause) as Error

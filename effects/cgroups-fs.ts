@@ -11,6 +11,7 @@ import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
 import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 import { removeCgroupDir } from "./cgroups-remove.ts"
+import { watchMemoryPressure } from "./pressure.ts"
 
 /** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
 export function parseHierarchies(mountinfo: string): Hierarchy[] {
@@ -318,6 +319,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
         ).pipe(Effect.asVoid),
       // On hybrid the container's tasks are in the cgroup2 tree too: its cgroup.kill reaches them all
       // (v1-frozen ones die once thawed, which the caller does for SIGKILL).
+      memoryPressure: watchMemoryPressure,
       killAll: (paths) =>
         Effect.gen(function* () {
           const v2 = dirOf(paths, "")

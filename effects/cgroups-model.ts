@@ -53,6 +53,11 @@ export interface CgroupsModelOptions {
 export interface CgroupsModelControlService {
   /** Every cgroup that exists, with its live member pids. */
   readonly groups: () => ReadonlyMap<string, readonly number[]>
+  /**
+   * The kernel's side of memory-pressure notifications: signals `count` events of `level` to the
+   * watches on the container cgroup `dir` (any of its directories); returns how many watches got them.
+   */
+  readonly pressure: (dir: string, level: "low" | "medium" | "critical", count?: number) => number
 }
 
 export class CgroupsModelControl extends Context.Service<CgroupsModelControl, CgroupsModelControlService>()("xcontainer/CgroupsModelControl") {}
@@ -68,6 +73,8 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
       const groups = new Map<string, Set<number>>()
       const files = new Map<string, Map<string, string>>()
       const frozenDirs = new Set<string>()
+      /** Memory-pressure watches: directory → level → the listeners (each with its end). */
+      const pressureWatches = new Set<{ dirs: readonly string[]; level: string; onEvent: (n: number) => void; onEnd: () => void }>()
       /** The directory in the hierarchy carrying `controller` (v1), or cgroup2's for "". */
       const dirOf = (paths: CgroupPaths, controller: string) => {
         const h = hierarchies.find((x) => (controller === "" ? x.version === 2 : x.version === 1 && x.controllers.split(",").includes(controller)))
@@ -145,11 +152,40 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
               groups.delete(dir)
               files.delete(dir)
               frozenDirs.delete(dir)
+              // The kernel ends a cgroup's pressure watches when it goes.
+              for (const w of [...pressureWatches]) if (w.dirs.includes(dir)) w.onEnd()
             }),
           ).pipe(Effect.asVoid),
+        memoryPressure: (paths, level, onEvent, onEnd) =>
+          Effect.gen(function* () {
+            const dirs = yield* existing(paths, "watch memory pressure in")
+            let open = true
+            const w = {
+              dirs,
+              level,
+              onEvent,
+              onEnd: () => {
+                if (!open) return
+                open = false
+                pressureWatches.delete(w)
+                onEnd()
+              },
+            }
+            pressureWatches.add(w)
+            return { close: w.onEnd }
+          }),
       })
       const control = CgroupsModelControl.of({
         groups: () => new Map([...groups.keys()].map((d) => [d, members(d)])),
+        pressure: (dir, level, count = 1) => {
+          let n = 0
+          for (const w of pressureWatches)
+            if (w.dirs.includes(dir) && w.level === level) {
+              w.onEvent(count)
+              n++
+            }
+          return n
+        },
       })
       return Context.make(Cgroups, cgroups).pipe(Context.add(CgroupsModelControl, control))
     }),

@@ -38,6 +38,7 @@ import { DEFAULT_DEVICE_RULES, hugepageSizeName } from "./cgroups-v1-resources.t
 import { v2Writes } from "./cgroups-v2-resources.ts"
 import { attachDeviceProgram, deviceFilterProgram, type AttachDeviceProgram } from "./device-filter.ts"
 import { CgroupError } from "./errors.ts"
+import { watchMemoryPressure } from "./pressure.ts"
 
 export interface CgroupsV2Options {
   /** mountinfo and /proc/self/cgroup files (defaults: /proc/self/…). */
@@ -307,6 +308,7 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
           )
         }),
       frozen: (paths) => Effect.sync(() => readTrim(path.join(dirOf(paths), "cgroup.freeze")) === "1"),
+      memoryPressure: watchMemoryPressure,
       killAll: (paths) =>
         Effect.gen(function* () {
           const file = path.join(dirOf(paths), "cgroup.kill")

@@ -12,7 +12,7 @@ import { Context, type Effect } from "effect"
 import type { CgroupBind } from "../config/plan.ts"
 import type { HostFacts } from "../config/resources.ts"
 import type { ResourcesSpec } from "../config/spec.ts"
-import type { CgroupError } from "./errors.ts"
+import type { CgroupError, ConfigError } from "./errors.ts"
 
 /** A mounted hierarchy: its mount point and the controllers it carries ("" for cgroup2). */
 export interface Hierarchy {
@@ -35,8 +35,8 @@ export const cgroupBinds = (paths: CgroupPaths, layout: HostFacts["layout"]): Cg
   Object.entries(paths).map(([mp, dir]) => ({ name: layout === "v2" ? "" : path.basename(mp), hostPath: dir }))
 
 export interface CgroupsService {
-  /** Where the container's cgroups go (pure: nothing is created). */
-  readonly paths: (cgroupsPath: string | undefined, id: string) => Effect.Effect<CgroupPaths, CgroupError>
+  /** Where the container's cgroups go (nothing is created); a path the driver cannot parse is a ConfigError. */
+  readonly paths: (cgroupsPath: string | undefined, id: string) => Effect.Effect<CgroupPaths, CgroupError | ConfigError>
   /** Creates the directories (and fills cpuset.cpus/mems on v1 so that tasks may join). */
   readonly create: (paths: CgroupPaths) => Effect.Effect<void, CgroupError>
   /**
@@ -63,7 +63,7 @@ export interface CgroupsService {
    * device rules (deny all, then the allowed ones) are rewritten unless `devices` is false: an update
    * that does not name devices must not open a moment where every device is denied.
    */
-  readonly apply: (paths: CgroupPaths, resources: ResourcesSpec | undefined, opts?: { readonly devices?: boolean }) => Effect.Effect<void, CgroupError>
+  readonly apply: (paths: CgroupPaths, resources: ResourcesSpec | undefined, opts?: { readonly devices?: boolean }) => Effect.Effect<void, CgroupError | ConfigError>
   /** Reads one file of the container's cgroup in the hierarchy carrying `controller` ("" for cgroup2). */
   readonly read: (paths: CgroupPaths, controller: string, file: string) => Effect.Effect<string, CgroupError>
   /** Freezes (on) or thaws every task; returns once the kernel reports the new state, or fails after a bound. */
@@ -78,6 +78,17 @@ export interface CgroupsService {
    * (the caller then kills pid by pid); absent in layers that have no cgroup2.
    */
   readonly killAll?: (paths: CgroupPaths) => Effect.Effect<boolean, CgroupError>
+  /**
+   * Memory-pressure notifications (libcontainer's NotifyMemoryPressure; pressure.ts): `onEvent(count)`
+   * each time the container's memory cgroup reaches `level`, `onEnd()` once when the watch ends.
+   * Absent in layers that cannot watch.
+   */
+  readonly memoryPressure?: (
+    paths: CgroupPaths,
+    level: "low" | "medium" | "critical",
+    onEvent: (count: number) => void,
+    onEnd: () => void,
+  ) => Effect.Effect<{ readonly close: () => void }, CgroupError>
 }
 
 export class Cgroups extends Context.Service<Cgroups, CgroupsService>()("xcontainer/Cgroups") {}

@@ -17,7 +17,8 @@ import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
-import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
+import { SystemdCgroups } from "./cgroups-systemd-live.ts"
+import { CgroupError, ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { homeOf } from "./passwd.ts"
@@ -48,6 +49,12 @@ export interface CreateOptions {
    * Container.notifications()), besides sending it to linux.seccomp.listenerPath if that is set.
    */
   readonly seccompNotify?: boolean
+  /**
+   * Who makes the container's cgroup (runc's --systemd-cgroup): "cgroupfs" (default) the directories
+   * directly; "systemd" a transient scope over D-Bus, linux.cgroupsPath as "slice:prefix:name"
+   * (effects/cgroups-systemd-live.ts; pure cgroup v2 hosts with systemd).
+   */
+  readonly cgroupDriver?: "cgroupfs" | "systemd"
 }
 
 /** A container as the lifecycle sees it: its record and, while it lives, its init. */
@@ -83,6 +90,17 @@ export const consoleHandler = (socketPath: string | undefined, keep: (fd: number
 
 export type Services = Kernel | Cgroups | StateStore
 
+/**
+ * The Cgroups service of a driver: the layer's own, or for "systemd" the SystemdCgroups service
+ * (provided by the live layer; a layer without it refuses the driver by name).
+ */
+export const cgroupsFor = (driver: "cgroupfs" | "systemd" | undefined): Effect.Effect<Cgroups["Service"], CgroupError, Cgroups> =>
+  driver === "systemd"
+    ? Effect.flatMap(Effect.serviceOption(SystemdCgroups), (o) =>
+        Option.isSome(o) ? Effect.succeed(o.value) : Effect.fail(new CgroupError({ op: "use driver", path: "systemd", reason: "this runtime's layer has no systemd cgroup driver" })),
+      )
+    : Effect.service(Cgroups)
+
 const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
@@ -92,7 +110,7 @@ const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
 export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
     const store = yield* StateStore
-    const cgroups = yield* Cgroups
+    const cgroups = yield* cgroupsFor(o.cgroupDriver)
     const kernel = yield* Kernel
     const id = yield* validateId(o.id)
     yield* noNul("consoleSocket", o.consoleSocket)
@@ -115,7 +133,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
 
     const build = Effect.gen(function* () {
-      let record = yield* provision(o.root, id, bundle, spec, paths)
+      let record = yield* provision(o.root, id, bundle, spec, paths, o.cgroupDriver)
       const fifo = fifoPath(o.root, id)
       yield* kernel.mkfifo(fifo)
       // The init opens the fifo as the container's root: in a user namespace that is another host uid (runc does the same).
@@ -227,10 +245,17 @@ export const hookState = (record: ContainerRecord, status: HookState["status"], 
  * written before the cgroups exist, so that a crash from here on leaves nothing delete cannot find,
  * and limits and device rules are in place before any process joins (it never runs unconstrained).
  */
-export const provision = (root: string, id: string, bundle: Bundle, spec: Spec, paths: CgroupPaths): Effect.Effect<ContainerRecord, ContainerError, Services> =>
+export const provision = (
+  root: string,
+  id: string,
+  bundle: Bundle,
+  spec: Spec,
+  paths: CgroupPaths,
+  driver?: "cgroupfs" | "systemd",
+): Effect.Effect<ContainerRecord, ContainerError, Services> =>
   Effect.gen(function* () {
     const store = yield* StateStore
-    const cgroups = yield* Cgroups
+    const cgroups = yield* cgroupsFor(driver)
     const record: ContainerRecord = {
       version: 1,
       id,
@@ -239,6 +264,7 @@ export const provision = (root: string, id: string, bundle: Bundle, spec: Spec, 
       created: new Date().toISOString(),
       status: "creating",
       cgroups: paths,
+      ...(driver === "systemd" ? { cgroupDriver: "systemd" as const } : {}),
       ownPidNs: (spec.linux?.namespaces ?? []).some((n) => n.type === "pid" && !n.path),
       spec,
     }
@@ -354,7 +380,7 @@ export const setPaused = (root: string, live: Live, on: boolean): Effect.Effect<
 export const destroy = (root: string, live: Live): Effect.Effect<void, ContainerError, Services> =>
   Effect.gen(function* () {
     const kernel = yield* Kernel
-    const cgroups = yield* Cgroups
+    const cgroups = yield* cgroupsFor(live.record.cgroupDriver)
     const store = yield* StateStore
     // Under the container's lock: a concurrent start or delete from another process waits for us.
     yield* store.withLock(
@@ -410,7 +436,7 @@ export function mergeResources(current: unknown, change: unknown): ResourcesInpu
 /** update: validate the merged resources (naming the field), write them live, record them. */
 export const update = (root: string, live: Live, change: unknown): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
-    const cgroups = yield* Cgroups
+    const cgroups = yield* cgroupsFor(live.record.cgroupDriver)
     const store = yield* StateStore
     const merged = mergeResources(live.record.spec.linux?.resources, change)
     const spec = yield* parseSpec({ ...live.record.spec, linux: { ...live.record.spec.linux, resources: merged } })

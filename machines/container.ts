@@ -8,7 +8,7 @@ import { type Context, Effect, Stream } from "effect"
 import { notifications as seccompNotifications, type SeccompNotification } from "../effects/seccomp-notify.ts"
 import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
-import { InvalidTransition, SyscallError, type ContainerError } from "../effects/errors.ts"
+import { CgroupError, ConfigError, InvalidTransition, SyscallError, type ContainerError } from "../effects/errors.ts"
 import { exec as execIn, type ExecOptions } from "../effects/exec.ts"
 import { Kernel, type ExitStatus } from "../effects/kernel.ts"
 import type { Spec } from "../config/spec.ts"
@@ -16,6 +16,7 @@ import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
 import { readStats, type Stats } from "../effects/stats.ts"
 import { watchOom } from "../effects/oom.ts"
+import { memoryPressureStream, PRESSURE_LEVELS, type PressureLevel } from "../effects/pressure.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
@@ -362,6 +363,47 @@ export class Container {
       })
       return end
     })
+  }
+
+  /**
+   * Memory-pressure notifications (libcontainer's NotifyMemoryPressure): one element, the level,
+   * each time the container's memory cgroup reaches `level` ("low": reclaim is happening; "medium":
+   * it is working hard; "critical": close to OOM) — v1's memory.pressure_level, v2's PSI trigger on
+   * memory.pressure (effects/pressure.ts). It ends when the cgroup goes; interrupting it stops the watch.
+   */
+  memoryPressure(level: PressureLevel): Stream.Stream<PressureLevel, ContainerError> {
+    const live = this.actor.getSnapshot().context.live
+    if (!PRESSURE_LEVELS.includes(level)) return Stream.fail(new ConfigError({ path: "level", reason: `"${String(level)}" is not low, medium or critical` }))
+    if (!live || !["created", "running", "paused"].includes(ociStatus(this.status())))
+      return Stream.fail(new InvalidTransition({ id: this.id, from: this.status(), operation: "watch memory pressure" }))
+    return memoryPressureStream(live.record.cgroups, level).pipe(Stream.provideContext(this.rt))
+  }
+
+  /**
+   * The listener form of memoryPressure: `listener(level)` per event, `onEnd()` once the watch ends
+   * (the cgroup went, or the returned function stopped it). Succeeds once the watch is in place.
+   */
+  onMemoryPressure(level: PressureLevel, listener: (level: PressureLevel) => void, onEnd?: () => void): Effect.Effect<() => void, ContainerError> {
+    const live = this.actor.getSnapshot().context.live
+    if (!PRESSURE_LEVELS.includes(level)) return Effect.fail(new ConfigError({ path: "level", reason: `"${String(level)}" is not low, medium or critical` }))
+    if (!live || !["created", "running", "paused"].includes(ociStatus(this.status())))
+      return Effect.fail(new InvalidTransition({ id: this.id, from: this.status(), operation: "watch memory pressure" }))
+    const paths = live.record.cgroups
+    return Effect.provide(
+      Effect.flatMap(Cgroups, (c) =>
+        c.memoryPressure
+          ? c.memoryPressure(
+              paths,
+              level,
+              (count) => {
+                for (let i = 0; i < count; i++) listener(level)
+              },
+              () => onEnd?.(),
+            )
+          : Effect.fail(new CgroupError({ op: "watch memory pressure in", path: Object.values(paths)[0] ?? "", reason: "this Cgroups layer has no memory-pressure notifications" })),
+      ),
+      this.rt,
+    ).pipe(Effect.map((w) => () => w.close()))
   }
 
   /** Stops tracking the container without touching it (the CLI does this before exiting). */

@@ -110,6 +110,12 @@ export interface Addon {
    */
   watchEventfd(fd: number, onEvent: (error: Error | null, count?: number) => void): Watch
   /**
+   * Watches an fd for POLLPRI (a cgroup v2 PSI trigger): `onEvent(null)` each time it is raised (also
+   * for kernfs's POLLERR|POLLPRI once the cgroup is gone: the caller checks, and closes the watch);
+   * a failed poll calls `onEvent(error)` once and closes it. The fd stays the caller's.
+   */
+  watchPriority(fd: number, onEvent: (error: Error | null) => void): Watch
+  /**
    * Watches a seccomp listener fd: `onNotification` for each SECCOMP_IOCTL_NOTIF_RECV, then
    * `onEnd(null)` once no task uses the filter (POLLHUP) or `onEnd(error)`. The fd stays the caller's.
    */

@@ -23,6 +23,8 @@ export const ContainerRecord = S.Struct({
   init: S.optional(S.Struct({ pid: S.Number, startTime: S.Number })),
   /** Hierarchy mount point → the container's cgroup directory in it. */
   cgroups: S.Record(S.String, S.String),
+  /** The cgroup driver that made `cgroups` (absent: the fs manager); delete and update go through the same one. */
+  cgroupDriver: S.optional(S.Literal("systemd")),
   /** Whether the init has its own pid namespace (then killing it kills everything). */
   ownPidNs: S.Boolean,
   exit: S.optional(ExitStatusSchema),

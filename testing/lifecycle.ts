@@ -55,8 +55,8 @@ export interface World {
   /** Slot → container id. */
   readonly ids: readonly string[]
   readonly handles: Map<number, Container>
-  /** Where a create of `kind` comes from (bundle dir or config object). */
-  readonly source: (kind: SourceKind) => { readonly bundle?: string; readonly config?: unknown }
+  /** Where a create of `kind` comes from (bundle dir or config object), and with which cgroup driver. */
+  readonly source: (kind: SourceKind) => { readonly bundle?: string; readonly config?: unknown; readonly cgroupDriver?: "cgroupfs" | "systemd" }
   /** How long to let a signal that should change nothing take effect before checking. */
   readonly settleMs: number
   /** Bound on waiting for an exit. */

@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, xc::Eventfd, "eventfd"));
   exports.Set("readEventfd", Napi::Function::New(env, xc::ReadEventfd, "readEventfd"));
   exports.Set("watchEventfd", Napi::Function::New(env, xc::WatchEventfd, "watchEventfd"));
+  exports.Set("watchPriority", Napi::Function::New(env, xc::WatchPriority, "watchPriority"));
   exports.Set("seccompNotifyWatch", Napi::Function::New(env, xc::SeccompNotifyWatch, "seccompNotifyWatch"));
   exports.Set("seccompNotifyRespond", Napi::Function::New(env, xc::SeccompNotifyRespond, "seccompNotifyRespond"));
   exports.Set("seccompNotifyIdValid", Napi::Function::New(env, xc::SeccompNotifyIdValid, "seccompNotifyIdValid"));

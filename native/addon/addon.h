@@ -36,6 +36,7 @@ Napi::Value BpfDetachDeviceProgram(const Napi::CallbackInfo& info);
 Napi::Value Eventfd(const Napi::CallbackInfo& info);
 Napi::Value ReadEventfd(const Napi::CallbackInfo& info);
 Napi::Value WatchEventfd(const Napi::CallbackInfo& info);
+Napi::Value WatchPriority(const Napi::CallbackInfo& info);
 // seccomp-notify.cc
 Napi::Value SeccompNotifyWatch(const Napi::CallbackInfo& info);
 Napi::Value SeccompNotifyRespond(const Napi::CallbackInfo& info);

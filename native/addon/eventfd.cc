@@ -52,7 +52,45 @@ class EventfdWatch : public PollWatch {
   Napi::FunctionReference on_event_;
 };
 
+// A PSI trigger (cgroup v2 memory.pressure opened read-write, "some|full STALL WINDOW" written to
+// it): the kernel raises POLLPRI each time the stall passes the threshold within a window. Once the
+// cgroup is gone kernfs answers POLLERR|POLLPRI, which libuv passes on as POLLPRI (status 0): the
+// caller tells that end apart (the file is gone) and closes the watch. Nothing is read.
+class PriorityWatch : public PollWatch {
+ public:
+  PriorityWatch(Napi::Env env, Napi::Function on_event)
+      : PollWatch(env, "xcontainer.watchPriority"), on_event_(Napi::Persistent(on_event)) {}
+
+ protected:
+  void OnEvent(int status, int events) override {
+    Napi::HandleScope scope(env_);
+    if (status < 0) {
+      // libuv reports POLLERR as a failed status: the trigger is gone with its cgroup.
+      Close();
+      Call(on_event_, {ErrnoError(env_, -status, "poll", "pressure trigger").Value()});
+      return;
+    }
+    if ((events & UV_PRIORITIZED) != 0) Call(on_event_, {env_.Null()});
+  }
+
+ private:
+  Napi::FunctionReference on_event_;
+};
+
 }  // namespace
+
+// watchPriority(fd, onEvent(error)) → Watch: onEvent(null) on each POLLPRI, onEvent(error) once at the end.
+Napi::Value WatchPriority(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = FdArg(info, 0, "fd");
+  if (fd < 0) return env.Undefined();
+  if (!info[1].IsFunction()) {
+    ThrowType(env, "onEvent must be a function");
+    return env.Undefined();
+  }
+  auto* w = new PriorityWatch(env, info[1].As<Napi::Function>());
+  return PollWatch::Begin(w, fd, UV_PRIORITIZED);
+}
 
 // eventfd() → fd (EFD_CLOEXEC|EFD_NONBLOCK, counter 0)
 Napi::Value Eventfd(const Napi::CallbackInfo& info) {

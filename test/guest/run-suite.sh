@@ -23,6 +23,9 @@ files=("$@")
   test/kernel/update.test.ts
   test/kernel/stats.test.ts
   test/kernel/systemd-scope.test.ts
+  test/kernel/systemd-driver.test.ts
+  test/kernel/systemd-cli.test.ts
+  test/kernel/memory-pressure.test.ts
   test/kernel/lifecycle-property.test.ts
 )
 for f in build/Release/xcontainer.node build/Release/xcontainer-init; do
@@ -45,6 +48,14 @@ tar -rf "$share/tree.tar" -C "$(dirname "$modules")" --exclude='node_modules/typ
   --exclude='node_modules/@bufbuild/protoplugin' --exclude='node_modules/@bufbuild/protoc-gen-es' \
   --exclude='node_modules/effect/src' --exclude='node_modules/effect/dist/dts' --exclude='*.map' --exclude='*.d.ts' \
   --exclude='*.d.mts' --exclude='*.d.cts' "$(basename "$modules")"
+# The CLI bundle when it is built (not its snapshot: that does not load on the guest's CPU, and
+# without dist/cli-snapshot.js bin/xcontainer does not try to rebuild it there).
+if [ -f dist/cli.js ]; then tar -rf "$share/tree.tar" --exclude='*.map' dist/cli.js $( [ -d dist/chunks ] && echo dist/chunks ); fi
+# Packages the guest needs that are not (yet) in the tree's dependencies, merged into its node_modules:
+# XC_GUEST_EXTRA_MODULES names a node_modules dir (e.g. one with @particle/dbus-next, the systemd driver's client).
+if [ -n "${XC_GUEST_EXTRA_MODULES:-}" ]; then
+  tar -rf "$share/tree.tar" -C "$(dirname "$(readlink -f "$XC_GUEST_EXTRA_MODULES")")" --exclude='*.map' --exclude='*.d.ts' "$(basename "$XC_GUEST_EXTRA_MODULES")"
+fi
 cp test/guest/in-guest.sh "$share/"
 t2=$SECONDS
 echo "[host] image ready in $((t1 - t0)) s; tree packed in $((t2 - t1)) s ($(du -h "$share/tree.tar" | cut -f1))"

@@ -1,7 +1,9 @@
 /**
  * The lifecycle commands of testing/lifecycle.ts (xcontainer/testing) on the real
  * kernel (LiveLayer): a few short random sequences, the machine's status
- * checked against /proc and the container's cgroup, and no trace left.
+ * checked against /proc and the container's cgroup, and no trace left. With each cgroup driver the
+ * host has: the fs manager everywhere, and on a pure v2 host with systemd (the guest suite) the
+ * systemd driver too (the container's cgroup is the scope xcontainer-ID.scope in system.slice).
  */
 import * as fs from "node:fs"
 import { ManagedRuntime } from "effect"
@@ -9,7 +11,28 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { LiveLayer } from "../../live.ts"
 import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../../testing/lifecycle.ts"
+import { loadDbusNext } from "../../effects/systemd-dbus.ts"
 import { bundle, cgroupDirsNamed, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+
+const systemdSkip =
+  cgroupLayout !== "v2"
+    ? `cgroups are ${cgroupLayout}, not pure v2`
+    : !fs.existsSync("/run/systemd/system")
+      ? "systemd is not this host's init"
+      : (() => {
+          try {
+            loadDbusNext()
+            return undefined
+          } catch (e) {
+            return (e as Error).message
+          }
+        })()
+if (!skipReason && systemdSkip) console.warn(`SKIPPING the lifecycle property test with the systemd cgroup driver: ${systemdSkip}`)
+const drivers = (["cgroupfs", "systemd"] as const).filter((d) => d === "cgroupfs" || !systemdSkip)
+/** The container's cgroup directories under a driver: named by the id, or the systemd scope's. */
+const cgroupsOf = (driver: (typeof drivers)[number], id: string) =>
+  driver === "systemd" ? [`/sys/fs/cgroup/system.slice/xcontainer-${id}.scope`].filter((d) => fs.existsSync(d)) : cgroupDirsNamed(id)
+const noTrace = (driver: (typeof drivers)[number], root: string, id: string) => [...expectNoTrace(root, id), ...(driver === "systemd" ? cgroupsOf(driver, id).map((d) => `cgroup ${d}`) : [])]
 
 const noPidNs = (s: Parameters<NonNullable<Parameters<typeof bundle>[1]>>[0]) => ({
   ...s,
@@ -26,7 +49,7 @@ function procState(pid: number): string | undefined {
 }
 
 describe.skipIf(skipReason)("the container machine follows runc's table (real kernel)", () => {
-  it("random lifecycles: statuses agree with /proc, forbidden ops change nothing, no trace left", async () => {
+  it.each(drivers)("random lifecycles (%s driver): statuses agree with /proc, forbidden ops change nothing, no trace left", async (driver) => {
     const root = stateRoot()
     const bundles: Record<SourceKind, string> = {
       "long-ns": bundle(["sleep", "30"]).dir,
@@ -48,7 +71,7 @@ describe.skipIf(skipReason)("the container machine follows runc's table (real ke
             root,
             ids,
             handles: new Map(),
-            source: (kind) => ({ bundle: bundles[kind] }),
+            source: (kind) => ({ bundle: bundles[kind], ...(driver === "systemd" ? { cgroupDriver: "systemd" as const } : {}) }),
             settleMs: 50,
             waitMs: 5000,
             reality: async (c, expected) => {
@@ -59,7 +82,7 @@ describe.skipIf(skipReason)("the container machine follows runc's table (real ke
               if (expected === "exiting") return []
               const problems = st === undefined || st === "Z" ? [`init ${pid} gone (${st})`] : []
               // v1's freezer.state; on pure v2 the same word from cgroup.events' "frozen" line.
-              const freezer = cgroupDirsNamed(c.id).find((d) => cgroupLayout === "v2" || d.startsWith("/sys/fs/cgroup/freezer/"))
+              const freezer = cgroupsOf(driver, c.id).find((d) => cgroupLayout === "v2" || d.startsWith("/sys/fs/cgroup/freezer/"))
               const state = !freezer
                 ? "no freezer cgroup"
                 : cgroupLayout === "v2"
@@ -72,17 +95,17 @@ describe.skipIf(skipReason)("the container machine follows runc's table (real ke
               if (!inCgroup.includes(pid)) problems.push(`init ${pid} not in its cgroup (${inCgroup.join(",")})`)
               return problems
             },
-            traces: async (id) => expectNoTrace(root, id),
+            traces: async (id) => noTrace(driver, root, id),
           }
           await runLifecycle(world, cmds)
-          for (const id of ids) expect(expectNoTrace(root, id), id).toEqual([])
+          for (const id of ids) expect(noTrace(driver, root, id), id).toEqual([])
         }),
         { numRuns: Number(process.env.XC_PROPERTY_RUNS ?? 20), endOnFailure: true },
       )
     } finally {
       await rt.dispose()
     }
-    for (const id of allIds) expect(expectNoTrace(root, id), id).toEqual([])
+    for (const id of allIds) expect(noTrace(driver, root, id), id).toEqual([])
     fs.rmSync(root, { recursive: true, force: true })
   }, Number(process.env.XC_PROPERTY_TIMEOUT_MS ?? 60_000))
 })
