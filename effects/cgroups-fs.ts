@@ -124,12 +124,38 @@ export function ancestorsBelowRoot(dir: string, hierarchies: readonly Hierarchy[
 export interface CgroupsFsOptions {
   readonly mountinfo?: string
   readonly procSelfCgroup?: string
-  /** How many times rmdir is retried on EBUSY, 10 ms apart. */
+  /** How long removal retries EBUSY (default 2000 ms). */
+  readonly removeTimeoutMs?: number
+  /** The older form of the bound: this many retries 10 ms apart (removeTimeoutMs wins). */
   readonly removeRetries?: number
   /** Where huge page sizes are listed (default /sys/kernel/mm/hugepages). */
   readonly hugepagesDir?: string
   /** How long a freeze may stay FREEZING before it is undone and reported. */
   readonly freezeTimeoutMs?: number
+}
+
+/** The removal bound from the options (2 s, runc's order of magnitude, by default). */
+export const removeTimeoutMs = (o: { readonly removeTimeoutMs?: number; readonly removeRetries?: number }): number =>
+  o.removeTimeoutMs ?? (o.removeRetries !== undefined ? o.removeRetries * 10 : 2000)
+
+/** Sub-directories of a cgroup directory: its child cgroups ([] when gone or unreadable). */
+export function childCgroups(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+  } catch {
+    return []
+  }
+}
+
+/** The real filesystem for removeCgroupDir. */
+export const removeFs = { rmdir: (d: string) => fs.rmdirSync(d), read: readTrim, subdirs: childCgroups }
+
+/** `dir` and every cgroup below it, parents first. */
+export function cgroupTree(dir: string): string[] {
+  return [dir, ...childCgroups(dir).flatMap((n) => cgroupTree(path.join(dir, n)))]
 }
 
 const has = (h: Hierarchy, controller: string) => h.controllers.split(",").includes(controller)
@@ -250,16 +276,26 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
           for (let round = 0; isFrozen(f) !== on; round++) {
             if (Date.now() > deadline) {
               if (on) yield* request.pipe(Effect.andThen(write(path.join(f.dir, f.version === 1 ? "freezer.state" : "cgroup.freeze"), f.version === 1 ? "THAWED" : "0")), Effect.ignore)
-              return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: f.dir, reason: `ETIMEDOUT: not ${on ? "FROZEN" : "THAWED"} after ${opts.freezeTimeoutMs ?? 2000} ms` })
+              const file = f.version === 1 ? "freezer.state" : "cgroup.events"
+              const now = f.version === 1 ? readTrim(path.join(f.dir, file)) || "unreadable" : isFrozen(f) ? "frozen 1" : "frozen 0"
+              const want = f.version === 1 ? (on ? "FROZEN" : "THAWED") : `frozen ${on ? 1 : 0}`
+              return yield* new CgroupError({
+                op: on ? "freeze" : "thaw",
+                path: f.dir,
+                reason: `ETIMEDOUT: waited ${opts.freezeTimeoutMs ?? 2000} ms for ${file} to read "${want}", it reads "${now}"${!on && f.version === 1 && now === "FROZEN" ? " (a parent cgroup is frozen?)" : ""}`,
+              })
             }
             yield* Effect.sleep(Duration.millis(round < 10 ? 1 : 10))
             if (on && round % 10 === 9) yield* request
           }
         }),
+      // On hybrid the cgroup2 directory has a freezer of its own (cgroup.freeze, Linux 5.2): a task there is
+      // stopped by either, so either counts (a frozen parent's shows in cgroup.events too).
       frozen: (paths) =>
         Effect.sync(() => {
           const f = freezer(paths)
-          return f !== undefined && fs.existsSync(f.dir) && isFrozen(f)
+          const v2 = f?.version === 1 ? dirOf(paths, "") : undefined
+          return (f !== undefined && fs.existsSync(f.dir) && isFrozen(f)) || (v2 !== undefined && isFrozen({ version: 2, dir: v2 }))
         }),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, layout().hierarchies, paths)),
       paths: (cgroupsPath, id) =>
@@ -296,7 +332,8 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
         return Effect.try({
           try: () => {
             const all = new Set<number>()
-            for (const dir of dirs) {
+            // The whole subtree, as runc's GetAllPids: a container may have made sub-cgroups and moved tasks there.
+            for (const dir of dirs.flatMap(cgroupTree)) {
               const text = (() => {
                 try {
                   return fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8")
@@ -314,7 +351,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       },
       destroy: (paths) =>
         Effect.forEach(Object.values(paths), (dir) =>
-          removeCgroupDir({ rmdir: (d) => fs.rmdirSync(d), read: readTrim }, dir, { retries: opts.removeRetries ?? 100, delayMs: 10 }),
+          removeCgroupDir(removeFs, dir, { timeoutMs: removeTimeoutMs(opts), delayMs: 10 }),
         ).pipe(Effect.asVoid),
       // On hybrid the container's tasks are in the cgroup2 tree too: its cgroup.kill reaches them all
       // (v1-frozen ones die once thawed, which the caller does for SIGKILL).

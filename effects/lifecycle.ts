@@ -17,7 +17,7 @@ import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
-import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
+import { CgroupError, ConfigError, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { homeOf } from "./passwd.ts"
@@ -109,6 +109,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
+    yield* checkExistingCgroup(paths)
     // Before anything exists: a /etc/passwd the runtime refuses to read leaves nothing behind.
     const home = spec.process ? yield* homeOf(bundle.rootfs, spec.process) : undefined
     yield* store.claim(o.root, id)
@@ -212,6 +213,29 @@ function notifyProblem(spec: Spec, inProcess: boolean): { path: string; reason: 
   return undefined
 }
 
+/** The directory a freeze shows in: the v1 freezer hierarchy's, else the cgroup2 one (the error names it). */
+const freezerDir = (paths: CgroupPaths): string => {
+  const entries = Object.entries(paths)
+  return (entries.find(([mp]) => path.basename(mp).split(",").includes("freezer")) ?? entries.find(([mp]) => mp.endsWith("/unified")) ?? entries[0])?.[1] ?? ""
+}
+
+const unexpectedlyFrozen = (paths: CgroupPaths) =>
+  Effect.fail(new CgroupError({ op: "create", path: freezerDir(paths), reason: "container's cgroup unexpectedly frozen" }))
+
+/**
+ * runc's checks of a cgroup that exists before create (libcontainer/factory_linux.go): one that holds
+ * processes is used, with a warning, as runc 1.1 does; a frozen one is refused, since the init would
+ * freeze at its first step and create would wait for it forever. Before anything is made.
+ */
+const checkExistingCgroup = (paths: CgroupPaths): Effect.Effect<void, CgroupError, Cgroups> =>
+  Effect.gen(function* () {
+    const cgroups = yield* Cgroups
+    // Reading pids races with someone removing the cgroup: what cannot be read holds nothing.
+    const pids = yield* cgroups.pids(paths).pipe(Effect.orElseSucceed(() => [] as number[]))
+    if (pids.length > 0) yield* Effect.logWarning(`container's cgroup is not empty: ${pids.length} process(es) found`)
+    if (yield* cgroups.frozen(paths)) return yield* unexpectedlyFrozen(paths)
+  })
+
 /** The runtime-spec state handed to hooks. */
 export const hookState = (record: ContainerRecord, status: HookState["status"], pid?: number): HookState => ({
   ociVersion: record.spec.ociVersion,
@@ -244,6 +268,8 @@ export const provision = (root: string, id: string, bundle: Bundle, spec: Spec, 
     }
     yield* store.write(root, record)
     yield* cgroups.create(paths)
+    // A new cgroup under a frozen parent is born frozen: the init would stop at its first step.
+    if (yield* cgroups.frozen(paths)) return yield* unexpectedlyFrozen(paths)
     // Now, not earlier: the primed write holds cgroup_mutex through its RCU wait, which would stall
     // the mkdirs above; from here the wait overlaps the plan, the helper's spawn and its clone.
     cgroups.prime()
