@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { Duration, Effect, Layer } from "effect"
 import { parseCpuList, type HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
-import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
+import { hugepageSizeName, orderMemoryWrites, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 import { removeCgroupDir } from "./cgroups-remove.ts"
 
@@ -248,14 +248,31 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       apply: (paths, resources, applyOpts) =>
         Effect.gen(function* () {
           const { v1Files } = yield* facts()
-          for (const w of v1Writes(resources, v1Files)) {
+          const memDir = dirOf(paths, "memory")
+          const writes = orderMemoryWrites(v1Writes(resources, v1Files), () => Number(readTrim(path.join(memDir ?? "/", "memory.limit_in_bytes")) || 0))
+          const hasQuota = writes.some((w) => w.file === "cpu.cfs_quota_us")
+          let periodAfterQuota: { dir: string; value: string } | undefined
+          for (const w of writes) {
             if (applyOpts?.devices === false && w.controller === "devices") continue
             const dir = dirOf(paths, w.controller)
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
             // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).
             if (!dir) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
             if (w.ancestors) yield* raiseAncestors(dir, w)
+            if (w.file === "cpu.cfs_period_us" && hasQuota) {
+              // runc's CpuGroup.Set: a shorter period is refused (EINVAL) while the old quota over it would
+              // exceed a parent's limit; then the quota goes first and the period right after it.
+              const r = yield* Effect.result(write(path.join(dir, w.file), w.value))
+              if (r._tag === "Success") continue
+              if (r.failure.reason !== "EINVAL") return yield* r.failure
+              periodAfterQuota = { dir, value: w.value }
+              continue
+            }
             yield* write(path.join(dir, w.file), w.value)
+            if (w.file === "cpu.cfs_quota_us" && periodAfterQuota) {
+              yield* write(path.join(periodAfterQuota.dir, "cpu.cfs_period_us"), periodAfterQuota.value)
+              periodAfterQuota = undefined
+            }
           }
         }),
       read: (paths, controller, file) => {

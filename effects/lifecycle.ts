@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, noNul, parseSpec, validateId, type Bundle } from "../config/parse.ts"
 import { redactPlanOps } from "../config/redact.ts"
-import { checkResourcesOnHost } from "../config/resources.ts"
+import { checkResourcesOnHost, type HostFacts } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
@@ -433,15 +433,28 @@ export function mergeResources(current: unknown, change: unknown): ResourcesInpu
   return out
 }
 
+/**
+ * runc's setMemoryAndSwap: a memory limit lifted to -1 with no swap named lifts swap too (where the host
+ * accounts swap: memory.memsw on v1, memory.swap.max on v2), else the old memory+swap limit would stay
+ * below the new memory limit and the kernel refuse it.
+ */
+export function liftSwapWithMemory(merged: ResourcesInput, change: unknown, facts: HostFacts): ResourcesInput {
+  const asked = isObject(change) && isObject(change["memory"]) ? change["memory"] : undefined
+  if (asked?.["limit"] !== -1 || (asked["swap"] !== undefined && asked["swap"] !== 0)) return merged
+  if (facts.layout !== "v2" && !facts.v1Files.has("memory.memsw.limit_in_bytes")) return merged
+  return { ...merged, memory: { ...(isObject(merged["memory"]) ? merged["memory"] : {}), swap: -1 } }
+}
+
 /** update: validate the merged resources (naming the field), write them live, record them. */
 export const update = (root: string, live: Live, change: unknown): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
     const cgroups = yield* Cgroups
     const store = yield* StateStore
-    const merged = mergeResources(live.record.spec.linux?.resources, change)
+    const facts = yield* cgroups.facts()
+    const merged = liftSwapWithMemory(mergeResources(live.record.spec.linux?.resources, change), change, facts)
     const spec = yield* parseSpec({ ...live.record.spec, linux: { ...live.record.spec.linux, resources: merged } })
     const resources = spec.linux?.resources
-    const problem = checkResourcesOnHost(resources, yield* cgroups.facts())
+    const problem = checkResourcesOnHost(resources, facts)
     if (problem) return yield* new ConfigError(problem)
     const paths = live.record.cgroups
     const record: ContainerRecord = { ...live.record, spec }
@@ -449,12 +462,7 @@ export const update = (root: string, live: Live, change: unknown): Effect.Effect
       root,
       live.record.id,
       Effect.gen(function* () {
-        // v1 refuses a memory limit above memory+swap: when swap grows, it goes first (as runc).
-        const swap = resources?.memory?.swap
-        if (swap && swap > 0) {
-          const current = Number(yield* cgroups.read(paths, "memory", "memory.memsw.limit_in_bytes").pipe(Effect.orElseSucceed(() => "0")))
-          if (swap > current) yield* cgroups.apply(paths, { memory: { swap } }, { devices: false })
-        }
+        // The order of the memory and swap writes (swap first when it grows) is the manager's (runc's setMemoryAndSwap).
         yield* cgroups.apply(paths, resources, { devices: isObject(change) && "devices" in change })
         yield* store.write(root, record)
       }),
