@@ -340,6 +340,37 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             catch: fail("create", dir),
           }),
         ).pipe(Effect.asVoid),
+      subPaths: (paths, subs) =>
+        Effect.gen(function* () {
+          const mine = layout().hierarchies.filter((h) => paths[h.mountPoint] !== undefined)
+          const chosen = new Map<string, { sub: string; by: string }>()
+          for (const [ctrl, sub] of Object.entries(subs)) {
+            if (ctrl === "") {
+              for (const h of mine) chosen.set(h.mountPoint, { sub, by: "" })
+              continue
+            }
+            const h = mine.find((x) => x.version === 1 && has(x, ctrl))
+            if (!h)
+              return yield* new CgroupError({
+                op: "join sub-cgroup",
+                path: "/sys/fs/cgroup",
+                reason: `unknown controller "${ctrl}": none of the container's hierarchies carries it (it has ${mine.map((x) => x.controllers || "cgroup2").join("; ")})`,
+              })
+            // Co-mounted controllers (cpu,cpuacct) are one directory: one task cannot be in two places there.
+            const prev = chosen.get(h.mountPoint)
+            if (prev && prev.by !== "" && prev.sub !== sub)
+              return yield* new CgroupError({ op: "join sub-cgroup", path: h.mountPoint, reason: `controllers ${prev.by} and ${ctrl} share this hierarchy and name different sub-cgroups` })
+            chosen.set(h.mountPoint, { sub, by: ctrl })
+          }
+          const out: Record<string, string> = { ...paths }
+          for (const [mp, { sub }] of chosen) {
+            const dir = path.join(paths[mp]!, sub)
+            if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+              return yield* new CgroupError({ op: "join sub-cgroup", path: dir, reason: "ENOENT: no such cgroup (exec --cgroup joins an existing sub-cgroup, it makes none)" })
+            out[mp] = dir
+          }
+          return out
+        }),
       join: (paths, pid) =>
         Effect.forEach(Object.values(paths), (dir) =>
           Effect.try({ try: () => fs.writeFileSync(path.join(dir, "cgroup.procs"), `${pid}`), catch: fail("join", dir) }),

@@ -255,6 +255,17 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
           },
           catch: (e) => (e instanceof CgroupError ? e : fail("create", dirOf(paths))(e)),
         }),
+      // One hierarchy: a bare path only (runc's v2 AddPid takes the "" entry and nothing else).
+      subPaths: (paths, subs) =>
+        Effect.gen(function* () {
+          const named = Object.keys(subs).find((c) => c !== "")
+          if (named !== undefined)
+            return yield* new CgroupError({ op: "join sub-cgroup", path: dirOf(paths), reason: `unknown controller "${named}": cgroup v2 has one hierarchy, give a path without <controller>:` })
+          const dir = path.join(dirOf(paths), subs[""] ?? "")
+          if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+            return yield* new CgroupError({ op: "join sub-cgroup", path: dir, reason: "ENOENT: no such cgroup (exec --cgroup joins an existing sub-cgroup, it makes none)" })
+          return Object.fromEntries(Object.keys(paths).map((mp) => [mp, dir]))
+        }),
       join: (paths, pid) => Effect.try({ try: () => fs.writeFileSync(path.join(dirOf(paths), "cgroup.procs"), `${pid}`), catch: fail("join", dirOf(paths)) }),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, Object.keys(paths).map((mountPoint) => ({ mountPoint, controllers: "", version: 2 as const })), paths)),
       pids: (paths) =>

@@ -37,6 +37,8 @@ export interface CreateOptions {
   readonly noPivot?: boolean
   /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
   readonly consoleSocket?: string
+  /** Bound on the console socket's connect and send (default 10 s, or XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS). */
+  readonly consoleSocketTimeoutMs?: number
   /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
   readonly preserveFds?: readonly number[]
   /** Added to process.env (LISTEN_FDS/LISTEN_PID for preserved socket-activation fds). */
@@ -66,20 +68,47 @@ export interface Live {
  * What to do with a terminal's master: send it to the console socket (runc's protocol: one
  * message, the name as data, the fd as SCM_RIGHTS) and close ours, or keep it for the caller.
  */
-export const consoleHandler = (socketPath: string | undefined, keep: (fd: number) => void) => (master: number) =>
+export const consoleHandler = (socketPath: string | undefined, keep: (fd: number) => void, timeoutMs?: number) => (master: number) =>
   Effect.try({
     try: () => {
       if (!socketPath) return keep(master)
-      const sock = addon.connectUnix(socketPath)
       try {
-        addon.send(sock, new TextEncoder().encode("/dev/ptmx"), [master])
+        // Bounded: a listener that never accepts (its backlog full) or a peer whose buffer never drains
+        // would otherwise hold create forever (issue 19: no wait on another party is unbounded).
+        const sock = addon.connectUnix(socketPath, consoleSocketTimeoutMs(timeoutMs))
+        try {
+          addon.send(sock, new TextEncoder().encode("/dev/ptmx"), [master])
+        } finally {
+          fs.closeSync(sock)
+        }
       } finally {
-        fs.closeSync(sock)
         fs.closeSync(master)
       }
     },
-    catch: (e) => new SyscallError({ syscall: (e as NodeJS.ErrnoException).syscall ?? "send", errno: (e as NodeJS.ErrnoException).code ?? String(e), path: socketPath }),
+    catch: (e) => {
+      const err = e as NodeJS.ErrnoException
+      const code = err.code ?? String(e)
+      const bound = consoleSocketTimeoutMs(timeoutMs)
+      return new SyscallError({
+        syscall: `${err.syscall ?? "send"} to the console socket`,
+        errno: code === "EAGAIN" || code === "EWOULDBLOCK" ? `ETIMEDOUT: no answer within ${bound} ms (${code})` : code,
+        path: socketPath,
+      })
+    },
   })
+
+/** Default bound on the console socket's connect and send. */
+export const CONSOLE_SOCKET_TIMEOUT_MS = 10_000
+
+/**
+ * The bound: the caller's, else XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS (read when used: the CLI is a
+ * start-up snapshot, its module scope ran at build time), else 10 s.
+ */
+export function consoleSocketTimeoutMs(given?: number): number {
+  if (given !== undefined && given > 0) return given
+  const env = Number(process.env["XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS"])
+  return Number.isInteger(env) && env > 0 ? env : CONSOLE_SOCKET_TIMEOUT_MS
+}
 
 export type Services = Kernel | Cgroups | StateStore
 
@@ -157,7 +186,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               if (o.seccompNotify) keep()
               else fs.closeSync(fd)
             }),
-          onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
+          onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd), o.consoleSocketTimeoutMs),
           plan: toWire(plan),
           stdio: o.stdio ?? [0, 1, 2],
           extraFds: o.preserveFds ?? [],
