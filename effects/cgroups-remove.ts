@@ -41,8 +41,8 @@ function removeTree(fsx: RemoveFs, dir: string): { path: string; code: string } 
   } catch (e) {
     const code = codeOf(e)
     if (code === "ENOENT") return undefined
-    // Only a busy directory can be busy because of children; anything else is the answer.
-    if (code !== "EBUSY" || !fsx.subdirs) return { path: dir, code }
+    // Children make cgroupfs say EBUSY (another filesystem, a test's tree, says ENOTEMPTY); anything else is the answer.
+    if ((code !== "EBUSY" && code !== "ENOTEMPTY") || !fsx.subdirs) return { path: dir, code }
   }
   for (const name of fsx.subdirs(dir)) {
     const stuck = removeTree(fsx, path.join(dir, name))
