@@ -242,10 +242,13 @@ function notifyProblem(spec: Spec, inProcess: boolean): { path: string; reason: 
   return undefined
 }
 
-/** The directory a freeze shows in: the v1 freezer hierarchy's, else the cgroup2 one (the error names it). */
+/** The directory a freeze shows in, for the error: the v1 freezer hierarchy's, else the cgroup2 one; one that exists first. */
 const freezerDir = (paths: CgroupPaths): string => {
   const entries = Object.entries(paths)
-  return (entries.find(([mp]) => path.basename(mp).split(",").includes("freezer")) ?? entries.find(([mp]) => mp.endsWith("/unified")) ?? entries[0])?.[1] ?? ""
+  const candidates = [entries.find(([mp]) => path.basename(mp).split(",").includes("freezer")), entries.find(([mp]) => mp.endsWith("/unified")), entries[0]]
+    .filter((e): e is [string, string] => e !== undefined)
+    .map(([, dir]) => dir)
+  return candidates.find((d) => fs.existsSync(d)) ?? candidates[0] ?? ""
 }
 
 const unexpectedlyFrozen = (paths: CgroupPaths) =>

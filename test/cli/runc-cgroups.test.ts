@@ -132,6 +132,19 @@ describe.skipIf(v1Why)("create in a cgroup that exists (runc's factory checks)",
     expect(fs.existsSync(path.join("/sys/fs/cgroup/memory", cg))).toBe(false)
   }, 60_000)
 
+  it("refuses a cgroup frozen in the cgroup2 tree beside the v1 freezer (hybrid), naming it", async () => {
+    const cg = cgPath()
+    const unified = path.join("/sys/fs/cgroup/unified", cg)
+    if (cgroupLayout !== "hybrid" || !fs.existsSync("/sys/fs/cgroup/unified/cgroup.procs")) return console.warn("SKIPPING: no hybrid cgroup2 tree here")
+    fs.mkdirSync(unified)
+    fs.writeFileSync(path.join(unified, "cgroup.freeze"), "1")
+    const id = uniq("rcgfrz2")
+    const r = await xc(["create", "-b", bundle(["sleep", "60"], withCgroupsPath(cg)).dir, id])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(new RegExp(`cgroup create ${unified}: container's cgroup unexpectedly frozen`))
+    expect(fs.existsSync(path.join(root, id))).toBe(false)
+  }, 60_000)
+
   it("refuses a cgroup born frozen under a frozen parent, and removes what it made", async () => {
     const parent = cgPath()
     const freezer = path.join("/sys/fs/cgroup/freezer", parent)
