@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { bool, list, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
 import { checkTerminal, exitCode, failingAs, forwardingSignals, parse, preservedFds, proxyTerminal, Refused, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { addon } from "../native/addon.ts"
+import { parseSubCgroupArgs } from "../effects/cgroups-sub.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
 import type { ProcessSpec } from "../config/spec.ts"
@@ -31,7 +32,8 @@ const EXEC_FLAGS: FlagSpec[] = [
   { name: "preserve-fds", value: true },
   { name: "process-label", value: true },
   { name: "apparmor", value: true },
-  { name: "cgroup", value: true },
+  // runc 1.2's --cgroup [<controller>[,<controller>]:]<path>, repeatable (effects/cgroups-sub.ts).
+  { name: "cgroup", value: true, multi: true },
 ]
 
 /**
@@ -128,11 +130,13 @@ const run = (p: Parsed, id: string, command: string[], ctx: Ctx) =>
       },
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),
     }).pipe(Effect.tapError(() => c.release()))
+    const subCgroups = list(p, "cgroup").length > 0 ? parseSubCgroupArgs(list(p, "cgroup")) : undefined
+    if (subCgroups instanceof ConfigError) return yield* subCgroups.pipe(Effect.ensuring(c.release()))
     const consoleSocket = str(p, "console-socket")
     const terminal = typeof process_ === "object" && process_ !== null && (process_ as { terminal?: unknown }).terminal === true
     const refused = checkTerminal({ detach: bool(p, "detach"), terminal, consoleSocket })
     if (refused) return yield* refused.pipe(Effect.ensuring(c.release()))
-    const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ignorePaused: bool(p, "ignore-paused"), ...(consoleSocket ? { consoleSocket } : {}) }).pipe(Effect.tapError(() => c.release()))
+    const proc = yield* c.exec({ process: process_, preserveFds: preserved.fds, ignorePaused: bool(p, "ignore-paused"), ...(consoleSocket ? { consoleSocket } : {}), ...(subCgroups ? { subCgroups } : {}) }).pipe(Effect.tapError(() => c.release()))
     // The process runs: a pid file that cannot be written kills it (nobody could track it), as runc.
     yield* writePidFile(str(p, "pid-file"), proc.pid).pipe(
       Effect.tapError(() =>

@@ -32,7 +32,11 @@ const FLAGS: FlagSpec[] = [
   { name: "kernel-memory", value: true },
   { name: "kernel-memory-tcp", value: true },
   { name: "pids-limit", value: true },
+  // runc's flag is --cpu-share; --cpu-shares (docker's spelling) is kept as its alias.
+  { name: "cpu-share", value: true },
   { name: "cpu-shares", value: true },
+  { name: "cpu-rt-period", value: true },
+  { name: "cpu-rt-runtime", value: true },
   { name: "cpu-quota", value: true },
   { name: "cpu-period", value: true },
   { name: "cpuset-cpus", value: true },
@@ -54,6 +58,9 @@ function fromFlags(get: (name: string) => string | undefined): Record<string, un
   v("kernel-memory", bytes, memory, "kernel")
   v("kernel-memory-tcp", bytes, memory, "kernelTCP")
   v("cpu-shares", int, cpu, "shares")
+  v("cpu-share", int, cpu, "shares")
+  v("cpu-rt-period", int, cpu, "realtimePeriod")
+  v("cpu-rt-runtime", int, cpu, "realtimeRuntime")
   v("cpu-quota", int, cpu, "quota")
   v("cpu-period", int, cpu, "period")
   v("cpuset-cpus", (_f, t) => t, cpu, "cpus")

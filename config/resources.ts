@@ -113,9 +113,10 @@ export function checkResourceShape(r: ResourcesSpec | undefined): Problem {
     if (d.major !== undefined && d.major < -1) return { path: `${at}.major`, reason: `${d.major} is negative (-1 means any)` }
     if (d.minor !== undefined && d.minor < -1) return { path: `${at}.minor`, reason: `${d.minor} is negative (-1 means any)` }
     if (d.access !== undefined) {
-      if (d.access === "") return { path: `${at}.access`, reason: "is empty (a combination of r, w and m)" }
-      const bad = [...d.access].find((ch, k) => !"rwm".includes(ch) || d.access!.indexOf(ch) !== k)
-      if (bad !== undefined) return { path: `${at}.access`, reason: `"${d.access}": "${bad}" is not r, w or m, or repeats` }
+      // Letters other than r, w and m are ignored and repeats are one, as runc's Permissions (devices/device.go):
+      // "rwx" is "rw". A rule left with none would allow or deny nothing (runc fails on it at its final check).
+      if (![...d.access].some((ch) => "rwm".includes(ch)))
+        return { path: `${at}.access`, reason: `"${d.access}" has none of r, w and m` }
     }
   }
   return undefined

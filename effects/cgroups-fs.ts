@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { Duration, Effect, Layer } from "effect"
 import { parseCpuList, type HostFacts } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths, type Hierarchy } from "./cgroups.ts"
-import { hugepageSizeName, v1Writes } from "./cgroups-v1-resources.ts"
+import { hugepageSizeName, orderMemoryWrites, v1Writes } from "./cgroups-v1-resources.ts"
 import { CgroupError } from "./errors.ts"
 import { removeCgroupDir } from "./cgroups-remove.ts"
 import { watchMemoryPressure } from "./pressure.ts"
@@ -125,12 +125,38 @@ export function ancestorsBelowRoot(dir: string, hierarchies: readonly Hierarchy[
 export interface CgroupsFsOptions {
   readonly mountinfo?: string
   readonly procSelfCgroup?: string
-  /** How many times rmdir is retried on EBUSY, 10 ms apart. */
+  /** How long removal retries EBUSY (default 2000 ms). */
+  readonly removeTimeoutMs?: number
+  /** The older form of the bound: this many retries 10 ms apart (removeTimeoutMs wins). */
   readonly removeRetries?: number
   /** Where huge page sizes are listed (default /sys/kernel/mm/hugepages). */
   readonly hugepagesDir?: string
   /** How long a freeze may stay FREEZING before it is undone and reported. */
   readonly freezeTimeoutMs?: number
+}
+
+/** The removal bound from the options (2 s, runc's order of magnitude, by default). */
+export const removeTimeoutMs = (o: { readonly removeTimeoutMs?: number; readonly removeRetries?: number }): number =>
+  o.removeTimeoutMs ?? (o.removeRetries !== undefined ? o.removeRetries * 10 : 2000)
+
+/** Sub-directories of a cgroup directory: its child cgroups ([] when gone or unreadable). */
+export function childCgroups(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+  } catch {
+    return []
+  }
+}
+
+/** The real filesystem for removeCgroupDir. */
+export const removeFs = { rmdir: (d: string) => fs.rmdirSync(d), read: readTrim, subdirs: childCgroups }
+
+/** `dir` and every cgroup below it, parents first. */
+export function cgroupTree(dir: string): string[] {
+  return [dir, ...childCgroups(dir).flatMap((n) => cgroupTree(path.join(dir, n)))]
 }
 
 const has = (h: Hierarchy, controller: string) => h.controllers.split(",").includes(controller)
@@ -223,14 +249,31 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       apply: (paths, resources, applyOpts) =>
         Effect.gen(function* () {
           const { v1Files } = yield* facts()
-          for (const w of v1Writes(resources, v1Files)) {
+          const memDir = dirOf(paths, "memory")
+          const writes = orderMemoryWrites(v1Writes(resources, v1Files), () => Number(readTrim(path.join(memDir ?? "/", "memory.limit_in_bytes")) || 0))
+          const hasQuota = writes.some((w) => w.file === "cpu.cfs_quota_us")
+          let periodAfterQuota: { dir: string; value: string } | undefined
+          for (const w of writes) {
             if (applyOpts?.devices === false && w.controller === "devices") continue
             const dir = dirOf(paths, w.controller)
             // Validation refuses knobs without a hierarchy; device rules come from runc's defaults even when
             // the spec has none, and must not be dropped silently (fail closed, GHSA-g54h-m393-cpwq).
             if (!dir) return yield* new CgroupError({ op: `write ${w.file}`, path: "/sys/fs/cgroup", reason: `no cgroup v1 ${w.controller} hierarchy` })
             if (w.ancestors) yield* raiseAncestors(dir, w)
+            if (w.file === "cpu.cfs_period_us" && hasQuota) {
+              // runc's CpuGroup.Set: a shorter period is refused (EINVAL) while the old quota over it would
+              // exceed a parent's limit; then the quota goes first and the period right after it.
+              const r = yield* Effect.result(write(path.join(dir, w.file), w.value))
+              if (r._tag === "Success") continue
+              if (r.failure.reason !== "EINVAL") return yield* r.failure
+              periodAfterQuota = { dir, value: w.value }
+              continue
+            }
             yield* write(path.join(dir, w.file), w.value)
+            if (w.file === "cpu.cfs_quota_us" && periodAfterQuota) {
+              yield* write(path.join(periodAfterQuota.dir, "cpu.cfs_period_us"), periodAfterQuota.value)
+              periodAfterQuota = undefined
+            }
           }
         }),
       read: (paths, controller, file) => {
@@ -251,16 +294,26 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
           for (let round = 0; isFrozen(f) !== on; round++) {
             if (Date.now() > deadline) {
               if (on) yield* request.pipe(Effect.andThen(write(path.join(f.dir, f.version === 1 ? "freezer.state" : "cgroup.freeze"), f.version === 1 ? "THAWED" : "0")), Effect.ignore)
-              return yield* new CgroupError({ op: on ? "freeze" : "thaw", path: f.dir, reason: `ETIMEDOUT: not ${on ? "FROZEN" : "THAWED"} after ${opts.freezeTimeoutMs ?? 2000} ms` })
+              const file = f.version === 1 ? "freezer.state" : "cgroup.events"
+              const now = f.version === 1 ? readTrim(path.join(f.dir, file)) || "unreadable" : isFrozen(f) ? "frozen 1" : "frozen 0"
+              const want = f.version === 1 ? (on ? "FROZEN" : "THAWED") : `frozen ${on ? 1 : 0}`
+              return yield* new CgroupError({
+                op: on ? "freeze" : "thaw",
+                path: f.dir,
+                reason: `ETIMEDOUT: waited ${opts.freezeTimeoutMs ?? 2000} ms for ${file} to read "${want}", it reads "${now}"${!on && f.version === 1 && now === "FROZEN" ? " (a parent cgroup is frozen?)" : ""}`,
+              })
             }
             yield* Effect.sleep(Duration.millis(round < 10 ? 1 : 10))
             if (on && round % 10 === 9) yield* request
           }
         }),
+      // On hybrid the cgroup2 directory has a freezer of its own (cgroup.freeze, Linux 5.2): a task there is
+      // stopped by either, so either counts (a frozen parent's shows in cgroup.events too).
       frozen: (paths) =>
         Effect.sync(() => {
           const f = freezer(paths)
-          return f !== undefined && fs.existsSync(f.dir) && isFrozen(f)
+          const v2 = f?.version === 1 ? dirOf(paths, "") : undefined
+          return (f !== undefined && fs.existsSync(f.dir) && isFrozen(f)) || (v2 !== undefined && isFrozen({ version: 2, dir: v2 }))
         }),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, layout().hierarchies, paths)),
       paths: (cgroupsPath, id) =>
@@ -288,6 +341,37 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             catch: fail("create", dir),
           }),
         ).pipe(Effect.asVoid),
+      subPaths: (paths, subs) =>
+        Effect.gen(function* () {
+          const mine = layout().hierarchies.filter((h) => paths[h.mountPoint] !== undefined)
+          const chosen = new Map<string, { sub: string; by: string }>()
+          for (const [ctrl, sub] of Object.entries(subs)) {
+            if (ctrl === "") {
+              for (const h of mine) chosen.set(h.mountPoint, { sub, by: "" })
+              continue
+            }
+            const h = mine.find((x) => x.version === 1 && has(x, ctrl))
+            if (!h)
+              return yield* new CgroupError({
+                op: "join sub-cgroup",
+                path: "/sys/fs/cgroup",
+                reason: `unknown controller "${ctrl}": none of the container's hierarchies carries it (it has ${mine.map((x) => x.controllers || "cgroup2").join("; ")})`,
+              })
+            // Co-mounted controllers (cpu,cpuacct) are one directory: one task cannot be in two places there.
+            const prev = chosen.get(h.mountPoint)
+            if (prev && prev.by !== "" && prev.sub !== sub)
+              return yield* new CgroupError({ op: "join sub-cgroup", path: h.mountPoint, reason: `controllers ${prev.by} and ${ctrl} share this hierarchy and name different sub-cgroups` })
+            chosen.set(h.mountPoint, { sub, by: ctrl })
+          }
+          const out: Record<string, string> = { ...paths }
+          for (const [mp, { sub }] of chosen) {
+            const dir = path.join(paths[mp]!, sub)
+            if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+              return yield* new CgroupError({ op: "join sub-cgroup", path: dir, reason: "ENOENT: no such cgroup (exec --cgroup joins an existing sub-cgroup, it makes none)" })
+            out[mp] = dir
+          }
+          return out
+        }),
       join: (paths, pid) =>
         Effect.forEach(Object.values(paths), (dir) =>
           Effect.try({ try: () => fs.writeFileSync(path.join(dir, "cgroup.procs"), `${pid}`), catch: fail("join", dir) }),
@@ -297,7 +381,8 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
         return Effect.try({
           try: () => {
             const all = new Set<number>()
-            for (const dir of dirs) {
+            // The whole subtree, as runc's GetAllPids: a container may have made sub-cgroups and moved tasks there.
+            for (const dir of dirs.flatMap(cgroupTree)) {
               const text = (() => {
                 try {
                   return fs.readFileSync(path.join(dir, "cgroup.procs"), "utf8")
@@ -315,7 +400,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
       },
       destroy: (paths) =>
         Effect.forEach(Object.values(paths), (dir) =>
-          removeCgroupDir({ rmdir: (d) => fs.rmdirSync(d), read: readTrim }, dir, { retries: opts.removeRetries ?? 100, delayMs: 10 }),
+          removeCgroupDir(removeFs, dir, { timeoutMs: removeTimeoutMs(opts), delayMs: 10 }),
         ).pipe(Effect.asVoid),
       // On hybrid the container's tasks are in the cgroup2 tree too: its cgroup.kill reaches them all
       // (v1-frozen ones die once thawed, which the caller does for SIGKILL).

@@ -100,6 +100,20 @@ export const cgroupsModel = (opts: CgroupsModelOptions = {}): Layer.Layer<Cgroup
                   if (!groups.has(dir)) groups.set(dir, new Set())
                 }),
           ).pipe(Effect.asVoid),
+        subPaths: (paths, subs) =>
+          Effect.gen(function* () {
+            const out: Record<string, string> = { ...paths }
+            for (const [ctrl, sub] of Object.entries(subs)) {
+              const mps = ctrl === "" ? Object.keys(paths) : hierarchies.filter((h) => h.controllers.split(",").includes(ctrl) && paths[h.mountPoint]).map((h) => h.mountPoint)
+              if (mps.length === 0) return yield* new CgroupError({ op: "join sub-cgroup", path: "/sys/fs/cgroup", reason: `unknown controller "${ctrl}"` })
+              for (const mp of mps) {
+                const dir = `${paths[mp]}/${sub}`.replace(/\/+$/, "")
+                if (!groups.has(dir)) return yield* new CgroupError({ op: "join sub-cgroup", path: dir, reason: "ENOENT" })
+                out[mp] = dir
+              }
+            }
+            return out
+          }),
         // Nothing to warm up in memory.
         prime: () => undefined,
         join: (paths, pid) =>

@@ -1,14 +1,17 @@
 /**
  * Removing a container's cgroup directories. rmdir on cgroupfs fails with EBUSY while a task is
- * still attached: a process SIGKILLed a moment ago leaves its cgroup only once the kernel has
- * finished tearing it down (exit_mm, exit_files … can take a while under memory pressure or with
- * a large address space). So EBUSY is retried, a bounded number of times (runc's rmdir retries
- * for ~2 s too, libcontainer/cgroups/utils.go RemovePath), and then reported with what still sits
- * in the cgroup; ENOENT means someone removed it already. The filesystem is a parameter so that
- * the retry logic is tested against a fake.
+ * still attached, and while the directory has child cgroups: a container with a writable cgroup
+ * mount (or a tool on the host) may have made sub-cgroups inside its own. So, as runc's
+ * RemovePath (libcontainer/cgroups/utils.go): try the directory, and if that fails remove its
+ * sub-directories depth-first, then the directory again. A process SIGKILLed a moment ago leaves
+ * its cgroup only once the kernel has finished tearing it down (exit_mm, exit_files … can take a
+ * while under memory pressure), so EBUSY is retried, within a bound in time (runc retries for
+ * ~2 s too), and then reported with the path that stayed and what still sits in it; ENOENT means
+ * someone removed it already. The filesystem is a parameter so that the logic is tested against
+ * a fake.
  */
 import * as path from "node:path"
-import { Duration, Effect, Schedule } from "effect"
+import { Duration, Effect } from "effect"
 import { CgroupError } from "./errors.ts"
 
 /** What removal needs of the filesystem. */
@@ -17,46 +20,69 @@ export interface RemoveFs {
   readonly rmdir: (dir: string) => void
   /** Reads a file ("" when unreadable): the pids still in cgroup.procs, for the report. */
   readonly read: (file: string) => string
+  /** The names of the sub-directories (child cgroups) of `dir`; [] when it is gone or unreadable. */
+  readonly subdirs?: (dir: string) => readonly string[]
 }
 
 export interface RemoveOptions {
-  /** Retries after the first EBUSY (default 100). */
-  readonly retries?: number
-  /** Between attempts (default 10 ms): the whole bound is retries × delayMs. */
+  /** How long EBUSY is retried, from the first attempt (default 2000 ms). */
+  readonly timeoutMs?: number
+  /** Between attempts (default 10 ms). */
   readonly delayMs?: number
 }
 
 const codeOf = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e)
 
-/**
- * Removes `dir`: done at once or after EBUSY cleared, nothing to do when it is gone, else a
- * CgroupError{op: "remove"} — for EBUSY after the bound, naming the attempts and the pids left.
- */
-export const removeCgroupDir = (fsx: RemoveFs, dir: string, opts: RemoveOptions = {}): Effect.Effect<void, CgroupError> => {
-  const retries = opts.retries ?? 100
-  const delayMs = opts.delayMs ?? 10
-  let attempts = 0
-  const once = Effect.try({
-    try: () => {
-      attempts++
-      fsx.rmdir(dir)
-    },
-    catch: codeOf,
-  })
-  return once.pipe(
-    Effect.catchIf((code) => code === "ENOENT", () => Effect.void),
-    Effect.retry({ schedule: Schedule.spaced(Duration.millis(delayMs)), times: retries, while: (code) => code === "EBUSY" }),
-    Effect.mapError((code) => {
-      if (code !== "EBUSY") return new CgroupError({ op: "remove", path: dir, reason: code })
-      const left = fsx
-        .read(path.join(dir, "cgroup.procs"))
-        .split("\n")
-        .filter((l) => l.trim() !== "")
-      return new CgroupError({
-        op: "remove",
-        path: dir,
-        reason: `EBUSY after ${attempts} attempts over ${retries * delayMs} ms${left.length > 0 ? `: pids ${left.join(",")} still in it` : " (no task left: a dying one is still attached)"}`,
-      })
-    }),
-  )
+/** rmdir of `dir` after its sub-directories, deepest first; the first failure says where it stuck. */
+function removeTree(fsx: RemoveFs, dir: string): { path: string; code: string } | undefined {
+  try {
+    fsx.rmdir(dir)
+    return undefined
+  } catch (e) {
+    const code = codeOf(e)
+    if (code === "ENOENT") return undefined
+    // Children make cgroupfs say EBUSY (another filesystem, a test's tree, says ENOTEMPTY); anything else is the answer.
+    if ((code !== "EBUSY" && code !== "ENOTEMPTY") || !fsx.subdirs) return { path: dir, code }
+  }
+  for (const name of fsx.subdirs(dir)) {
+    const stuck = removeTree(fsx, path.join(dir, name))
+    if (stuck) return stuck
+  }
+  try {
+    fsx.rmdir(dir)
+    return undefined
+  } catch (e) {
+    const code = codeOf(e)
+    return code === "ENOENT" ? undefined : { path: dir, code }
+  }
 }
+
+/**
+ * Removes `dir` and every cgroup below it: done at once or after EBUSY cleared, nothing to do
+ * when it is gone, else a CgroupError{op: "remove"} naming the directory that stayed — for EBUSY
+ * after the bound, with the attempts, the time and the pids left in it.
+ */
+export const removeCgroupDir = (fsx: RemoveFs, dir: string, opts: RemoveOptions = {}): Effect.Effect<void, CgroupError> =>
+  Effect.gen(function* () {
+    const timeoutMs = opts.timeoutMs ?? 2000
+    const delayMs = opts.delayMs ?? 10
+    const started = Date.now()
+    for (let attempts = 1; ; attempts++) {
+      const stuck = removeTree(fsx, dir)
+      if (!stuck) return
+      if (stuck.code !== "EBUSY") return yield* new CgroupError({ op: "remove", path: stuck.path, reason: stuck.code })
+      const elapsed = Date.now() - started
+      if (elapsed >= timeoutMs) {
+        const left = fsx
+          .read(path.join(stuck.path, "cgroup.procs"))
+          .split("\n")
+          .filter((l) => l.trim() !== "")
+        return yield* new CgroupError({
+          op: "remove",
+          path: stuck.path,
+          reason: `EBUSY after ${attempts} attempts over ${elapsed} ms (bound ${timeoutMs} ms)${left.length > 0 ? `: pids ${left.join(",")} still in it` : " (no task left: a dying one is still attached)"}`,
+        })
+      }
+      yield* Effect.sleep(Duration.millis(Math.min(delayMs, Math.max(1, timeoutMs - elapsed))))
+    }
+  })

@@ -50,13 +50,33 @@ export const DEFAULT_DEVICE_RULES: readonly DeviceRuleSpec[] = [
   { allow: true, type: "c", major: 10, minor: 200, access: "rwm" }, // tuntap
 ]
 
+/**
+ * runc's setMemoryAndSwap order (libcontainer/cgroups/fs/memory.go): the kernel refuses a memory limit
+ * above memory+swap, and memory+swap below the memory limit, so when both are written, swap goes first
+ * if it is being lifted (-1) or is above the current memory limit; else memory first. `currentLimit`
+ * is memory.limit_in_bytes now (read only when both writes are there).
+ */
+export function orderMemoryWrites(writes: readonly CgroupWrite[], currentLimit: () => number): CgroupWrite[] {
+  const mem = writes.findIndex((w) => w.file === "memory.limit_in_bytes")
+  const swap = writes.findIndex((w) => w.file === "memory.memsw.limit_in_bytes")
+  if (mem < 0 || swap < 0 || swap < mem) return [...writes]
+  const value = Number(writes[swap]!.value)
+  if (value !== -1 && !(currentLimit() < value)) return [...writes]
+  const out = writes.filter((_, i) => i !== swap)
+  out.splice(mem, 0, writes[swap]!)
+  return out
+}
+
+/** The access letters the kernel knows, in its order: others are ignored, as runc's Permissions do ("rwx" → "rw"). */
+export const deviceAccess = (access: string | undefined): string => (access === undefined ? "rwm" : [..."rwm"].filter((c) => access.includes(c)).join(""))
+
 const num = (n: number | undefined) => (n === undefined || n === -1 ? "*" : `${n}`)
 
 /** A rule as devices.allow/deny take it: "c 1:3 rwm", "a" for everything. */
 export function deviceLine(d: DeviceRuleSpec): string {
   const type = d.type ?? "a"
   // "a" ignores major, minor and access; the kernel takes the bare letter.
-  return type === "a" ? "a" : `${type} ${num(d.major)}:${num(d.minor)} ${d.access ?? "rwm"}`
+  return type === "a" ? "a" : `${type} ${num(d.major)}:${num(d.minor)} ${deviceAccess(d.access)}`
 }
 
 /** The device writes for the spec's rules (runc's default list appended). */

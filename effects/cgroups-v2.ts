@@ -28,12 +28,13 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Duration, Effect, Layer, Schedule } from "effect"
+import { Effect, Layer } from "effect"
 import type { HostFacts } from "../config/resources.ts"
 import { v2ResourceWarnings } from "../config/resources-v2.ts"
 import { parseCpuList } from "../config/resources.ts"
 import { Cgroups, type CgroupPaths } from "./cgroups.ts"
-import { parseHierarchies, parseOwnCgroups, pidHeldBy } from "./cgroups-fs.ts"
+import { parseHierarchies, parseOwnCgroups, pidHeldBy, removeFs, removeTimeoutMs } from "./cgroups-fs.ts"
+import { removeCgroupDir } from "./cgroups-remove.ts"
 import { DEFAULT_DEVICE_RULES, hugepageSizeName } from "./cgroups-v1-resources.ts"
 import { v2Writes } from "./cgroups-v2-resources.ts"
 import { attachDeviceProgram, deviceFilterProgram, type AttachDeviceProgram } from "./device-filter.ts"
@@ -46,6 +47,8 @@ export interface CgroupsV2Options {
   readonly procSelfCgroup?: string
   readonly hugepagesDir?: string
   readonly freezeTimeoutMs?: number
+  /** How long removal retries EBUSY (default 2000 ms); removeRetries is the older count (10 ms apart). */
+  readonly removeTimeoutMs?: number
   readonly removeRetries?: number
   /** Loads and attaches the device program (tests of a fake tree record it instead). */
   readonly attachDevices?: AttachDeviceProgram
@@ -116,7 +119,16 @@ const awaitFrozen = (dir: string, want: boolean, timeoutMs: number) =>
       if (eventsFrozen(dir) === want) finish(Effect.void)
     }
     const timer = setTimeout(
-      () => finish(Effect.fail(new CgroupError({ op: want ? "freeze" : "thaw", path: dir, reason: `ETIMEDOUT: cgroup.events not "frozen ${want ? 1 : 0}" after ${timeoutMs} ms` }))),
+      () =>
+        finish(
+          Effect.fail(
+            new CgroupError({
+              op: want ? "freeze" : "thaw",
+              path: dir,
+              reason: `ETIMEDOUT: waited ${timeoutMs} ms for cgroup.events to read "frozen ${want ? 1 : 0}", it reads "frozen ${want ? 0 : 1}"${want ? "" : " (a parent cgroup is frozen?)"}`,
+            }),
+          ),
+        ),
       timeoutMs,
     )
     try {
@@ -244,6 +256,17 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
           },
           catch: (e) => (e instanceof CgroupError ? e : fail("create", dirOf(paths))(e)),
         }),
+      // One hierarchy: a bare path only (runc's v2 AddPid takes the "" entry and nothing else).
+      subPaths: (paths, subs) =>
+        Effect.gen(function* () {
+          const named = Object.keys(subs).find((c) => c !== "")
+          if (named !== undefined)
+            return yield* new CgroupError({ op: "join sub-cgroup", path: dirOf(paths), reason: `unknown controller "${named}": cgroup v2 has one hierarchy, give a path without <controller>:` })
+          const dir = path.join(dirOf(paths), subs[""] ?? "")
+          if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+            return yield* new CgroupError({ op: "join sub-cgroup", path: dir, reason: "ENOENT: no such cgroup (exec --cgroup joins an existing sub-cgroup, it makes none)" })
+          return Object.fromEntries(Object.keys(paths).map((mp) => [mp, dir]))
+        }),
       join: (paths, pid) => Effect.try({ try: () => fs.writeFileSync(path.join(dirOf(paths), "cgroup.procs"), `${pid}`), catch: fail("join", dirOf(paths)) }),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, Object.keys(paths).map((mountPoint) => ({ mountPoint, controllers: "", version: 2 as const })), paths)),
       pids: (paths) =>
@@ -307,7 +330,8 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
             Effect.tapError(() => (on ? write(ctl, "0").pipe(Effect.ignore) : Effect.void)),
           )
         }),
-      frozen: (paths) => Effect.sync(() => readTrim(path.join(dirOf(paths), "cgroup.freeze")) === "1"),
+      // Asked to freeze, or frozen by a parent (then only cgroup.events says so).
+      frozen: (paths) => Effect.sync(() => readTrim(path.join(dirOf(paths), "cgroup.freeze")) === "1" || eventsFrozen(dirOf(paths))),
       memoryPressure: watchMemoryPressure,
       killAll: (paths) =>
         Effect.gen(function* () {
@@ -316,15 +340,7 @@ export const CgroupsV2 = (opts: CgroupsV2Options = {}) =>
           yield* write(file, "1")
           return true
         }),
-      destroy: (paths) => {
-        const dir = dirOf(paths)
-        return Effect.forEach([...descendants(dir), dir], (d) =>
-          Effect.try({ try: () => fs.rmdirSync(d), catch: (e) => e as NodeJS.ErrnoException }).pipe(
-            Effect.catchIf((e) => e.code === "ENOENT", () => Effect.void),
-            Effect.retry({ schedule: Schedule.spaced(Duration.millis(10)), times: opts.removeRetries ?? 100, while: (e) => e.code === "EBUSY" }),
-            Effect.mapError(fail("remove", d)),
-          ),
-        ).pipe(Effect.asVoid)
-      },
+      // Depth-first through any sub-cgroups, EBUSY retried within a time bound (cgroups-remove.ts).
+      destroy: (paths) => removeCgroupDir(removeFs, dirOf(paths), { timeoutMs: removeTimeoutMs(opts), delayMs: 10 }),
     }
   })

@@ -47,6 +47,13 @@ export interface CgroupsService {
    * meanwhile: call it after the cgroups are made.
    */
   readonly prime: () => void
+  /**
+   * The directories an exec'd process joins with runc's `exec --cgroup`: `subs` maps a controller ("" for
+   * every hierarchy) to a path below the container's cgroup. Fails, naming it, on a controller none of the
+   * container's hierarchies carries and on a sub-cgroup that does not exist (it is never created). Absent
+   * in layers that cannot place a process below the container's cgroup.
+   */
+  readonly subPaths?: (paths: CgroupPaths, subs: Readonly<Record<string, string>>) => Effect.Effect<CgroupPaths, CgroupError>
   /** Moves `pid` into every one of them. */
   readonly join: (paths: CgroupPaths, pid: number) => Effect.Effect<void, CgroupError>
   /** Pids in the container's cgroup. */

@@ -10,7 +10,8 @@ import { buildExecPlan } from "../config/exec-plan.ts"
 import { noNul, parseSpec } from "../config/parse.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import type { ProcessSpec } from "../config/spec.ts"
-import { Cgroups } from "./cgroups.ts"
+import { Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { checkSubCgroups, type SubCgroups } from "./cgroups-sub.ts"
 import { ConfigError, InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
 import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
@@ -28,7 +29,24 @@ export interface ExecOptions {
   readonly preserveFds?: readonly number[]
   /** Allow exec into a paused container (runc's --ignore-paused); the process starts frozen. */
   readonly ignorePaused?: boolean
+  /**
+   * Join existing sub-cgroups of the container's cgroup instead (runc's `exec --cgroup`, effects/cgroups-sub.ts):
+   * controller → path below the container's cgroup, "" for every hierarchy.
+   */
+  readonly subCgroups?: SubCgroups
+  /** Bound on the console socket's connect and send (default 10 s, or XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS). */
+  readonly consoleSocketTimeoutMs?: number
 }
+
+/** The container's cgroups with the named sub-cgroups in place of its own directories. */
+const subCgroupTarget = (live: Live, subs: SubCgroups): Effect.Effect<CgroupPaths, ContainerError, Cgroups> =>
+  Effect.gen(function* () {
+    const cgroups = yield* Cgroups
+    const checked = checkSubCgroups("subCgroups", subs)
+    if (checked instanceof ConfigError) return yield* checked
+    if (!cgroups.subPaths) return yield* new ConfigError({ path: "subCgroups", reason: "this cgroup manager cannot place a process in a sub-cgroup" })
+    return yield* cgroups.subPaths(live.record.cgroups, checked)
+  })
 
 /** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
 export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRef; console?: number }, ContainerError, Services> =>
@@ -47,6 +65,8 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
       initPidfdAt: init.fd >= 0 ? 4 + (o.preserveFds?.length ?? 0) : undefined })
     const tooBig = planLimitProblem(plan, spec)
     if (tooBig) return yield* new ConfigError(tooBig)
+    // Where it goes, checked before it exists: a sub-cgroup that is missing or outside is refused with nothing started.
+    const target = o.subCgroups ? yield* subCgroupTarget(live, o.subCgroups) : live.record.cgroups
     let consoleFd: number | undefined
     const frozen = o.ignorePaused === true && (yield* cgroups.frozen(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)))
     const ref = yield* kernel.spawnInit({
@@ -55,8 +75,8 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
       extraFds: [...(o.preserveFds ?? []), ...(init.fd >= 0 ? [init.fd] : [])],
       barrier: false,
       // Into a frozen cgroup the process would freeze before it could exec: it joins once it has.
-      beforeGo: (p) => (frozen ? Effect.void : cgroups.join(live.record.cgroups, p.pid)),
-      onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
+      beforeGo: (p) => (frozen ? Effect.void : cgroups.join(target, p.pid)),
+      onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd), o.consoleSocketTimeoutMs),
       // Its own filter, its own listener: to listenerPath with its pid, the container "running" (runc
       // does the same for exec). Without listenerPath it is closed: its notified syscalls get ENOSYS.
       onSeccomp: (p, fd) => {
@@ -66,6 +86,6 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
         return sendListener(sc.listenerPath, fd, containerProcessState(hookState(live.record, "running", init.pid), p.pid, sc.listenerMetadata)).pipe(Effect.ensuring(done))
       },
     })
-    if (frozen) yield* cgroups.join(live.record.cgroups, ref.pid)
+    if (frozen) yield* cgroups.join(target, ref.pid)
     return { ref, ...(consoleFd !== undefined ? { console: consoleFd } : {}) }
   })

@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, noNul, parseSpec, validateId, type Bundle } from "../config/parse.ts"
 import { redactPlanOps } from "../config/redact.ts"
-import { checkResourcesOnHost } from "../config/resources.ts"
+import { checkResourcesOnHost, type HostFacts } from "../config/resources.ts"
 import { buildPlan } from "../config/plan.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
@@ -38,6 +38,8 @@ export interface CreateOptions {
   readonly noPivot?: boolean
   /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
   readonly consoleSocket?: string
+  /** Bound on the console socket's connect and send (default 10 s, or XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS). */
+  readonly consoleSocketTimeoutMs?: number
   /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
   readonly preserveFds?: readonly number[]
   /** Added to process.env (LISTEN_FDS/LISTEN_PID for preserved socket-activation fds). */
@@ -73,20 +75,47 @@ export interface Live {
  * What to do with a terminal's master: send it to the console socket (runc's protocol: one
  * message, the name as data, the fd as SCM_RIGHTS) and close ours, or keep it for the caller.
  */
-export const consoleHandler = (socketPath: string | undefined, keep: (fd: number) => void) => (master: number) =>
+export const consoleHandler = (socketPath: string | undefined, keep: (fd: number) => void, timeoutMs?: number) => (master: number) =>
   Effect.try({
     try: () => {
       if (!socketPath) return keep(master)
-      const sock = addon.connectUnix(socketPath)
       try {
-        addon.send(sock, new TextEncoder().encode("/dev/ptmx"), [master])
+        // Bounded: a listener that never accepts (its backlog full) or a peer whose buffer never drains
+        // would otherwise hold create forever (issue 19: no wait on another party is unbounded).
+        const sock = addon.connectUnix(socketPath, consoleSocketTimeoutMs(timeoutMs))
+        try {
+          addon.send(sock, new TextEncoder().encode("/dev/ptmx"), [master])
+        } finally {
+          fs.closeSync(sock)
+        }
       } finally {
-        fs.closeSync(sock)
         fs.closeSync(master)
       }
     },
-    catch: (e) => new SyscallError({ syscall: (e as NodeJS.ErrnoException).syscall ?? "send", errno: (e as NodeJS.ErrnoException).code ?? String(e), path: socketPath }),
+    catch: (e) => {
+      const err = e as NodeJS.ErrnoException
+      const code = err.code ?? String(e)
+      const bound = consoleSocketTimeoutMs(timeoutMs)
+      return new SyscallError({
+        syscall: `${err.syscall ?? "send"} to the console socket`,
+        errno: code === "EAGAIN" || code === "EWOULDBLOCK" ? `ETIMEDOUT: no answer within ${bound} ms (${code})` : code,
+        path: socketPath,
+      })
+    },
   })
+
+/** Default bound on the console socket's connect and send. */
+export const CONSOLE_SOCKET_TIMEOUT_MS = 10_000
+
+/**
+ * The bound: the caller's, else XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS (read when used: the CLI is a
+ * start-up snapshot, its module scope ran at build time), else 10 s.
+ */
+export function consoleSocketTimeoutMs(given?: number): number {
+  if (given !== undefined && given > 0) return given
+  const env = Number(process.env["XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS"])
+  return Number.isInteger(env) && env > 0 ? env : CONSOLE_SOCKET_TIMEOUT_MS
+}
 
 export type Services = Kernel | Cgroups | StateStore
 
@@ -127,6 +156,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
+    yield* checkExistingCgroup(paths)
     // Before anything exists: a /etc/passwd the runtime refuses to read leaves nothing behind.
     const home = spec.process ? yield* homeOf(bundle.rootfs, spec.process) : undefined
     yield* store.claim(o.root, id)
@@ -174,7 +204,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               if (o.seccompNotify) keep()
               else fs.closeSync(fd)
             }),
-          onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd)),
+          onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd), o.consoleSocketTimeoutMs),
           plan: toWire(plan),
           stdio: o.stdio ?? [0, 1, 2],
           extraFds: o.preserveFds ?? [],
@@ -230,6 +260,32 @@ function notifyProblem(spec: Spec, inProcess: boolean): { path: string; reason: 
   return undefined
 }
 
+/** The directory a freeze shows in, for the error: the v1 freezer hierarchy's, else the cgroup2 one; one that exists first. */
+const freezerDir = (paths: CgroupPaths): string => {
+  const entries = Object.entries(paths)
+  const candidates = [entries.find(([mp]) => path.basename(mp).split(",").includes("freezer")), entries.find(([mp]) => mp.endsWith("/unified")), entries[0]]
+    .filter((e): e is [string, string] => e !== undefined)
+    .map(([, dir]) => dir)
+  return candidates.find((d) => fs.existsSync(d)) ?? candidates[0] ?? ""
+}
+
+const unexpectedlyFrozen = (paths: CgroupPaths) =>
+  Effect.fail(new CgroupError({ op: "create", path: freezerDir(paths), reason: "container's cgroup unexpectedly frozen" }))
+
+/**
+ * runc's checks of a cgroup that exists before create (libcontainer/factory_linux.go): one that holds
+ * processes is used, with a warning, as runc 1.1 does; a frozen one is refused, since the init would
+ * freeze at its first step and create would wait for it forever. Before anything is made.
+ */
+const checkExistingCgroup = (paths: CgroupPaths): Effect.Effect<void, CgroupError, Cgroups> =>
+  Effect.gen(function* () {
+    const cgroups = yield* Cgroups
+    // Reading pids races with someone removing the cgroup: what cannot be read holds nothing.
+    const pids = yield* cgroups.pids(paths).pipe(Effect.orElseSucceed(() => [] as number[]))
+    if (pids.length > 0) yield* Effect.logWarning(`container's cgroup is not empty: ${pids.length} process(es) found`)
+    if (yield* cgroups.frozen(paths)) return yield* unexpectedlyFrozen(paths)
+  })
+
 /** The runtime-spec state handed to hooks. */
 export const hookState = (record: ContainerRecord, status: HookState["status"], pid?: number): HookState => ({
   ociVersion: record.spec.ociVersion,
@@ -270,6 +326,8 @@ export const provision = (
     }
     yield* store.write(root, record)
     yield* cgroups.create(paths)
+    // A new cgroup under a frozen parent is born frozen: the init would stop at its first step.
+    if (yield* cgroups.frozen(paths)) return yield* unexpectedlyFrozen(paths)
     // Now, not earlier: the primed write holds cgroup_mutex through its RCU wait, which would stall
     // the mkdirs above; from here the wait overlaps the plan, the helper's spawn and its clone.
     cgroups.prime()
@@ -359,7 +417,9 @@ export const killAll = (live: Live): Effect.Effect<ExitStatus | null, ContainerE
       const pids = yield* cgroups.pids(live.record.cgroups).pipe(Effect.orElseSucceed(() => [] as number[]))
       if (pids.length === 0) break
       const viaKill = cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)) : false
-      if (!viaKill) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9, (pinned) => cgroups.holds(live.record.cgroups, pinned)))
+      // On hybrid cgroup.kill reaches the cgroup2 tree only: a task put into a v1 directory alone (a process
+      // that was there before create, with its warning) is still listed after a round, and is killed by pid.
+      if (!viaKill || round > 0) yield* Effect.forEach(pids, (p) => kernel.signalPid(p, 9, (pinned) => cgroups.holds(live.record.cgroups, pinned)))
       yield* thawIfFrozen(live).pipe(Effect.ignore)
       yield* Effect.sleep("10 millis")
     }
@@ -433,15 +493,28 @@ export function mergeResources(current: unknown, change: unknown): ResourcesInpu
   return out
 }
 
+/**
+ * runc's setMemoryAndSwap: a memory limit lifted to -1 with no swap named lifts swap too (where the host
+ * accounts swap: memory.memsw on v1, memory.swap.max on v2), else the old memory+swap limit would stay
+ * below the new memory limit and the kernel refuse it.
+ */
+export function liftSwapWithMemory(merged: ResourcesInput, change: unknown, facts: HostFacts): ResourcesInput {
+  const asked = isObject(change) && isObject(change["memory"]) ? change["memory"] : undefined
+  if (asked?.["limit"] !== -1 || (asked["swap"] !== undefined && asked["swap"] !== 0)) return merged
+  if (facts.layout !== "v2" && !facts.v1Files.has("memory.memsw.limit_in_bytes")) return merged
+  return { ...merged, memory: { ...(isObject(merged["memory"]) ? merged["memory"] : {}), swap: -1 } }
+}
+
 /** update: validate the merged resources (naming the field), write them live, record them. */
 export const update = (root: string, live: Live, change: unknown): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
     const cgroups = yield* cgroupsFor(live.record.cgroupDriver)
     const store = yield* StateStore
-    const merged = mergeResources(live.record.spec.linux?.resources, change)
+    const facts = yield* cgroups.facts()
+    const merged = liftSwapWithMemory(mergeResources(live.record.spec.linux?.resources, change), change, facts)
     const spec = yield* parseSpec({ ...live.record.spec, linux: { ...live.record.spec.linux, resources: merged } })
     const resources = spec.linux?.resources
-    const problem = checkResourcesOnHost(resources, yield* cgroups.facts())
+    const problem = checkResourcesOnHost(resources, facts)
     if (problem) return yield* new ConfigError(problem)
     const paths = live.record.cgroups
     const record: ContainerRecord = { ...live.record, spec }
@@ -449,12 +522,7 @@ export const update = (root: string, live: Live, change: unknown): Effect.Effect
       root,
       live.record.id,
       Effect.gen(function* () {
-        // v1 refuses a memory limit above memory+swap: when swap grows, it goes first (as runc).
-        const swap = resources?.memory?.swap
-        if (swap && swap > 0) {
-          const current = Number(yield* cgroups.read(paths, "memory", "memory.memsw.limit_in_bytes").pipe(Effect.orElseSucceed(() => "0")))
-          if (swap > current) yield* cgroups.apply(paths, { memory: { swap } }, { devices: false })
-        }
+        // The order of the memory and swap writes (swap first when it grows) is the manager's (runc's setMemoryAndSwap).
         yield* cgroups.apply(paths, resources, { devices: isObject(change) && "devices" in change })
         yield* store.write(root, record)
       }),

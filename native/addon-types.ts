@@ -76,8 +76,11 @@ export interface Addon {
   mkfifo(path: string, mode: number): void
   /** flock(fd, op) on the thread pool (it may block); op is LOCK_SH=1, LOCK_EX=2, LOCK_UN=8, optionally | LOCK_NB=4. */
   flock(fd: number, op: number): Promise<void>
-  /** A unix stream socket connected to `path` (O_CLOEXEC): runc's --console-socket, to `send` the pty master on. */
-  connectUnix(path: string): number
+  /**
+   * A unix stream socket connected to `path` (O_CLOEXEC): runc's --console-socket, to `send` the pty master on.
+   * With `timeoutMs`, SO_SNDTIMEO bounds the connect and each send on it (EAGAIN when it expires).
+   */
+  connectUnix(path: string, timeoutMs?: number): number
   /** ioctl(fd, TIOCSWINSZ) on a terminal. */
   setWinsize(fd: number, rows: number, columns: number): void
   /** Clears OPOST in a terminal's c_oflag (what cfmakeraw does and libuv's raw mode does not). */

@@ -35,6 +35,20 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo& info) {
     ThrowErrno(env, errno, "socket", path.c_str());
     return env.Undefined();
   }
+  // connectUnix(path, timeoutMs): SO_SNDTIMEO bounds both the connect (a unix listener whose backlog
+  // is full makes it wait) and every send on the socket; on expiry they fail with EAGAIN.
+  if (info.Length() > 1 && info[1].IsNumber()) {
+    int64_t ms = info[1].As<Napi::Number>().Int64Value();
+    if (ms > 0) {
+      struct timeval tv = {static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+      if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) {
+        int err = errno;
+        close(fd);
+        ThrowErrno(env, err, "setsockopt", "SO_SNDTIMEO");
+        return env.Undefined();
+      }
+    }
+  }
   while (connect(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) < 0) {
     if (errno == EINTR) continue;
     int err = errno;

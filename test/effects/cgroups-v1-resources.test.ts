@@ -3,7 +3,7 @@ import fc from "fast-check"
 import { test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import type { ResourcesSpec } from "../../config/spec.ts"
-import { DEFAULT_DEVICE_RULES, deviceLine, v1Writes } from "../../effects/cgroups-v1-resources.ts"
+import { DEFAULT_DEVICE_RULES, deviceLine, orderMemoryWrites, v1Writes } from "../../effects/cgroups-v1-resources.ts"
 
 const limit = fc.oneof(fc.constant(-1), fc.integer({ min: 1, max: 2 ** 40 }))
 const arbResources: fc.Arbitrary<ResourcesSpec> = fc.record(
@@ -74,5 +74,21 @@ describe("v1Writes", () => {
   it("picks blkio.bfq.weight when only BFQ is there", () => {
     expect(v1Writes({ blockIO: { weight: 100 } }, new Set(["blkio.bfq.weight"])).find((w) => w.controller === "blkio")?.file).toBe("blkio.bfq.weight")
     expect(v1Writes({ blockIO: { weight: 100 } }, new Set(["blkio.weight", "blkio.bfq.weight"])).find((w) => w.controller === "blkio")?.file).toBe("blkio.weight")
+  })
+})
+
+describe("runc's rules for device access letters and the memory/swap order", () => {
+  it("ignores access letters other than r, w and m, and repeats (runc's Permissions: \"rwx\" is \"rw\")", () => {
+    expect(deviceLine({ allow: true, type: "c", major: 1, minor: 11, access: "rwx" })).toBe("c 1:11 rw")
+    expect(deviceLine({ allow: true, type: "c", major: 1, minor: 11, access: "mrrw" })).toBe("c 1:11 rwm")
+  })
+
+  it("writes swap before memory when swap is lifted or above the current memory limit, else memory first", () => {
+    const w = v1Writes({ memory: { limit: -1, swap: -1 } }).filter((x) => x.controller === "memory")
+    expect(orderMemoryWrites(w, () => 100 << 20).map((x) => x.file)).toEqual(["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"])
+    const grow = v1Writes({ memory: { limit: 300 << 20, swap: 400 << 20 } }).filter((x) => x.controller === "memory")
+    expect(orderMemoryWrites(grow, () => 100 << 20).map((x) => x.file)).toEqual(["memory.memsw.limit_in_bytes", "memory.limit_in_bytes"])
+    const shrink = v1Writes({ memory: { limit: 100 << 20, swap: 200 << 20 } }).filter((x) => x.controller === "memory")
+    expect(orderMemoryWrites(shrink, () => 300 << 20).map((x) => x.file)).toEqual(["memory.limit_in_bytes", "memory.memsw.limit_in_bytes"])
   })
 })

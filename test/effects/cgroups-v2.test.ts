@@ -216,4 +216,15 @@ describe("the v2 manager on a fake tree", () => {
     expect(fs.existsSync(dir)).toBe(false)
     await h.run(cg((c) => c.destroy(paths)))
   })
+
+  it("exec --cgroup on v2: a bare path to an existing sub-cgroup; a controller prefix or a missing one refused by name", async () => {
+    const h = fakeHost()
+    const paths: CgroupPaths = await h.run(cg((c) => c.paths(undefined, "box")))
+    await h.run(cg((c) => c.create(paths)))
+    const dir = Object.values(paths)[0]!
+    fs.mkdirSync(path.join(dir, "sub"))
+    expect(Object.values(await h.run(cg((c) => c.subPaths!(paths, { "": "sub" }))))).toEqual([path.join(dir, "sub")])
+    await expect(h.run(cg((c) => c.subPaths!(paths, { memory: "sub" })))).rejects.toMatchObject({ _tag: "CgroupError", reason: expect.stringMatching(/unknown controller "memory": cgroup v2 has one hierarchy/) })
+    await expect(h.run(cg((c) => c.subPaths!(paths, { "": "gone" })))).rejects.toMatchObject({ _tag: "CgroupError", path: path.join(dir, "gone"), reason: expect.stringMatching(/^ENOENT/) })
+  })
 })

@@ -125,7 +125,7 @@ describe.skipIf(skipReason)("resources on the real kernel", () => {
         ? [{ hugepageLimits: [{ pageSize: "3MB", limit: 0 }] }, "linux.resources.hugepageLimits[0].pageSize"]
         : [{ hugepageLimits: [{ pageSize: "2MB", limit: 0 }] }, "linux.resources.hugepageLimits"],
       [{ memory: { limit: -5 } }, "linux.resources.memory.limit"],
-      [{ devices: [{ allow: true, type: "c", access: "rwq" }] }, "linux.resources.devices[0].access"],
+      [{ devices: [{ allow: true, type: "c", access: "q" }] }, "linux.resources.devices[0].access"],
     ] as const) {
       const b = bundle(["true"], withResources(resources as ResourcesSpec))
       await expect(create({ root, id, bundle: b.dir })).rejects.toMatchObject({ _tag: "ConfigError", path: field })
