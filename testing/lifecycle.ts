@@ -25,7 +25,7 @@ import fc from "fast-check"
 import type { Services } from "../effects/lifecycle.ts"
 import type { ExitStatus } from "../effects/kernel.ts"
 import { Container } from "../machines/container.ts"
-import type { Status } from "../machines/container-machine.ts"
+import type { Status } from "../machines/status.ts"
 
 /** Deep equality as test frameworks' toEqual: own enumerable data only (no prototypes, no undefined fields). */
 const plain = (v: unknown): unknown => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))

@@ -191,7 +191,7 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
     await c.start()
     await c.wait()
     await c.destroy()
-    expect(seen).toEqual(["created>starting", "starting>running", "running>stopped", "stopped>destroying", "destroying>destroyed"])
+    expect(seen).toEqual(["created>created", "created>starting", "starting>running", "running>stopped", "stopped>destroying", "destroying>destroyed"])
     expect(inspected).toContain("@xstate.snapshot")
   })
 })
