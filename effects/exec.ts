@@ -7,6 +7,7 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { buildExecPlan } from "../config/exec-plan.ts"
+import { execProcess, type ExecChanges } from "../config/exec-process.ts"
 import { noNul, parseSpec } from "../config/parse.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import type { ProcessSpec } from "../config/spec.ts"
@@ -17,9 +18,14 @@ import { consoleHandler, hookState, type Live, type Services } from "./lifecycle
 import { homeOf } from "./passwd.ts"
 import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 
-export interface ExecOptions {
-  /** An OCI process object (args, env, cwd, user, capabilities …). */
-  readonly process: unknown
+/**
+ * What to run. Either a whole OCI process object (`process`), or — as `runc exec` — just `args`: the
+ * process is then the container's own (user, env, cwd, capabilities, noNewPrivileges, AppArmor/SELinux
+ * labels, rlimits …) with these options on top (config/exec-process.ts, the CLI's rule too).
+ */
+export interface ExecOptions extends Partial<ExecChanges> {
+  /** A whole OCI process object (args, env, cwd, user, capabilities …); the options below are then ignored. */
+  readonly process?: unknown
   /** Host fds for its stdin, stdout, stderr (default: ours). */
   readonly stdio?: readonly [number, number, number]
   /** With process.terminal: where the pty master goes (runc's --console-socket); else the handle keeps it. */
@@ -30,6 +36,15 @@ export interface ExecOptions {
   readonly ignorePaused?: boolean
 }
 
+/** The container's own process with the options' changes (no `process` given). */
+const fromConfigProcess = (live: Live, o: ExecOptions): Effect.Effect<ProcessSpec, ConfigError> => {
+  const base = live.record.spec.process
+  if (!o.args || o.args.length === 0) return Effect.fail(new ConfigError({ path: "args", reason: "exec needs args (or a whole process)" }))
+  if (!base) return Effect.fail(new ConfigError({ path: "process", reason: "the container has no process to start from: give a whole process" }))
+  const { process: _p, stdio: _s, consoleSocket: _c, preserveFds: _f, ignorePaused: _i, ...changes } = o
+  return Effect.succeed(execProcess(base, { ...changes, args: o.args }))
+}
+
 /** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
 export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRef; console?: number }, ContainerError, Services> =>
   Effect.gen(function* () {
@@ -38,8 +53,9 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const init = live.init
     if (!init) return yield* new InvalidTransition({ id: live.record.id, from: "stopped", operation: "exec" })
     yield* noNul("consoleSocket", o.consoleSocket)
+    const wanted = o.process !== undefined ? o.process : yield* fromConfigProcess(live, o)
     // The container's own config with this process in it: one validator for both.
-    const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
+    const spec = yield* parseSpec({ ...live.record.spec, process: wanted })
     const proc = spec.process as ProcessSpec
     const home = yield* homeOf(live.record.rootfs, proc)
     const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home, preserveFds: o.preserveFds?.length ?? 0,
