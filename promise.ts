@@ -3,6 +3,7 @@
  * layer. Rejections are the tagged errors themselves (InitFailed,
  * ConfigError …), so `err._tag` works in a plain `catch`.
  */
+import type { Readable, Writable } from "node:stream"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import type { ContainerError } from "./effects/errors.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
@@ -42,6 +43,18 @@ export class ContainerHandle {
   get pid(): number | undefined {
     return this.effect.pid
   }
+  /** With `stdio: "pipe"`: our end of the init's stdin (end() it for EOF). */
+  get stdin(): Writable | undefined {
+    return this.effect.stdin
+  }
+  /** With `stdio: "pipe"`: the init's stdout. */
+  get stdout(): Readable | undefined {
+    return this.effect.stdout
+  }
+  /** With `stdio: "pipe"`: the init's stderr. */
+  get stderr(): Readable | undefined {
+    return this.effect.stderr
+  }
   status(): Status {
     return this.effect.status()
   }
@@ -71,11 +84,20 @@ export class ContainerHandle {
   /** Runs another process in the container; resolves once it has exec'd. */
   async exec(
     options: ExecOptions,
-  ): Promise<{ readonly pid: number; readonly console?: number; wait(): Promise<WaitStatus>; signal(sig: number | string): Promise<void> }> {
+  ): Promise<{
+    readonly pid: number
+    readonly console?: number
+    readonly stdin?: Writable
+    readonly stdout?: Readable
+    readonly stderr?: Readable
+    wait(): Promise<WaitStatus>
+    signal(sig: number | string): Promise<void>
+  }> {
     const p = await run(this.effect.exec(options))
     return {
       pid: p.pid,
       ...(p.console !== undefined ? { console: p.console } : {}),
+      ...(p.stdin && p.stdout && p.stderr ? { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr } : {}),
       wait: () => run(p.wait()),
       signal: (sig) => run(Effect.suspend(() => p.signal(signalNumber(sig)))),
     }

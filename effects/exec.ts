@@ -14,7 +14,7 @@ import type { ProcessSpec } from "../config/spec.ts"
 import { Cgroups } from "./cgroups.ts"
 import { ConfigError, InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
-import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, hookState, stdioFds, type Live, type Services } from "./lifecycle.ts"
 import { homeOf } from "./passwd.ts"
 import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 
@@ -26,8 +26,8 @@ import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 export interface ExecOptions extends Partial<ExecChanges> {
   /** A whole OCI process object (args, env, cwd, user, capabilities …); the options below are then ignored. */
   readonly process?: unknown
-  /** Host fds for its stdin, stdout, stderr (default: ours). */
-  readonly stdio?: readonly [number, number, number]
+  /** Host fds for its stdin, stdout, stderr (default: ours), or "pipe" for Node streams (the handle's stdin/stdout/stderr). */
+  readonly stdio?: readonly [number, number, number] | "pipe"
   /** With process.terminal: where the pty master goes (runc's --console-socket); else the handle keeps it. */
   readonly consoleSocket?: string
   /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
@@ -67,7 +67,7 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const frozen = o.ignorePaused === true && (yield* cgroups.frozen(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)))
     const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
-      stdio: o.stdio ?? [0, 1, 2],
+      stdio: stdioFds(o.stdio),
       extraFds: [...(o.preserveFds ?? []), ...(init.fd >= 0 ? [init.fd] : [])],
       barrier: false,
       // Into a frozen cgroup the process would freeze before it could exec: it joins once it has.

@@ -15,6 +15,8 @@ import type { Spec } from "../config/spec.ts"
 import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
 import { readStats, type Stats } from "../effects/stats.ts"
+import { openPipes, type PipedStdio, type Pipes } from "../effects/pipes.ts"
+import type { Readable, Writable } from "node:stream"
 import { watchOom } from "../effects/oom.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
@@ -31,6 +33,10 @@ export interface ExecProcess {
   wait(): Effect.Effect<WaitStatus>
   /** A signal through its pidfd. */
   signal(sig: number): Effect.Effect<void, SyscallError>
+  /** With `stdio: "pipe"`: our ends of its stdin (Writable), stdout and stderr (Readable). */
+  readonly stdin?: Writable
+  readonly stdout?: Readable
+  readonly stderr?: Readable
 }
 
 /**
@@ -182,7 +188,21 @@ export class Container {
     readonly root: string,
     private readonly actor: Actor<ContainerMachine>,
     private readonly rt: Context.Context<Services>,
+    private readonly pipes: PipedStdio | undefined,
   ) {}
+
+  /** With `stdio: "pipe"`: our end of the init's stdin (end() it to give the program EOF). */
+  get stdin(): Writable | undefined {
+    return this.pipes?.stdin
+  }
+  /** With `stdio: "pipe"`: the init's stdout. */
+  get stdout(): Readable | undefined {
+    return this.pipes?.stdout
+  }
+  /** With `stdio: "pipe"`: the init's stderr. */
+  get stderr(): Readable | undefined {
+    return this.pipes?.stderr
+  }
 
   private static boot(
     id: string,
@@ -200,14 +220,19 @@ export class Container {
             else inspector.next(ours)
           }
         : undefined
-      const actor = createActor(containerMachine(rt), { input, ...(inspect ? { inspect } : {}) })
+      // stdio: "pipe": the child's ends go in as fds and are closed once the machine settled (the init holds its own).
+      const pipes = input.mode === "create" && input.options.stdio === "pipe" ? yield* openPipes() : undefined
+      const withFds: MachineInput = pipes && input.mode === "create" ? { ...input, options: { ...input.options, stdio: pipes.child } } : input
+      const actor = createActor(containerMachine(rt), { input: withFds, ...(inspect ? { inspect } : {}) })
       actor.start()
       const settled = yield* Effect.promise(() => waitFor(actor, (s) => !s.hasTag("busy") && !s.matches("boot")))
+      pipes?.closeChild()
       if (settled.matches("failed")) {
         actor.stop()
+        pipes?.destroy()
         return yield* Effect.fail(settled.context.error as ContainerError)
       }
-      return new Container(id, root, actor, rt)
+      return new Container(id, root, actor, rt, pipes?.ours)
     })
   }
 
@@ -359,13 +384,18 @@ export class Container {
       const pausedOk = options.ignorePaused === true && this.status() === "paused"
       if (!live || !(snap.can({ type: "EXEC", pid: 0 }) || pausedOk))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
-      const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt)
+      const pipes: Pipes | undefined = options.stdio === "pipe" ? yield* openPipes() : undefined
+      const { ref, console } = yield* Effect.provide(execIn(live, pipes ? { ...options, stdio: pipes.child } : options), this.rt).pipe(
+        Effect.tapError(() => Effect.sync(() => pipes?.destroy())),
+        Effect.ensuring(Effect.sync(() => pipes?.closeChild())),
+      )
       this.actor.send({ type: "EXEC", pid: ref.pid })
       const rt = this.rt
       const kernel = (f: (k: Kernel["Service"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt)
       return {
         pid: ref.pid,
         ...(console !== undefined ? { console } : {}),
+        ...(pipes ? pipes.ours : {}),
         wait: () =>
           Effect.provide(
             Effect.flatMap(Kernel, (k) =>

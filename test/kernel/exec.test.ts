@@ -100,6 +100,24 @@ describe.skipIf(skipReason)("exec into a container", () => {
     await c.destroy({ force: true })
   })
 
+  it('stdio: "pipe" on exec gives its stdin/stdout/stderr as Node streams', async () => {
+    const c = await run({ root, id: uniq("exp"), bundle: bundle(["sleep", "30"]).dir })
+    const p = await c.exec({ args: ["sh", "-c", "read line; echo got $line; echo err >&2; exit 3"], stdio: "pipe" })
+    const read = (s: NodeJS.ReadableStream | undefined) =>
+      new Promise<string>((resolve) => {
+        let text = ""
+        s?.setEncoding("utf8")
+        s?.on("data", (d: string) => (text += d))
+        s?.on("end", () => resolve(text))
+      })
+    const [out, err] = [read(p.stdout), read(p.stderr)]
+    p.stdin?.end("ping\n")
+    expect(await p.wait()).toEqual({ code: 3, signal: null })
+    expect(await out).toBe("got ping\n")
+    expect(await err).toBe("err\n")
+    await c.destroy({ force: true })
+  })
+
   it("works in a user namespace", async () => {
     const c = await run({ root, id: uniq("exn"), bundle: bundle(["sleep", "30"], withUserNs(500000)).dir })
     const io = capture()
