@@ -3,17 +3,17 @@
  * layer. Rejections are the tagged errors themselves (InitFailed,
  * ConfigError …), so `err._tag` works in a plain `catch`.
  */
+import type { Readable, Writable } from "node:stream"
 import { Cause, Effect, Exit, ManagedRuntime } from "effect"
 import type { PressureLevel } from "./effects/pressure.ts"
 import type { ContainerError } from "./effects/errors.ts"
-import type { ExitStatus } from "./effects/kernel.ts"
 import type { CreateOptions, Services } from "./effects/lifecycle.ts"
 import type { ExecOptions } from "./effects/exec.ts"
 import type { Stats } from "./effects/stats.ts"
 import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
-import { Container as EffectContainer, type ActorOptions, type OciState, type OomEvent, type StateEvent } from "./machines/container.ts"
-import type { Status } from "./machines/container-machine.ts"
+import { Container as EffectContainer, type ActorOptions, type OciState, type OomEvent, type StateEvent, type WaitStatus } from "./machines/container.ts"
+import type { Status } from "./machines/status.ts"
 import { SIGNALS } from "./config/linux-names.ts"
 import { ConfigError } from "./effects/errors.ts"
 
@@ -44,6 +44,18 @@ export class ContainerHandle {
   get pid(): number | undefined {
     return this.effect.pid
   }
+  /** With `stdio: "pipe"`: our end of the init's stdin (end() it for EOF). */
+  get stdin(): Writable | undefined {
+    return this.effect.stdin
+  }
+  /** With `stdio: "pipe"`: the init's stdout. */
+  get stdout(): Readable | undefined {
+    return this.effect.stdout
+  }
+  /** With `stdio: "pipe"`: the init's stderr. */
+  get stderr(): Readable | undefined {
+    return this.effect.stderr
+  }
   status(): Status {
     return this.effect.status()
   }
@@ -73,11 +85,20 @@ export class ContainerHandle {
   /** Runs another process in the container; resolves once it has exec'd. */
   async exec(
     options: ExecOptions,
-  ): Promise<{ readonly pid: number; readonly console?: number; wait(): Promise<ExitStatus | null>; signal(sig: number | string): Promise<void> }> {
+  ): Promise<{
+    readonly pid: number
+    readonly console?: number
+    readonly stdin?: Writable
+    readonly stdout?: Readable
+    readonly stderr?: Readable
+    wait(): Promise<WaitStatus>
+    signal(sig: number | string): Promise<void>
+  }> {
     const p = await run(this.effect.exec(options))
     return {
       pid: p.pid,
       ...(p.console !== undefined ? { console: p.console } : {}),
+      ...(p.stdin && p.stdout && p.stderr ? { stdin: p.stdin, stdout: p.stdout, stderr: p.stderr } : {}),
       wait: () => run(p.wait()),
       signal: (sig) => run(Effect.suspend(() => p.signal(signalNumber(sig)))),
     }
@@ -89,7 +110,8 @@ export class ContainerHandle {
   destroy(opts: { readonly force?: boolean } = {}): Promise<void> {
     return run(this.effect.destroy(opts))
   }
-  wait(): Promise<ExitStatus | null> {
+  /** The init's exit: known when this process is its parent, else `{ code: null, signal: null, known: false }`. */
+  wait(): Promise<WaitStatus> {
     return run(this.effect.wait())
   }
   /** Changes linux.resources live (runc update); rejects with a ConfigError naming the field. */
@@ -103,6 +125,7 @@ export class ContainerHandle {
   processes(): Promise<number[]> {
     return run(this.effect.processes())
   }
+  /** The current status at once (`initial: true`), then every change; returns the unsubscribe function. */
   subscribe(listener: (event: StateEvent) => void): () => void {
     return this.effect.subscribe(listener)
   }

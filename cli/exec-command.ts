@@ -12,6 +12,7 @@ import { parseSubCgroupArgs } from "../effects/cgroups-sub.ts"
 import { ConfigError } from "../effects/errors.ts"
 import { Container } from "../machines/container.ts"
 import type { ProcessSpec } from "../config/spec.ts"
+import { execProcess } from "../config/exec-process.ts"
 import { MAX_ID } from "../config/spec-atoms.ts"
 import { parseJsonText } from "../config/json-text.ts"
 import { readBoundedFile } from "../config/read-file.ts"
@@ -95,37 +96,22 @@ const run = (p: Parsed, id: string, command: string[], ctx: Ctx) =>
         const base = c.config()?.process
         if (!base) throw new ConfigError({ path: "process", reason: "the container has no process to start from" })
         const user = str(p, "user") ? parseUser(str(p, "user")!) : undefined
-        const caps = list(p, "cap")
-        const withCaps = (xs: readonly string[] | undefined) => [...(xs ?? []), ...caps]
         const apparmor = str(p, "apparmor")
         const label = str(p, "process-label")
-        const proc: ProcessSpec = {
-          ...base,
+        const cwd = str(p, "cwd")
+        // The library's rule (config/exec-process.ts): the config's process with the flags on top.
+        const proc: ProcessSpec = execProcess(base, {
           args: command,
           terminal: bool(p, "tty"),
-          cwd: str(p, "cwd") ?? base.cwd,
-          env: [...(base.env ?? []), ...list(p, "env"), ...preserved.env],
-          user: {
-            ...base.user,
-            ...(user ? { uid: user.uid, gid: user.gid ?? base.user.gid } : {}),
-            additionalGids: [...(base.user.additionalGids ?? []), ...numbers("--additional-gids", list(p, "additional-gids"))],
-          },
-          ...(base.capabilities
-            ? {
-                capabilities: {
-                  ...base.capabilities,
-                  bounding: withCaps(base.capabilities.bounding),
-                  effective: withCaps(base.capabilities.effective),
-                  permitted: withCaps(base.capabilities.permitted),
-                  ambient: withCaps(base.capabilities.ambient),
-                },
-              }
-            : {}),
-          noNewPrivileges: bool(p, "no-new-privs") || base.noNewPrivileges,
-          // Applied by the same rules as the config's (refused where the host has no such LSM).
+          ...(cwd !== undefined ? { cwd } : {}),
+          env: [...list(p, "env"), ...preserved.env],
+          ...(user ? { user } : {}),
+          additionalGids: numbers("--additional-gids", list(p, "additional-gids")),
+          capabilities: list(p, "cap"),
+          noNewPrivileges: bool(p, "no-new-privs"),
           ...(apparmor ? { apparmorProfile: apparmor } : {}),
           ...(label ? { selinuxLabel: label } : {}),
-        }
+        })
         return proc
       },
       catch: (e) => (e instanceof ConfigError || e instanceof UsageError ? e : new ConfigError({ path: "--process", reason: (e as Error).message })),

@@ -7,6 +7,7 @@
 import * as fs from "node:fs"
 import { Effect } from "effect"
 import { buildExecPlan } from "../config/exec-plan.ts"
+import { execProcess, type ExecChanges } from "../config/exec-process.ts"
 import { noNul, parseSpec } from "../config/parse.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import type { ProcessSpec } from "../config/spec.ts"
@@ -14,15 +15,20 @@ import { Cgroups, type CgroupPaths } from "./cgroups.ts"
 import { checkSubCgroups, type SubCgroups } from "./cgroups-sub.ts"
 import { ConfigError, InvalidTransition, type ContainerError } from "./errors.ts"
 import { Kernel, type ProcessRef } from "./kernel.ts"
-import { consoleHandler, hookState, type Live, type Services } from "./lifecycle.ts"
+import { consoleHandler, hookState, stdioFds, type Live, type Services } from "./lifecycle.ts"
 import { homeOf } from "./passwd.ts"
 import { containerProcessState, sendListener } from "./seccomp-notify.ts"
 
-export interface ExecOptions {
-  /** An OCI process object (args, env, cwd, user, capabilities …). */
-  readonly process: unknown
-  /** Host fds for its stdin, stdout, stderr (default: ours). */
-  readonly stdio?: readonly [number, number, number]
+/**
+ * What to run. Either a whole OCI process object (`process`), or — as `runc exec` — just `args`: the
+ * process is then the container's own (user, env, cwd, capabilities, noNewPrivileges, AppArmor/SELinux
+ * labels, rlimits …) with these options on top (config/exec-process.ts, the CLI's rule too).
+ */
+export interface ExecOptions extends Partial<ExecChanges> {
+  /** A whole OCI process object (args, env, cwd, user, capabilities …); the options below are then ignored. */
+  readonly process?: unknown
+  /** Host fds for its stdin, stdout, stderr (default: ours), or "pipe" for Node streams (the handle's stdin/stdout/stderr). */
+  readonly stdio?: readonly [number, number, number] | "pipe"
   /** With process.terminal: where the pty master goes (runc's --console-socket); else the handle keeps it. */
   readonly consoleSocket?: string
   /** Host fds the program gets at 3, 4, … (runc's --preserve-fds). */
@@ -48,6 +54,15 @@ const subCgroupTarget = (live: Live, subs: SubCgroups): Effect.Effect<CgroupPath
     return yield* cgroups.subPaths(live.record.cgroups, checked)
   })
 
+/** The container's own process with the options' changes (no `process` given). */
+const fromConfigProcess = (live: Live, o: ExecOptions): Effect.Effect<ProcessSpec, ConfigError> => {
+  const base = live.record.spec.process
+  if (!o.args || o.args.length === 0) return Effect.fail(new ConfigError({ path: "args", reason: "exec needs args (or a whole process)" }))
+  if (!base) return Effect.fail(new ConfigError({ path: "process", reason: "the container has no process to start from: give a whole process" }))
+  const { process: _p, stdio: _s, consoleSocket: _c, preserveFds: _f, ignorePaused: _i, subCgroups: _g, consoleSocketTimeoutMs: _t, ...changes } = o
+  return Effect.succeed(execProcess(base, { ...changes, args: o.args }))
+}
+
 /** Starts the process; resolves once it has exec'd its program (with its terminal's master, if kept). */
 export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRef; console?: number }, ContainerError, Services> =>
   Effect.gen(function* () {
@@ -56,8 +71,9 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const init = live.init
     if (!init) return yield* new InvalidTransition({ id: live.record.id, from: "stopped", operation: "exec" })
     yield* noNul("consoleSocket", o.consoleSocket)
+    const wanted = o.process !== undefined ? o.process : yield* fromConfigProcess(live, o)
     // The container's own config with this process in it: one validator for both.
-    const spec = yield* parseSpec({ ...live.record.spec, process: o.process })
+    const spec = yield* parseSpec({ ...live.record.spec, process: wanted })
     const proc = spec.process as ProcessSpec
     const home = yield* homeOf(live.record.rootfs, proc)
     const plan = buildExecPlan({ spec, initPid: init.pid, process: proc, home, preserveFds: o.preserveFds?.length ?? 0,
@@ -71,7 +87,7 @@ export const exec = (live: Live, o: ExecOptions): Effect.Effect<{ ref: ProcessRe
     const frozen = o.ignorePaused === true && (yield* cgroups.frozen(live.record.cgroups).pipe(Effect.orElseSucceed(() => false)))
     const ref = yield* kernel.spawnInit({
       plan: toWire(plan),
-      stdio: o.stdio ?? [0, 1, 2],
+      stdio: stdioFds(o.stdio),
       extraFds: [...(o.preserveFds ?? []), ...(init.fd >= 0 ? [init.fd] : [])],
       barrier: false,
       // Into a frozen cgroup the process would freeze before it could exec: it joins once it has.

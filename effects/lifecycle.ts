@@ -32,8 +32,11 @@ export interface CreateOptions {
   readonly id: string
   readonly bundle?: string
   readonly config?: unknown
-  /** Host fds for the init's stdin, stdout, stderr (default: ours). */
-  readonly stdio?: readonly [number, number, number]
+  /**
+   * The init's stdin, stdout, stderr: host fds (default: ours, inherited), or "pipe" for Node streams
+   * (Container's stdin/stdout/stderr). A terminal (process.terminal) takes their place.
+   */
+  readonly stdio?: readonly [number, number, number] | "pipe"
   /** MS_MOVE + chroot instead of pivot_root (runc's --no-pivot). */
   readonly noPivot?: boolean
   /** With process.terminal: a unix socket path the pty master is sent to (runc's --console-socket). */
@@ -130,6 +133,10 @@ export const cgroupsFor = (driver: "cgroupfs" | "systemd" | undefined): Effect.E
       )
     : Effect.service(Cgroups)
 
+/** The fds the child gets; "pipe" is resolved to pipes' fds by Container before it gets here. */
+export const stdioFds = (stdio: readonly [number, number, number] | "pipe" | undefined): readonly [number, number, number] =>
+  stdio === undefined || stdio === "pipe" ? [0, 1, 2] : stdio
+
 const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
@@ -206,7 +213,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
             }),
           onConsole: consoleHandler(o.consoleSocket, (fd) => void (consoleFd = fd), o.consoleSocketTimeoutMs),
           plan: toWire(plan),
-          stdio: o.stdio ?? [0, 1, 2],
+          stdio: stdioFds(o.stdio),
           extraFds: o.preserveFds ?? [],
           beforeGo: (p) =>
             Effect.gen(function* () {

@@ -23,23 +23,8 @@ import { Effect } from "effect"
 import { fromEffect } from "./from-effect.ts"
 import * as criu from "../effects/checkpoint.ts"
 
-/** The statuses a container can be in (machine state names). */
-export type Status =
-  | "loading"
-  | "creating"
-  | "created"
-  | "starting"
-  | "running"
-  | "pausing"
-  | "paused"
-  | "resuming"
-  | "stopped"
-  | "destroying"
-  | "destroyed"
-  | "checkpointing"
-  | "checkpointed"
-  | "restoring"
-  | "failed"
+export type { Status } from "./status.ts"
+export { statusOf } from "./status.ts"
 
 export type ContainerEvent =
   | { readonly type: "START" }
@@ -254,13 +239,3 @@ export const containerMachine = (rt: Context.Context<lifecycle.Services>) =>
   })
 
 export type ContainerMachine = ReturnType<typeof containerMachine>
-
-/** The status named by a snapshot's state value ("alive.running" → "running"). */
-export function statusOf(value: unknown): Status {
-  if (typeof value === "string") return (value === "boot" ? "loading" : value) as Status
-  if (value && typeof value === "object") {
-    const [k, v] = Object.entries(value)[0] ?? []
-    return statusOf(k === "alive" ? v : k)
-  }
-  return "failed"
-}

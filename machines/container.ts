@@ -4,9 +4,9 @@
  * the current state allows it (InvalidTransition otherwise, touching nothing),
  * then sends the event and waits for the machine to settle.
  */
-import { type Context, Effect, Stream } from "effect"
+import { Context, Effect, Logger, References, Stream } from "effect"
 import { notifications as seccompNotifications, type SeccompNotification } from "../effects/seccomp-notify.ts"
-import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from "xstate"
+import { createActor, waitFor, type Actor, type InspectionEvent as XStateInspectionEvent } from "xstate"
 import { Cgroups } from "../effects/cgroups.ts"
 import { CgroupError, ConfigError, InvalidTransition, SyscallError, type ContainerError } from "../effects/errors.ts"
 import { exec as execIn, type ExecOptions } from "../effects/exec.ts"
@@ -15,30 +15,55 @@ import type { Spec } from "../config/spec.ts"
 import { addon } from "../native/addon.ts"
 import { toSyscallError } from "../effects/kernel-live.ts"
 import { readStats, type Stats } from "../effects/stats.ts"
+import { openPipes, type PipedStdio, type Pipes } from "../effects/pipes.ts"
+import type { Readable, Writable } from "node:stream"
 import { watchOom } from "../effects/oom.ts"
 import { memoryPressureStream, PRESSURE_LEVELS, type PressureLevel } from "../effects/pressure.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
-import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
+import { containerMachine, type ContainerEvent, type ContainerMachine, type MachineInput } from "./container-machine.ts"
+import { redactEnv, statusOf, type InspectionEvent, type Inspector, type Status } from "./status.ts"
 
 /** A process exec'd into a container. */
 export interface ExecProcess {
   readonly pid: number
   /** The master of its terminal (process.terminal without a console socket); the caller closes it. */
   readonly console?: number
-  /** Its exit (we are its parent: always a status), after which its pidfd is closed. */
-  wait(): Effect.Effect<ExitStatus | null>
+  /** Its exit (we are its parent: a known status), after which its pidfd is closed. */
+  wait(): Effect.Effect<WaitStatus>
   /** A signal through its pidfd. */
   signal(sig: number): Effect.Effect<void, SyscallError>
+  /** With `stdio: "pipe"`: our ends of its stdin (Writable), stdout and stderr (Readable). */
+  readonly stdin?: Writable
+  readonly stdout?: Readable
+  readonly stderr?: Readable
 }
 
-/** A transition, as subscribers receive it. */
+/**
+ * A transition, as subscribers receive it. The first event a subscriber gets is the status at
+ * subscription (`initial: true`, `from` equal to `to`), so a late subscriber never misses `created`.
+ * It carries no configuration (no environment values).
+ */
 export interface StateEvent {
   readonly id: string
   readonly from: Status
   readonly to: Status
   readonly at: Date
+  /** Only on the first event: the status when subscribe() was called, not a transition. */
+  readonly initial?: true
+}
+
+/**
+ * What wait() resolves to: the init's exit status when this process is its parent (created, run or
+ * restored it here); for a container loaded from another process (or destroyed before it ran) the
+ * status is not knowable (only the parent can reap it): `{ code: null, signal: null, known: false }`.
+ */
+export type WaitStatus = (ExitStatus & { readonly known?: true }) | UnknownExit
+export interface UnknownExit {
+  readonly code: null
+  readonly signal: null
+  readonly known: false
 }
 
 /** The kernel's OOM killer acted in the container's memory cgroup (runc events' {"type":"oom"}). */
@@ -58,9 +83,85 @@ export interface OciState {
   readonly annotations?: Readonly<Record<string, string>>
 }
 
+/** The levels of the library's messages (pino's names); "silent" for none. */
+export type LogLevelName = "silent" | "fatal" | "error" | "warn" | "info" | "debug" | "trace"
+
+/** A pino-like logger (a pino instance, or anything with these methods): `logger.warn({ id }, message)`. */
+export interface LoggerLike {
+  readonly level?: string
+  error(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  debug(obj: object, msg: string): void
+}
+
 export interface ActorOptions {
-  /** An XState inspection observer (e.g. @statelyai/inspect's, or `(e) => events.push(e)`). */
-  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void)
+  /**
+   * Receives the machine's inspection events as plain data (`(e) => events.push(e)`, or an observer
+   * with `next`). Environment values (process.env, hooks' env, extraEnv) are redacted unless `secrets`.
+   */
+  readonly inspect?: Inspector
+  /** Inspection events carry environment values as they are (default: `NAME=<redacted>`). */
+  readonly secrets?: boolean
+  /**
+   * Where the library's messages go (a failed poststart/poststop hook, a cgroup fallback …): a pino
+   * instance (or any LoggerLike; its `level` sets the minimum), or a level for Effect's own logger
+   * ("silent": none). Without it they go to the logger of the Effect runtime the container runs on.
+   */
+  readonly logger?: LoggerLike | LogLevelName
+}
+
+const EFFECT_LEVEL = {
+  silent: "None",
+  fatal: "Fatal",
+  error: "Error",
+  warn: "Warn",
+  info: "Info",
+  debug: "Debug",
+  trace: "Trace",
+} as const satisfies Record<LogLevelName, string>
+const isLevelName = (l: unknown): l is LogLevelName => typeof l === "string" && l in EFFECT_LEVEL
+
+/** The services with the `logger` option's logger in place of the runtime's. */
+function withLogger<R>(rt: Context.Context<R>, logger: ActorOptions["logger"]): Context.Context<R> {
+  if (logger === undefined) return rt
+  if (typeof logger === "string") return Context.add(rt, References.MinimumLogLevel, EFFECT_LEVEL[logger])
+  const forward = Logger.make(({ message, logLevel }) => {
+    const parts = Array.isArray(message) ? (message as unknown[]) : [message]
+    const text = parts.filter((p) => typeof p !== "object" || p === null).map(String).join(" ")
+    const obj = Object.assign({}, ...parts.filter((p): p is object => typeof p === "object" && p !== null)) as object
+    const method = logLevel === "Fatal" || logLevel === "Error" ? "error" : logLevel === "Warn" ? "warn" : logLevel === "Info" ? "info" : "debug"
+    logger[method](obj, text)
+  })
+  const withLoggers = Context.add(rt, References.CurrentLoggers, new Set([forward]))
+  return isLevelName(logger.level) ? Context.add(withLoggers, References.MinimumLogLevel, EFFECT_LEVEL[logger.level]) : withLoggers
+}
+
+/** XState's inspection event as our plain data, environment values redacted unless `secrets`. */
+function toInspection(e: XStateInspectionEvent, secrets: boolean): InspectionEvent {
+  const clean = secrets ? (v: unknown) => v : redactEnv
+  const raw = e as {
+    readonly sourceRef?: { readonly sessionId: string }
+    readonly event?: { readonly type: string }
+    readonly snapshot?: { readonly status?: string; readonly value?: unknown; readonly context?: unknown } }
+  const snap = raw.snapshot
+  return {
+    type: e.type,
+    rootId: e.rootId,
+    actorId: e.actorRef.sessionId,
+    actorRef: e.actorRef,
+    ...(raw.sourceRef ? { sourceId: raw.sourceRef.sessionId, sourceRef: raw.sourceRef } : {}),
+    ...(raw.event ? { event: clean(raw.event) as InspectionEvent["event"] & object } : {}),
+    ...(snap
+      ? {
+          snapshot: {
+            ...(snap.status !== undefined ? { status: snap.status } : {}),
+            ...("value" in snap ? { value: snap.value } : {}),
+            ...("context" in snap ? { context: clean(snap.context) } : {}),
+          },
+        }
+      : {}),
+  }
 }
 
 const ociStatus = (s: Status): OciState["status"] => {
@@ -89,7 +190,21 @@ export class Container {
     readonly root: string,
     private readonly actor: Actor<ContainerMachine>,
     private readonly rt: Context.Context<Services>,
+    private readonly pipes: PipedStdio | undefined,
   ) {}
+
+  /** With `stdio: "pipe"`: our end of the init's stdin (end() it to give the program EOF). */
+  get stdin(): Writable | undefined {
+    return this.pipes?.stdin
+  }
+  /** With `stdio: "pipe"`: the init's stdout. */
+  get stdout(): Readable | undefined {
+    return this.pipes?.stdout
+  }
+  /** With `stdio: "pipe"`: the init's stderr. */
+  get stderr(): Readable | undefined {
+    return this.pipes?.stderr
+  }
 
   private static boot(
     id: string,
@@ -98,15 +213,28 @@ export class Container {
     opts: ActorOptions,
   ): Effect.Effect<Container, ContainerError, Services> {
     return Effect.gen(function* () {
-      const rt = yield* Effect.context<Services>()
-      const actor = createActor(containerMachine(rt), { input, ...(opts.inspect ? { inspect: opts.inspect } : {}) })
+      const rt = withLogger(yield* Effect.context<Services>(), opts.logger)
+      const inspector = opts.inspect
+      const inspect = inspector
+        ? (e: XStateInspectionEvent) => {
+            const ours = toInspection(e, opts.secrets === true)
+            if (typeof inspector === "function") inspector(ours)
+            else inspector.next(ours)
+          }
+        : undefined
+      // stdio: "pipe": the child's ends go in as fds and are closed once the machine settled (the init holds its own).
+      const pipes = input.mode === "create" && input.options.stdio === "pipe" ? yield* openPipes() : undefined
+      const withFds: MachineInput = pipes && input.mode === "create" ? { ...input, options: { ...input.options, stdio: pipes.child } } : input
+      const actor = createActor(containerMachine(rt), { input: withFds, ...(inspect ? { inspect } : {}) })
       actor.start()
       const settled = yield* Effect.promise(() => waitFor(actor, (s) => !s.hasTag("busy") && !s.matches("boot")))
+      pipes?.closeChild()
       if (settled.matches("failed")) {
         actor.stop()
+        pipes?.destroy()
         return yield* Effect.fail(settled.context.error as ContainerError)
       }
-      return new Container(id, root, actor, rt)
+      return new Container(id, root, actor, rt, pipes?.ours)
     })
   }
 
@@ -258,16 +386,26 @@ export class Container {
       const pausedOk = options.ignorePaused === true && this.status() === "paused"
       if (!live || !(snap.can({ type: "EXEC", pid: 0 }) || pausedOk))
         return yield* new InvalidTransition({ id: this.id, from: this.status(), operation: "exec" })
-      const { ref, console } = yield* Effect.provide(execIn(live, options), this.rt)
+      const pipes: Pipes | undefined = options.stdio === "pipe" ? yield* openPipes() : undefined
+      const { ref, console } = yield* Effect.provide(execIn(live, pipes ? { ...options, stdio: pipes.child } : options), this.rt).pipe(
+        Effect.tapError(() => Effect.sync(() => pipes?.destroy())),
+        Effect.ensuring(Effect.sync(() => pipes?.closeChild())),
+      )
       this.actor.send({ type: "EXEC", pid: ref.pid })
       const rt = this.rt
       const kernel = (f: (k: Kernel["Service"]) => Effect.Effect<void, SyscallError>) => Effect.provide(Effect.flatMap(Kernel, f), rt)
       return {
         pid: ref.pid,
         ...(console !== undefined ? { console } : {}),
+        ...(pipes ? pipes.ours : {}),
         wait: () =>
           Effect.provide(
-            Effect.flatMap(Kernel, (k) => Effect.tap(k.awaitExit(ref), () => k.release(ref))),
+            Effect.flatMap(Kernel, (k) =>
+              Effect.tap(
+                Effect.map(k.awaitExit(ref), (e): WaitStatus => e ?? { code: null, signal: null, known: false }),
+                () => k.release(ref),
+              ),
+            ),
             rt,
           ),
         signal: (sig: number) => kernel((k) => k.signal(ref, sig)),
@@ -280,11 +418,14 @@ export class Container {
     return this.dispatch({ type: "DESTROY", force: opts.force ?? false }, opts.force ? "destroy (forced)" : "destroy")
   }
 
-  /** Waits until the init has exited; its status when we are its parent, else null. */
-  wait(): Effect.Effect<ExitStatus | null> {
+  /**
+   * Waits until the init has exited (or the container is destroyed or failed): its exit status when
+   * this process is its parent, else `{ code: null, signal: null, known: false }` (see WaitStatus).
+   */
+  wait(): Effect.Effect<WaitStatus> {
     return Effect.promise(async () => {
       const s = await waitFor(this.actor, (s) => ["stopped", "destroyed", "failed"].includes(statusOf(s.value)), { timeout: Infinity })
-      return s.context.exit ?? null
+      return s.context.exit ?? { code: null, signal: null, known: false }
     })
   }
 
@@ -323,9 +464,13 @@ export class Container {
     )
   }
 
-  /** Calls `listener` on every status change; returns the unsubscribe function. */
+  /**
+   * Calls `listener` with the current status at once (`initial: true`), then on every status change;
+   * returns the unsubscribe function.
+   */
   subscribe(listener: (event: StateEvent) => void): () => void {
     let last = this.status()
+    listener({ id: this.id, from: last, to: last, at: new Date(), initial: true })
     const sub = this.actor.subscribe((snap) => {
       const to = statusOf(snap.value)
       if (to !== last) {

@@ -8,11 +8,33 @@
  * override both.
  */
 import { existsSync } from "node:fs"
+import * as path from "node:path"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
 import type { Addon } from "./addon-types.ts"
 
 export type { Addon, ExitStatus, SpawnHelperOptions, Watch } from "./addon-types.ts"
+
+/**
+ * The command that builds the native part where it is missing: `npm rebuild xcontainer` for an
+ * installed package (its install script runs node-gyp), `npm run build:native` in a checkout.
+ */
+export function buildCommand(file: string): string {
+  return file.split(path.sep).includes("node_modules") ? "npm rebuild xcontainer" : "npm run build:native"
+}
+
+/** The addon or the init helper is not built (or not where it is looked for). */
+export class NotBuilt extends Error {
+  readonly _tag = "NotBuilt"
+  readonly file: string
+  readonly command: string
+  constructor(o: { readonly file: string; readonly command: string; readonly envVar: string }) {
+    super(`xcontainer: the native part is not built (no ${o.file}): run \`${o.command}\` (or set ${o.envVar})`)
+    this.name = "NotBuilt"
+    this.file = o.file
+    this.command = o.command
+  }
+}
 
 const locate = (envVar: string, candidates: readonly URL[]): string => {
   const fromEnv = process.env[envVar]
@@ -20,7 +42,7 @@ const locate = (envVar: string, candidates: readonly URL[]): string => {
   const paths = candidates.map((url) => fileURLToPath(url))
   const found = paths.find((path) => existsSync(path))
   if (found === undefined) {
-    throw new Error(`xcontainer: not built (run npm run build:native), none of: ${paths.join(", ")}; or set ${envVar}`)
+    throw new NotBuilt({ file: paths.join(" or "), command: buildCommand(paths[0] ?? ""), envVar })
   }
   return found
 }

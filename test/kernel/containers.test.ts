@@ -180,6 +180,26 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
     expect(expectNoTrace(root, id)).toEqual([])
   })
 
+  it('stdio: "pipe" gives the init\'s stdin as a Writable and its stdout/stderr as Readables', async () => {
+    const id = uniq("pipe")
+    const c = await run({ root, id, bundle: bundle(["sh", "-c", "tr a-z A-Z; echo oops >&2"]).dir, stdio: "pipe" })
+    const read = (s: NodeJS.ReadableStream | undefined) =>
+      new Promise<string>((resolve, reject) => {
+        let text = ""
+        s?.setEncoding("utf8")
+        s?.on("data", (d: string) => (text += d))
+        s?.on("end", () => resolve(text))
+        s?.on("error", reject)
+      })
+    const [out, err] = [read(c.stdout), read(c.stderr)]
+    c.stdin?.end("hello through a pipe\n")
+    expect(await c.wait()).toEqual({ code: 0, signal: null })
+    expect(await out).toBe("HELLO THROUGH A PIPE\n")
+    expect(await err).toBe("oops\n")
+    await c.destroy()
+    expect(expectNoTrace(root, id)).toEqual([])
+  })
+
   it("emits typed state events and feeds an inspect observer", async () => {
     const inspected: string[] = []
     // Long enough to be seen running: a /bin/true may exit before start settles (then starting>stopped).
@@ -191,7 +211,7 @@ describe.skipIf(skipReason)("a container on the real kernel", () => {
     await c.start()
     await c.wait()
     await c.destroy()
-    expect(seen).toEqual(["created>starting", "starting>running", "running>stopped", "stopped>destroying", "destroying>destroyed"])
+    expect(seen).toEqual(["created>created", "created>starting", "starting>running", "running>stopped", "stopped>destroying", "destroying>destroyed"])
     expect(inspected).toContain("@xstate.snapshot")
   })
 })

@@ -70,6 +70,54 @@ describe.skipIf(skipReason)("exec into a container", () => {
     await c.destroy({ force: true })
   })
 
+  it("with args only, starts from the container's own process (user, cwd, env, caps, noNewPrivileges, rlimits) as runc exec", async () => {
+    const b = bundle(["sleep", "30"], (s) => ({
+      ...s,
+      process: {
+        ...s.process!,
+        cwd: "/tmp",
+        user: { uid: 1000, gid: 1001 },
+        env: ["PATH=/bin", "FOO=fromconfig"],
+        noNewPrivileges: true,
+        rlimits: [{ type: "RLIMIT_NOFILE", hard: 77, soft: 66 }],
+      },
+    }))
+    const c = await run({ root, id: uniq("exd"), bundle: b.dir })
+    const script = "id -u; id -g; pwd; echo $FOO $BAR; grep NoNewPrivs /proc/self/status; ulimit -n"
+    const io = capture()
+    const p = await c.exec({ args: ["sh", "-c", script], stdio: io.stdio })
+    expect(await p.wait()).toEqual({ code: 0, signal: null })
+    expect(io.out()).toBe("1000\n1001\n/tmp\nfromconfig\nNoNewPrivs:\t1\n66\n")
+    io.close()
+    // The options change it, as runc's flags do (the CLI builds its process by the same rule).
+    const io2 = capture()
+    const p2 = await c.exec({ args: ["sh", "-c", script], cwd: "/", env: ["BAR=added"], user: { uid: 2000 }, stdio: io2.stdio })
+    expect(await p2.wait()).toEqual({ code: 0, signal: null })
+    expect(io2.out()).toBe("2000\n1001\n/\nfromconfig added\nNoNewPrivs:\t1\n66\n")
+    io2.close()
+    // Neither args nor a process: a ConfigError naming args, nothing started.
+    await expect(c.exec({ stdio: io2.stdio })).rejects.toMatchObject({ _tag: "ConfigError", path: "args" })
+    await c.destroy({ force: true })
+  })
+
+  it('stdio: "pipe" on exec gives its stdin/stdout/stderr as Node streams', async () => {
+    const c = await run({ root, id: uniq("exp"), bundle: bundle(["sleep", "30"]).dir })
+    const p = await c.exec({ args: ["sh", "-c", "read line; echo got $line; echo err >&2; exit 3"], stdio: "pipe" })
+    const read = (s: NodeJS.ReadableStream | undefined) =>
+      new Promise<string>((resolve) => {
+        let text = ""
+        s?.setEncoding("utf8")
+        s?.on("data", (d: string) => (text += d))
+        s?.on("end", () => resolve(text))
+      })
+    const [out, err] = [read(p.stdout), read(p.stderr)]
+    p.stdin?.end("ping\n")
+    expect(await p.wait()).toEqual({ code: 3, signal: null })
+    expect(await out).toBe("got ping\n")
+    expect(await err).toBe("err\n")
+    await c.destroy({ force: true })
+  })
+
   it("works in a user namespace", async () => {
     const c = await run({ root, id: uniq("exn"), bundle: bundle(["sleep", "30"], withUserNs(500000)).dir })
     const io = capture()

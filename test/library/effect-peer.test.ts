@@ -14,7 +14,11 @@ const load = () => import(dist) as Promise<typeof import("../../index.ts")>
 
 describe("the built library", () => {
   it("imports effect instead of bundling a copy", () => {
-    const text = fs.readFileSync(dist, "utf8")
+    // dist/index.js checks the peers and loads dist/lib/index.js, whose modules share dist/chunks/.
+    const dir = path.dirname(dist)
+    const text = [path.join(dir, "lib", "index.js"), ...fs.readdirSync(path.join(dir, "chunks")).filter((f) => f.endsWith(".js")).map((f) => path.join(dir, "chunks", f))]
+      .map((f) => fs.readFileSync(f, "utf8"))
+      .join("\n")
     expect(text).toMatch(/from\s*"effect"/)
     // Effect's own type ids ("~effect/Effect", "~effect/Cause" …): a bundled copy defines them.
     expect(text).not.toContain("~effect/")

@@ -133,25 +133,44 @@ describe.skipIf(!built)("the npm package", () => {
       files: ["use.ts"],
     }
     fs.writeFileSync(path.join(project, "tsconfig.json"), JSON.stringify(tsconfig, null, 2))
-    const tsc = await sh(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { cwd: project })
-    const errors = tsc.out.split("\n").filter((l) => /error TS\d+/.test(l))
-    // xstate 5.33.3's own declarations do not check under exactOptionalPropertyTypes (upstream, statelyai/xstate
-    // #4613 and kin): those, and only those, are tolerated; nothing in xcontainer's declarations or the user's file.
-    const upstream = errors.filter((l) => l.startsWith("node_modules/xstate/dist/declarations/src/setup.d.ts("))
-    if (upstream.length > 0) console.log(`tolerated: ${upstream.length} errors inside xstate's own declarations (exactOptionalPropertyTypes)`)
-    expect(errors.filter((l) => !upstream.includes(l))).toEqual([])
-    expect(fs.existsSync(path.join(project, "out", "use.js"))).toBe(true)
 
-    const env: NodeJS.ProcessEnv = { ...process.env }
-    if (isRoot) env["XC_BUNDLE"] = bundle(["true"]).dir
-    const ran = await sh(process.execPath, ["out/use.js"], { cwd: project, env })
-    console.log(ran.out)
-    expect(ran.status, ran.err).toBe(0)
-    if (isRoot) {
-      expect(ran.out).toMatch(/live promise: \{"code":0,"signal":null\}/)
-      expect(ran.out).toMatch(/live effect: \{"exit":\{"code":0,"signal":null\},"missing":"not found: ContainerNotFound"\}/)
-      expect(ran.out).toMatch(/live load after destroy: ContainerNotFound/)
+    // The newest effect of the peer range (what our lock holds), then the lowest (^4.0.0 → 4.0.0, from the
+    // npm cache: .ci/setup adds it), laid out in a copy of the project as npm would (effect has no dependencies).
+    const lowest = pkg["peerDependencies"]!["effect"]!.replace(/^\^/, "")
+    const lowestDir = path.join(tmp, "effect-lowest")
+    fs.mkdirSync(lowestDir)
+    const fetched = await sh("npm", ["pack", `effect@${lowest}`, "--offline", "--silent"], { cwd: lowestDir })
+    expect(fetched.status, `effect ${lowest} is not in the npm cache (bash .ci/setup adds it): ${fetched.err}`).toBe(0)
+    const lowestProject = path.join(tmp, "project-lowest")
+    fs.cpSync(project, lowestProject, { recursive: true, verbatimSymlinks: true })
+    fs.rmSync(path.join(lowestProject, "node_modules", "effect"), { recursive: true })
+    fs.mkdirSync(path.join(lowestProject, "node_modules", "effect"))
+    expect((await sh("tar", ["xzf", path.join(lowestDir, `effect-${lowest}.tgz`), "--strip-components=1", "-C", path.join(lowestProject, "node_modules", "effect")])).status).toBe(0)
+
+    for (const [dir, expected] of [[project, dev["effect"]!], [lowestProject, lowest]] as const) {
+      const effectVersion = (JSON.parse(fs.readFileSync(path.join(dir, "node_modules", "effect", "package.json"), "utf8")) as { version: string }).version
+      expect(effectVersion).toBe(expected)
+      // Zero errors, xstate's own declarations included: xcontainer's public types never load them.
+      const tsc = await sh(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "."], { cwd: dir })
+      const errors = tsc.out.split("\n").filter((l) => /error TS\d+/.test(l))
+      expect(errors, `effect ${effectVersion}`).toEqual([])
+      expect(tsc.status, tsc.out).toBe(0)
+      expect(fs.existsSync(path.join(dir, "out", "use.js"))).toBe(true)
+
+      const env: NodeJS.ProcessEnv = { ...process.env }
+      if (isRoot) env["XC_BUNDLE"] = bundle(["true"]).dir
+      const ran = await sh(process.execPath, ["out/use.js"], { cwd: dir, env })
+      console.log(`effect ${effectVersion}:\n${ran.out}`)
+      expect(ran.status, ran.err).toBe(0)
+      if (isRoot) {
+        expect(ran.out).toMatch(/live promise: \{"code":0,"signal":null\}/)
+        expect(ran.out).toMatch(/live effect: \{"exit":\{"code":0,"signal":null\},"missing":"not found: ContainerNotFound"\}/)
+        expect(ran.out).toMatch(/live load after destroy: ContainerNotFound/)
+        expect(ran.out).toMatch(/live exec: hello from sh/)
+        expect(ran.out).toMatch(/live loaded wait \(other process\): \{"code":null,"signal":null,"known":false\}/)
+      }
+      expect(ran.out).toMatch(/machine: container, first status created/)
+      expect(ran.out).toMatch(/model property: 15 runs passed/)
     }
-    expect(ran.out).toMatch(/model property: 15 runs passed/)
-  }, 300_000)
+  }, 420_000)
 })
