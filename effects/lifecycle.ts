@@ -163,11 +163,13 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
     if (rdtProblem) return yield* new ConfigError(rdtProblem)
-    yield* checkExistingCgroup(paths)
     // Before anything exists: a /etc/passwd the runtime refuses to read leaves nothing behind.
     const home = spec.process ? yield* homeOf(bundle.rootfs, spec.process) : undefined
+    // The claim first, as runc checks the id before the cgroup: an existing container is
+    // ContainerExists, whatever its cgroup looks like (paused: frozen).
     yield* store.claim(o.root, id)
     const undoClaim = store.remove(o.root, id).pipe(Effect.ignore)
+    yield* checkExistingCgroup(paths).pipe(Effect.tapError(() => undoClaim))
 
     const build = Effect.gen(function* () {
       let record = yield* provision(o.root, id, bundle, spec, paths, o.cgroupDriver)

@@ -132,6 +132,21 @@ describe.skipIf(v1Why)("create in a cgroup that exists (runc's factory checks)",
     expect(fs.existsSync(path.join("/sys/fs/cgroup/memory", cg))).toBe(false)
   }, 60_000)
 
+  it("a second create of a paused container's id is 'already exists', and the paused container is untouched", async () => {
+    const id = uniq("rcgdup")
+    const b = bundle(["sleep", "60"]).dir
+    expect((await xc(["run", "-d", "-b", b, id])).code).toBe(0)
+    expect((await xc(["pause", id])).code).toBe(0)
+    // The id is checked before the cgroup (runc's order): the paused container's frozen cgroup is not the reason.
+    const r = await xc(["create", "-b", b, id])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(/already exists/)
+    expect(r.err).not.toMatch(/frozen/)
+    expect(JSON.parse((await xc(["state", id])).out)).toMatchObject({ status: "paused" })
+    expect((await xc(["delete", "-f", id])).code).toBe(0)
+    expect(expectNoTrace(root, id)).toEqual([])
+  }, 60_000)
+
   it("refuses a cgroup frozen in the cgroup2 tree beside the v1 freezer (hybrid), naming it", async () => {
     const cg = cgPath()
     const unified = path.join("/sys/fs/cgroup/unified", cg)
