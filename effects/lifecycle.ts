@@ -14,7 +14,9 @@ import { buildPlan } from "../config/plan.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
-import { containerDir, StateStore } from "../state/store.ts"
+import { StateStore } from "../state/store.ts"
+import { fifoPath } from "../state/files.ts"
+import { needsFreezer, reconciledStatus } from "./reconcile.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
@@ -83,7 +85,6 @@ export const consoleHandler = (socketPath: string | undefined, keep: (fd: number
 
 export type Services = Kernel | Cgroups | StateStore
 
-const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
   o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
@@ -381,14 +382,15 @@ export const reconcile = (root: string, id: string): Effect.Effect<Live & { stat
     const store = yield* StateStore
     const record = yield* store.read(root, id)
     const init = record.init ? yield* kernel.attach(record.init.pid, record.init.startTime) : undefined
-    if (!init || record.status === "creating") {
+    const initAlive = init !== undefined
+    const atBarrier = initAlive && record.status !== "creating" && fs.existsSync(fifoPath(root, id))
+    const frozen = needsFreezer(record.status, initAlive, atBarrier) ? yield* Effect.flatMap(Cgroups, (c) => c.frozen(record.cgroups)) : false
+    const status = reconciledStatus(record.status, { initAlive, atBarrier, frozen })
+    if (status === "stopped") {
       if (init) yield* kernel.release(init)
-      return { record, init: undefined, status: "stopped" as const }
+      return { record, init: undefined, status }
     }
-    const atBarrier = fs.existsSync(fifoPath(root, id))
-    if (atBarrier) return { record, init, status: "created" as const }
-    const frozen = yield* Effect.flatMap(Cgroups, (c) => c.frozen(record.cgroups))
-    return { record, init, status: frozen ? ("paused" as const) : ("running" as const) }
+    return { record, init, status }
   })
 
 /** Reads a record without touching the kernel (for `list`). */

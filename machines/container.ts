@@ -19,7 +19,10 @@ import { watchOom } from "../effects/oom.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
+import { ociState, type OciState } from "../state/oci-state.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
+
+export type { OciState } from "../state/oci-state.ts"
 
 /** A process exec'd into a container. */
 export interface ExecProcess {
@@ -47,15 +50,6 @@ export interface OomEvent {
   readonly at: Date
 }
 
-/** The OCI runtime-spec state of a container. */
-export interface OciState {
-  readonly ociVersion: string
-  readonly id: string
-  readonly status: "creating" | "created" | "running" | "paused" | "stopped"
-  readonly pid?: number
-  readonly bundle: string
-  readonly annotations?: Readonly<Record<string, string>>
-}
 
 export interface ActorOptions {
   /** An XState inspection observer (e.g. @statelyai/inspect's, or `(e) => events.push(e)`). */
@@ -142,16 +136,7 @@ export class Container {
 
   /** The OCI state (`runc state`). */
   state(): OciState {
-    const { live } = this.actor.getSnapshot().context
-    const status = ociStatus(this.status())
-    return {
-      ociVersion: "1.2.0",
-      id: this.id,
-      status,
-      ...(this.pid !== undefined && status !== "stopped" ? { pid: this.pid } : {}),
-      bundle: live?.record.bundle ?? "",
-      ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
-    }
+    return ociState(this.id, ociStatus(this.status()), this.pid, this.actor.getSnapshot().context.live?.record)
   }
 
   /**
