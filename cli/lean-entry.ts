@@ -1,11 +1,12 @@
 /**
- * The command line's lean path (dist/cli-lean.cjs): `state` and `list`, the read-only commands
- * podman and containerd call most, started in about the time of `node -e 0`. The full CLI is a
+ * The command line's lean path (dist/cli-lean.cjs): `state`, `list` and `kill` (without --all),
+ * what podman and containerd call most, started in about the time of `node -e 0`. The full CLI is a
  * V8 start-up snapshot of ~8 MB whose restore alone costs twice `node -e 0`, and loading Effect
  * as a plain module costs more still; so this entry loads neither: it bundles only plain modules,
  * and those are the same ones the library decides by (one implementation of each rule):
  * state/files.ts (where records are), effects/proc.ts (pid + start time → pidfd),
- * effects/reconcile.ts (the status rule), effects/cgroups-mounts.ts (hierarchies, freezer),
+ * effects/reconcile.ts (the status rule, SIGKILL's thaw), effects/cgroups-mounts.ts (hierarchies,
+ * freezer), config/linux-names.ts (signal names), native/addon.ts (pidfd_send_signal),
  * state/oci-state.ts and cli/state-json.ts (what is printed).
  *
  * It handles only the plain case and prints nothing until it has the whole answer. Anything
@@ -22,8 +23,10 @@ import { LIST_FLAGS, listText, ownerOf, runcState, stateText } from "./state-jso
 import { DEFAULT_ROOT, fifoPath, listIds, statePath } from "../state/files.ts"
 import { ociState, type OciState } from "../state/oci-state.ts"
 import type { RecordedStatus } from "../state/record.ts"
-import { processMatches } from "../effects/proc.ts"
-import { needsFreezer, reconciledStatus } from "../effects/reconcile.ts"
+import { attachPid, processMatches } from "../effects/proc.ts"
+import { needsFreezer, reconciledStatus, signalThaws } from "../effects/reconcile.ts"
+import { parseSignal } from "../config/linux-names.ts"
+import { addon } from "../native/addon.ts"
 import { detectLayout, frozenNow, parseHierarchies } from "../effects/cgroups-mounts.ts"
 import type { Hierarchy } from "../effects/cgroups.ts"
 
@@ -137,7 +140,43 @@ function answer(argv: readonly string[]): string {
       bool(p, "quiet"),
     )
   }
+  if (name === "kill") {
+    const p = parseArgs(rest, [{ name: "all", alias: "a", value: false }, HELP])
+    const [id, sigArg] = p.positional
+    // --all walks the cgroup under its freezer: the full path's.
+    if (bool(p, "help") || bool(p, "all") || !id || p.positional.length > 2) return delegate("kill usage")
+    const sig = parseSignal(sigArg ?? "TERM")
+    if (sig === undefined) return delegate("kill signal")
+    kill(root, id, sig)
+    return ""
+  }
   return delegate("command")
+}
+
+/**
+ * kill without --all: the init, through a pidfd that pins it (attachPid, as KernelLive.attach), while
+ * the container lives (the machine allows a signal in every status but stopped). A stopped container
+ * (the full path's InvalidTransition) and SIGKILL to a frozen one (the full path thaws it after: see
+ * signalThaws) are handed over before anything is sent, as is a failed send (nothing was sent).
+ */
+function kill(root: string, id: string, sig: number): void {
+  const record = readRecord(root, id)
+  const fd = record.init ? attachPid(record.init.pid, record.init.startTime) : undefined
+  if (fd === undefined) return delegate("kill: not alive")
+  try {
+    const atBarrier = record.status !== "creating" && fs.existsSync(fifoPath(root, id))
+    const thawing = signalThaws(sig) && needsFreezer(record.status, true, atBarrier)
+    const frozen = thawing ? frozenNow(record.cgroups, hostHierarchies()) : false
+    if (reconciledStatus(record.status, { initAlive: true, atBarrier, frozen }) === "stopped") return delegate("kill: stopped")
+    if (frozen) return delegate("kill: SIGKILL thaws")
+    try {
+      addon.pidfdSendSignal(fd, sig)
+    } catch {
+      return delegate("kill: send")
+    }
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
 /** The full command line, with our argv and stdio; its exit status. */

@@ -16,7 +16,7 @@ import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
 import { fifoPath } from "../state/files.ts"
-import { needsFreezer, reconciledStatus } from "./reconcile.ts"
+import { needsFreezer, reconciledStatus, signalThaws } from "./reconcile.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
@@ -314,7 +314,7 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
       const viaKill = sig === 9 && cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups) : false
       if (!viaKill) yield* signalEach(live, sig)
     } else if (live.init) yield* kernel.signal(live.init, sig)
-    if (sig === 9) yield* thawIfFrozen(live)
+    if (signalThaws(sig)) yield* thawIfFrozen(live)
   })
 
 /** Kills everything in the container and waits for the init; with a pid namespace the kernel kills the rest with it. */

@@ -23,3 +23,9 @@ export function reconciledStatus(recorded: RecordedStatus, o: Observed): Recorde
 /** Whether the rule needs the freezer's answer (reading it costs file reads, so the callers skip it). */
 export const needsFreezer = (recorded: RecordedStatus, initAlive: boolean, atBarrier: boolean): boolean =>
   initAlive && recorded !== "creating" && !atBarrier
+
+/**
+ * A frozen task takes no signal until thawed, so SIGKILL to a paused container thaws it to deliver
+ * (runc's Signal: "only thaw the cgroup for SIGKILL"); other signals stay pending until resume.
+ */
+export const signalThaws = (sig: number): boolean => sig === 9

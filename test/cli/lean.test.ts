@@ -1,5 +1,5 @@
 /**
- * `state` and `list` on the lean path (cli/lean-entry.ts, which bin/xcontainer picks by argv): the
+ * `state`, `list` and `kill` on the lean path (cli/lean-entry.ts, which bin/xcontainer picks by argv): the
  * same output, byte for byte, and the same errors as the full command line (XCONTAINER_LEAN=0) for
  * a container in each status, and a start-up that restores no V8 snapshot: the peak RSS of a `state`
  * stays within 10 MiB of `node -e 0` (the issue's target; the full CLI's was ~18 MiB above it).
@@ -76,7 +76,29 @@ describe.skipIf(skipReason || !built)("the lean path of state and list", () => {
     fs.rmSync(path.join(root, corrupt), { recursive: true })
   }, 60_000)
 
-  it("restores no snapshot: peak RSS of a state within 10 MiB of node -e 0", () => {
+  it("kill: signals a live init, SIGKILL to a paused container thaws it (handed over), and errors as the full path", () => {
+    const { dir } = bundle(["sleep", "1000"])
+    const [live, paused] = [uniq("lean-kill"), uniq("lean-kill-paused")]
+    ids.push(live, paused)
+    for (const id of [live, paused]) expect(xc(["run", "-d", "-b", dir, id]).code).toBe(0)
+    expect(xc(["pause", paused]).code).toBe(0)
+    const stoppedSoon = (id: string) => {
+      for (let i = 0; i < 100 && JSON.parse(xc(["state", id]).out).status !== "stopped"; i++) spawnSync("sleep", ["0.02"])
+      return JSON.parse(xc(["state", id]).out).status
+    }
+    expect(xc(["kill", live, "CONT"])).toEqual({ code: 0, out: "", err: "" })
+    expect(xc(["kill", live, "SIGKILL"])).toEqual({ code: 0, out: "", err: "" })
+    expect(stoppedSoon(live)).toBe("stopped")
+    expect(xc(["kill", paused, "9"])).toEqual({ code: 0, out: "", err: "" })
+    expect(stoppedSoon(paused)).toBe("stopped")
+    for (const args of [["kill", live], ["kill", "nope"], ["kill", paused, "NOPE"], ["kill"], ["kill", live, "TERM", "x"]]) {
+      const lean = xc(args)
+      expect(lean.code).toBe(1)
+      expect(lean).toEqual(xc(args, false))
+    }
+  }, 60_000)
+
+  it("restores no snapshot: peak RSS of a state and a kill within 10 MiB of node -e 0", () => {
     const id = uniq("lean-rss")
     ids.push(id)
     expect(xc(["create", "-b", bundle(["sleep", "1000"]).dir, id]).code).toBe(0)
@@ -84,5 +106,7 @@ describe.skipIf(skipReason || !built)("the lean path of state and list", () => {
     const node = peakKiB([process.execPath, "-e", "0"], env)
     const state = peakKiB([BIN, "--root", root, "state", id], env)
     expect(state - node).toBeLessThanOrEqual(10 * 1024)
+    const kill = peakKiB([BIN, "--root", root, "kill", id, "CONT"], env)
+    expect(kill - node).toBeLessThanOrEqual(10 * 1024)
   }, 60_000)
 })
