@@ -30,13 +30,24 @@ export function ownerOf(dir: string): string {
   } catch {
     return ""
   }
+  const name = passwdNames().get(uid)
+  return name ?? `#${uid}`
+}
+
+let names: Map<number, string> | undefined
+/** uid → the first user name /etc/passwd gives it, read once per process (list asks per container). */
+const passwdNames = (): Map<number, string> => {
+  if (names) return names
+  names = new Map()
   try {
-    const line = fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === `${uid}`)
-    if (line) return line.split(":")[0]!
+    for (const l of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+      const [user, , uid] = l.split(":")
+      if (user !== undefined && uid !== undefined && /^\d+$/.test(uid) && !names.has(Number(uid))) names.set(Number(uid), user)
+    }
   } catch {
     /* no passwd: the number */
   }
-  return `#${uid}`
+  return names
 }
 
 /** Go's text/tabwriter as runc's list uses it (minwidth 12, padding 3): the last column unpadded. */
