@@ -24,6 +24,8 @@ export interface CmdRow {
   /** runtime name → times (ms) of the successful runs. */
   readonly times: Record<string, number[]>
   readonly fails: Record<string, number>
+  /** xcontainer's time over a `node -e 0` run right before it, per iteration (paired: drift cancels). */
+  readonly pairedNode: number[]
 }
 
 export interface CmdResult {
@@ -84,7 +86,7 @@ export function benchCommands(o: {
     { name: "run", args: (id) => ["run", "-b", o.trueBundle, id], after: (id) => ["delete", "-f", id] },
     { name: "exec", on: "running", args: (id) => ["exec", id, "/bin/true"] },
   ]
-  const rows: CmdRow[] = specs.map((s) => ({ command: s.name, times: Object.fromEntries(o.runtimes.map((r) => [r.name, []])), fails: Object.fromEntries(o.runtimes.map((r) => [r.name, 0])) }))
+  const rows: CmdRow[] = specs.map((s) => ({ command: s.name, times: Object.fromEntries(o.runtimes.map((r) => [r.name, []])), fails: Object.fromEntries(o.runtimes.map((r) => [r.name, 0])), pairedNode: [] as number[] }))
   const node: number[] = []
   const wrapper: number[] = []
   const long = (rt: CmdRuntime, state: "created" | "running") => `${rt.name.slice(0, 2)}-long-${state}`
@@ -105,7 +107,9 @@ export function benchCommands(o: {
           const id = s.on ? long(rt, s.on) : `${rt.name.slice(0, 2)}-c${process.pid}-${seq++}`
           if (s.fresh) quiet(rt.argv(["create", "-b", o.sleepBundle, id]))
           if (s.before) quiet(rt.argv(s.before(id)))
+          const base = rt.name === "xcontainer" ? timed([process.execPath, "-e", "0"]) : undefined
           const ms = timed(rt.argv(s.args(id)))
+          if (base !== undefined && ms !== undefined) rows[k]!.pairedNode.push(ms / base)
           if (s.after) quiet(rt.argv(s.after(id)))
           if (ms === undefined) rows[k]!.fails[rt.name]!++
           else rows[k]!.times[rt.name]!.push(ms)
