@@ -14,7 +14,7 @@ import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
 import { Container as EffectContainer, type ActorOptions, type OciState, type OomEvent, type StateEvent, type WaitStatus } from "./machines/container.ts"
 import type { Status } from "./machines/status.ts"
-import { SIGNALS } from "./config/linux-names.ts"
+import { parseSignal } from "./config/linux-names.ts"
 import { ConfigError } from "./effects/errors.ts"
 
 let shared: ManagedRuntime.ManagedRuntime<Services, never> | undefined
@@ -29,8 +29,7 @@ async function run<A>(effect: Effect.Effect<A, ContainerError, Services>): Promi
 /** A signal by number or name ("TERM", "SIGTERM"). */
 export function signalNumber(sig: number | string): number {
   if (typeof sig === "number") return sig
-  if (/^\d+$/.test(sig)) return Number(sig)
-  const n = SIGNALS.get(sig.toUpperCase().replace(/^SIG/, ""))
+  const n = parseSignal(sig)
   if (n === undefined) throw new ConfigError({ path: "signal", reason: `unknown signal "${sig}"` })
   return n
 }

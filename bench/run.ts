@@ -8,13 +8,16 @@
  *    rounds with the command order rotated, next to `node -e 0` (target: ≤ 1.3×).
  * 2. In-process: `run()` → exit of /bin/true through the library inside this Node process,
  *    interleaved with spawning `crun run` / `runc run` from the same process (target: ≤ 0.5× crun).
+ * 1b. CLI commands one by one (bench/cli-commands.ts): state, list, kill, pause, resume, start,
+ *    delete, create, run, exec, each against bare `node -e 0` (no NODE_EXTRA_CA_CERTS) and runc
+ *    (and crun through the wrapper) in the same loop, with PASS/MISS per target.
  * 3. Memory: peak RSS (and CPU) of each CLI run (`/usr/bin/time -f %M`), and this process's RSS
  *    growth over the in-process runs.
  *
  * Writes a table to stdout and bench/results/latest.json. Exits 0 whether targets are met or not.
  * Knobs (environment): BENCH_ROUNDS (5), BENCH_RUNS (30, per CLI command, split over rounds),
  * BENCH_WARMUP (3, per round), BENCH_N (30, in-process runs), BENCH_MEM_RUNS (7),
- * BENCH_SKIP (comma-separated: runc, crun).
+ * BENCH_CMD_N (15, iterations of the commands one by one), BENCH_SKIP (comma-separated: runc, crun, commands).
  */
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -24,6 +27,7 @@ import { fileURLToPath } from "node:url"
 import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { makeBundle } from "../examples/make-bundle.ts"
+import { benchCommands, type CmdResult, type CmdRuntime } from "./cli-commands.ts"
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 const RESULTS = path.join(REPO, "bench", "results")
@@ -39,6 +43,7 @@ const RUNS = envInt("BENCH_RUNS", 30)
 const WARMUP = envInt("BENCH_WARMUP", 3)
 const N = envInt("BENCH_N", 30)
 const MEM_RUNS = envInt("BENCH_MEM_RUNS", 7)
+const CMD_N = envInt("BENCH_CMD_N", 15)
 const SKIP = new Set((process.env.BENCH_SKIP ?? "").split(",").filter(Boolean))
 
 const log = (s: string) => process.stdout.write(s + "\n")
@@ -357,6 +362,22 @@ async function main(): Promise<void> {
     if (hyperfine) cli = cliBench(cliCmds, tmp)
     else skipped.push("hyperfine is missing: CLI comparison skipped")
 
+    // ---- 1b. CLI commands one by one ----
+    let cmdRes: CmdResult | undefined
+    if (!SKIP.has("commands")) {
+      const sleepBundle = makeBundle(path.join(tmp, "bundle-sleep"), ["sleep", "1000"])
+      const sleepCfg = path.join(sleepBundle, "config.json")
+      fs.writeFileSync(sleepCfg, JSON.stringify({ ...(JSON.parse(fs.readFileSync(sleepCfg, "utf8")) as object), ociVersion: "1.0.2-dev" }, null, 2))
+      const wrapper = ["unshare", "-m", "sh", "-c", UNSHARE_SCRIPT, "sh"]
+      const cmdRuntimes: CmdRuntime[] = runtimes.map((rt) => ({
+        name: rt.name,
+        argv: (args) => [...(rt.name === "crun" ? wrapper : []), rt.bin, "--root", path.join(rt.root, "cmds"), ...args],
+      }))
+      for (const rt of runtimes) fs.mkdirSync(path.join(rt.root, "cmds"), { recursive: true })
+      note(`commands one by one: ${CMD_N} iterations × 10 commands × ${runtimes.length} runtimes`)
+      cmdRes = benchCommands({ runtimes: cmdRuntimes, wrapper, sleepBundle, trueBundle: bundle, n: CMD_N, tmp, note })
+    }
+
     // ---- 2. in-process ----
     note(`in-process: ${N} runs (+3 warm-up) each, interleaved`)
     const { run, load, dispose, create } = await import("../promise.ts")
@@ -474,6 +495,33 @@ async function main(): Promise<void> {
       )
       out.push("")
     }
+    const cmdTargets: { target: string; value: number | undefined; limit: number }[] = []
+    if (cmdRes) {
+      const nodeCmd = stats(cmdRes.node)?.median
+      const wrap = stats(cmdRes.wrapper)?.median
+      const med = (row: CmdResult["rows"][number], rt: string) => stats(row.times[rt] ?? [])?.median
+      out.push(`1b. CLI commands one by one, whole process, ms (medians of ${CMD_N}; runtimes alternate, order rotated; spawned with stdio /dev/null).`)
+      out.push(`    "×node paired": the median of xcontainer's time over a node -e 0 run right before it, what the ≤ 1.3× targets use.`)
+      out.push(`    node -e 0 (no NODE_EXTRA_CA_CERTS): ${ms(nodeCmd)} ms; crun runs through the unshare wrapper, which alone takes ${ms(wrap)} ms.`)
+      const rows = cmdRes.rows.map((row) => {
+        const light = !["create", "run", "exec"].includes(row.command)
+        const x = med(row, "xcontainer")
+        const paired = stats(row.pairedNode)?.median
+        const target = light ? { against: "node", value: paired, limit: 1.3 } : { against: "runc", value: ratio(x, med(row, "runc")), limit: 2 }
+        cmdTargets.push({ target: `CLI ${row.command} ≤ ${target.limit}× ${target.against === "node" ? "node -e 0" : "runc"}`, value: target.value, limit: target.limit })
+        const fails = Object.entries(row.fails).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(", ")
+        return [row.command, ms(x), ms(med(row, "runc")), ms(med(row, "crun")), rx(ratio(x, nodeCmd)), rx(paired), rx(ratio(x, med(row, "runc"))), rx(ratio(x, med(row, "crun"))), `≤ ${target.limit}× ${target.against}`, target.value === undefined ? "N/A" : target.value <= target.limit ? "PASS" : "MISS", fails || "0"]
+      })
+      out.push(table(["command", "xcontainer", "runc", "crun+wrap", "×node-e0", "×node paired", "×runc", "×crun+wrap", "target", "verdict", "fails"], rows))
+      const mib = (k: number | undefined) => (k === undefined ? "–" : (k / 1024).toFixed(1))
+      const nodeRss = cmdRes.rss["node -e 0"]
+      out.push(`    peak RSS, MiB (median of 5): ${Object.entries(cmdRes.rss).map(([k, v]) => `${k} ${mib(v)}`).join(", ")}`)
+      for (const k of ["xcontainer state", "xcontainer kill", "xcontainer run"]) {
+        const v = cmdRes.rss[k]
+        cmdTargets.push({ target: `peak RSS of ${k} ≤ node -e 0 + 10 MiB (MiB over)`, value: v === undefined || nodeRss === undefined ? undefined : (v - nodeRss) / 1024, limit: 10 })
+      }
+      out.push("")
+    }
     const libExit = stats(lib.exit)
     const libDestroyed = stats(lib.destroyed)
     const libStart = stats(lib.start)
@@ -525,9 +573,10 @@ async function main(): Promise<void> {
     const targets = [
       { target: "CLI: xcontainer run ≤ 1.3× node -e 0 (medians)", value: ratio(xcCli, nodeMed), limit: 1.3 },
       { target: "library: run() → exit ≤ 0.5× spawned crun run (medians)", value: ratio(libExit?.median, crunSp?.median), limit: 0.5 },
+      ...cmdTargets,
     ].map((t) => ({ ...t, verdict: t.value === undefined ? "N/A" : t.value <= t.limit ? "PASS" : "MISS" }))
     out.push("Targets")
-    for (const t of targets) out.push(`   ${t.verdict.padEnd(4)}  ${t.target}: ${rx(t.value)}`)
+    for (const t of targets) out.push(`   ${t.verdict.padEnd(4)}  ${t.target}: ${t.target.includes("MiB over") ? `${t.value?.toFixed(1) ?? "–"} MiB` : rx(t.value)}`)
     if (xcCli !== undefined && crunMed !== undefined) out.push(`   (info) xcontainer run vs crun run: ${rx(ratio(xcCli, crunMed))}, vs runc run: ${rx(ratio(xcCli, runcMed))}`)
     const noCaMed = byName("node -e 0, no extra CAs")
     if (noCaMed !== undefined)
@@ -545,6 +594,7 @@ async function main(): Promise<void> {
       host: { cpus: os.cpus().length, kernel: os.release(), loadavg: os.loadavg() },
       versions,
       config: { rounds: ROUNDS, runsPerCommand: RUNS, warmupPerRound: WARMUP, inProcessN: N, memRuns: MEM_RUNS, wrapper: UNSHARE_SCRIPT, ociVersion: { original: specVersion, used: "1.0.2-dev" } },
+      commands: cmdRes,
       cli: cli.map((c) => ({ ...c, ratioCrun: ratio(c.wall?.median, crunMed), ratioRunc: ratio(c.wall?.median, runcMed), ratioNode: ratio(c.wall?.median, nodeMed) })),
       inProcess: {
         note: "library in the host mount namespace; crun/runc spawned through the unshare wrapper",

@@ -77,3 +77,16 @@ export const list = (p: Parsed, name: string): string[] => {
   const v = p.flags.get(name)
   return Array.isArray(v) ? v : typeof v === "string" ? [v] : []
 }
+
+/** The global flags, before the command (runc's). */
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  { name: "root", value: true },
+  { name: "log", value: true },
+  { name: "log-format", value: true },
+  { name: "debug", value: false },
+  { name: "systemd-cgroup", value: false },
+  { name: "criu", value: true },
+  { name: "rootless", value: true },
+  { name: "help", alias: "h", value: false },
+  { name: "version", alias: "v", value: false },
+]

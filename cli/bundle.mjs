@@ -78,5 +78,11 @@ await build({
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 })
 await build({ ...common, minify: true, entryPoints: { "cli-snapshot": "cli/snapshot-entry.ts" }, outdir: "dist", format: "cjs" })
+// The lean path for `state` and `list` (cli/lean-entry.ts; bin/xcontainer picks it by argv): a plain
+// script of our own plain modules, no package at all. Loading Effect alone as a module costs more than
+// the whole budget of these commands (≈ 1.3× `node -e 0`), so a package import here is a build error.
+const lean = await build({ ...common, minify: true, entryPoints: { "cli-lean": "cli/lean-entry.ts" }, outdir: "dist", outExtension: { ".js": ".cjs" }, format: "cjs", metafile: true })
+const packages = Object.keys(lean.metafile.inputs).filter((f) => f.includes("node_modules/"))
+if (packages.length) throw new Error(`cli/lean-entry.ts must not bundle packages: ${packages.join(", ")}`)
 // The start-up snapshot of that bundle, for this machine (see tools/build-blob.mjs).
 execFileSync(process.execPath, ["tools/build-blob.mjs", "dist"], { stdio: "inherit" })

@@ -7,9 +7,10 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Cause, Effect, Exit, Layer, Logger, ManagedRuntime, References } from "effect"
-import { bool, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
+import { bool, GLOBAL_FLAGS, parseArgs, str, UsageError, type FlagSpec, type Parsed } from "./args.ts"
 import { checkTerminal, CommandFailed, exitCode, failingAs, forwardingSignals, HelpRequested, one, orDestroy, parse, preservedFds, proxyTerminal, writePidFile, type Cmd, type Ctx } from "./common.ts"
 import { makeLogger, type LogFormat } from "./log.ts"
+import { LIST_FLAGS, listText, ownerOf, runcState, stateText } from "./state-json.ts"
 import { checkpointCmd, restoreCmd } from "./checkpoint-commands.ts"
 import { execCmd } from "./exec-command.ts"
 import { pauseCmd, psCmd, resumeCmd } from "./freezer-commands.ts"
@@ -23,6 +24,8 @@ import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
 import { DEFAULT_ROOT, StateStore } from "../state/store.ts"
 
+export { tabwriter } from "./state-json.ts"
+
 const NAME = "xcontainer"
 const VERSION = "0.1.0"
 const SPEC_VERSION = "1.2.0"
@@ -30,17 +33,6 @@ const SPEC_VERSION = "1.2.0"
 declare const __XC_COMMIT__: string | undefined
 const COMMIT = typeof __XC_COMMIT__ === "string" ? __XC_COMMIT__ : ""
 
-const GLOBAL: FlagSpec[] = [
-  { name: "root", value: true },
-  { name: "log", value: true },
-  { name: "log-format", value: true },
-  { name: "debug", value: false },
-  { name: "systemd-cgroup", value: false },
-  { name: "criu", value: true },
-  { name: "rootless", value: true },
-  { name: "help", alias: "h", value: false },
-  { name: "version", alias: "v", value: false },
-]
 
 const USAGE = `xcontainer — an OCI runtime (runc-compatible command line)
 
@@ -192,63 +184,22 @@ const runCmd: Cmd = (args, ctx) =>
     return exitCode(status)
   })
 
-/** runc's state JSON: its keys in its order; rootfs is the config's root made absolute. */
-const stateJson = (c: Container, owner = "") => {
-  const s = c.state()
-  const root = c.config()?.root?.path
-  return {
-    ociVersion: s.ociVersion,
-    id: s.id,
-    pid: s.pid ?? 0,
-    status: s.status,
-    bundle: s.bundle,
-    rootfs: root ? path.resolve(s.bundle, root) : "",
-    created: c.created() ?? "",
-    ...(s.annotations ? { annotations: s.annotations } : {}),
-    owner,
-  }
-}
+/** runc's state JSON of a loaded container. */
+const stateJson = (c: Container, owner = "") => runcState(c.state(), c.config()?.root?.path, c.created(), owner)
 
 const stateCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
     const p = yield* parse(args, [])
     const id = yield* one(p.positional)
     const c = yield* Container.load({ root: ctx.root, id })
-    // As runc: indented by two spaces, no newline after the closing brace.
-    process.stdout.write(JSON.stringify(stateJson(c), null, "  "))
+    process.stdout.write(stateText(stateJson(c)))
     yield* c.release()
     return 0
   })
 
-/** runc's list OWNER: the name of the user owning the container's state directory, or "#uid". */
-function ownerOf(dir: string): string {
-  let uid: number
-  try {
-    uid = fs.statSync(dir).uid
-  } catch {
-    return ""
-  }
-  try {
-    const line = fs.readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.split(":")[2] === `${uid}`)
-    if (line) return line.split(":")[0]!
-  } catch {
-    /* no passwd: the number */
-  }
-  return `#${uid}`
-}
-
-/** Go's text/tabwriter as runc's list uses it (minwidth 12, padding 3): the last column unpadded. */
-export function tabwriter(rows: readonly (readonly string[])[]): string {
-  const widths = (rows[0] ?? []).map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? "").length + 3)))
-  return rows.map((r) => r.map((cell, i) => (i < r.length - 1 ? cell.padEnd(widths[i]!) : cell)).join("") + "\n").join("")
-}
-
 const listCmd: Cmd = (args, ctx) =>
   Effect.gen(function* () {
-    const p = yield* parse(args, [
-      { name: "format", alias: "f", value: true },
-      { name: "quiet", alias: "q", value: false },
-    ])
+    const p = yield* parse(args, [...LIST_FLAGS])
     const format = str(p, "format") ?? "table"
     if (format !== "table" && format !== "json") return yield* Effect.fail(new UsageError(`invalid format option`))
     const store = yield* StateStore
@@ -260,10 +211,7 @@ const listCmd: Cmd = (args, ctx) =>
       rows.push(stateJson(c.value, ownerOf(path.join(ctx.root, id))))
       yield* c.value.release()
     }
-    if (bool(p, "quiet")) process.stdout.write(rows.map((r) => `${r.id}\n`).join(""))
-    // runc writes null for no containers (a nil Go slice).
-    else if (format === "json") process.stdout.write(`${rows.length ? JSON.stringify(rows) : "null"}\n`)
-    else process.stdout.write(tabwriter([["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"], ...rows.map((r) => [r.id, `${r.pid}`, r.status, r.bundle, r.created, r.owner])]))
+    process.stdout.write(listText(rows, format, bool(p, "quiet")))
     return 0
   })
 
@@ -328,7 +276,7 @@ function report(log: ReturnType<typeof makeLogger>, toFile: boolean, message: st
 export async function main(argv: readonly string[]): Promise<number> {
   let g
   try {
-    g = parseArgs(argv, GLOBAL, true)
+    g = parseArgs(argv, GLOBAL_FLAGS, true)
   } catch (e) {
     report(makeLogger(undefined, "text", false), false, (e as Error).message)
     return 1

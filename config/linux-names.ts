@@ -155,3 +155,6 @@ export const SIGNALS: ReadonlyMap<string, number> = new Map([
   ["URG", 23], ["XCPU", 24], ["XFSZ", 25], ["VTALRM", 26], ["PROF", 27], ["WINCH", 28], ["IO", 29],
   ["POLL", 29], ["PWR", 30], ["SYS", 31],
 ])
+
+/** A signal by number or name ("15", "TERM", "SIGTERM", any case); undefined for an unknown name. */
+export const parseSignal = (sig: string): number | undefined => (/^\d+$/.test(sig) ? Number(sig) : SIGNALS.get(sig.toUpperCase().replace(/^SIG/, "")))

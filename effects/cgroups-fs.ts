@@ -12,46 +12,9 @@ import { hugepageSizeName, orderMemoryWrites, v1Writes } from "./cgroups-v1-reso
 import { CgroupError } from "./errors.ts"
 import { removeCgroupDir } from "./cgroups-remove.ts"
 import { watchMemoryPressure } from "./pressure.ts"
+import { freezerOf, frozenNow, has, isFrozen, parseHierarchies, parseOwnCgroups } from "./cgroups-mounts.ts"
 
-/** Hierarchies from mountinfo text (fields after " - " are fstype, source, super options). */
-export function parseHierarchies(mountinfo: string): Hierarchy[] {
-  // A hierarchy can be mounted more than once (CRIU mounts its own copies while it dumps, a
-  // container may bind a subtree): one mount per hierarchy, of its whole tree (root "/"),
-  // preferring the conventional /sys/fs/cgroup one.
-  const chosen = new Map<string, Hierarchy & { score: number }>()
-  for (const line of mountinfo.split("\n")) {
-    const [pre, post] = line.split(" - ")
-    if (!pre || !post) continue
-    const fields = pre.split(" ")
-    const [root, mountPoint] = [fields[3], fields[4]]
-    const [fstype, , superOpts] = post.split(" ")
-    if (!mountPoint || root !== "/") continue
-    let h: Hierarchy | undefined
-    if (fstype === "cgroup2") h = { mountPoint, controllers: "", version: 2 }
-    else if (fstype === "cgroup") {
-      const ctrls = (superOpts ?? "")
-        .split(",")
-        .filter((o) => !["rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "xattr", "clone_children"].includes(o) && !o.startsWith("release_agent="))
-      h = { mountPoint, controllers: ctrls.sort().join(","), version: 1 }
-    }
-    if (!h) continue
-    const score = mountPoint.startsWith("/sys/fs/cgroup") ? 1 : 0
-    const key = `${h.version}:${h.controllers}`
-    const prev = chosen.get(key)
-    if (!prev || score > prev.score) chosen.set(key, { ...h, score })
-  }
-  return [...chosen.values()].map(({ score: _score, ...h }) => h)
-}
-
-/** Our own cgroup in each hierarchy, keyed by its sorted controller list ("" for cgroup2). */
-export function parseOwnCgroups(procSelfCgroup: string): Map<string, string> {
-  const own = new Map<string, string>()
-  for (const line of procSelfCgroup.split("\n")) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line)
-    if (m) own.set((m[1] ?? "").split(",").sort().join(","), m[2] ?? "/")
-  }
-  return own
-}
+export { parseHierarchies, parseOwnCgroups } from "./cgroups-mounts.ts"
 
 /** runc's placement rule (see cgroups.ts). */
 export function placeCgroups(hierarchies: readonly Hierarchy[], own: ReadonlyMap<string, string>, cgroupsPath: string | undefined, id: string): CgroupPaths {
@@ -159,8 +122,6 @@ export function cgroupTree(dir: string): string[] {
   return [dir, ...childCgroups(dir).flatMap((n) => cgroupTree(path.join(dir, n)))]
 }
 
-const has = (h: Hierarchy, controller: string) => h.controllers.split(",").includes(controller)
-
 /** A cpu or node list from the first of `files` that reads as one. */
 function cpuSet(files: readonly string[]): Set<number> {
   for (const f of files) {
@@ -226,15 +187,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
         return current !== -1 && current < Number(w.value) ? write(path.join(a, w.file), w.value) : Effect.void
       })
     const readFile = (file: string) => Effect.try({ try: () => fs.readFileSync(file, "utf8"), catch: fail("read", file) })
-    /** Where freezing happens: v1's freezer, else cgroup2's cgroup.freeze. */
-    const freezer = (paths: CgroupPaths) => {
-      const v1 = dirOf(paths, "freezer")
-      if (v1) return { version: 1 as const, dir: v1 }
-      const v2 = dirOf(paths, "")
-      return v2 ? { version: 2 as const, dir: v2 } : undefined
-    }
-    const isFrozen = (f: { version: 1 | 2; dir: string }) =>
-      f.version === 1 ? readTrim(path.join(f.dir, "freezer.state")) === "FROZEN" : /^frozen 1$/m.test(readTrim(path.join(f.dir, "cgroup.events")))
+    const freezer = (paths: CgroupPaths) => freezerOf(paths, layout().hierarchies)
     // What the host offers is read once per process: it took nine directory listings (the hierarchy
     // roots hold every container's cgroup), twice per create. CPU hotplug during one process's life is
     // the one change this misses; the kernel still refuses what it cannot do.
@@ -307,14 +260,7 @@ export const CgroupsFs = (opts: CgroupsFsOptions = {}) =>
             if (on && round % 10 === 9) yield* request
           }
         }),
-      // On hybrid the cgroup2 directory has a freezer of its own (cgroup.freeze, Linux 5.2): a task there is
-      // stopped by either, so either counts (a frozen parent's shows in cgroup.events too).
-      frozen: (paths) =>
-        Effect.sync(() => {
-          const f = freezer(paths)
-          const v2 = f?.version === 1 ? dirOf(paths, "") : undefined
-          return (f !== undefined && fs.existsSync(f.dir) && isFrozen(f)) || (v2 !== undefined && isFrozen({ version: 2, dir: v2 }))
-        }),
+      frozen: (paths) => Effect.sync(() => frozenNow(paths, layout().hierarchies)),
       holds: (paths, pid) => Effect.sync(() => pidHeldBy(pid, layout().hierarchies, paths)),
       paths: (cgroupsPath, id) =>
         Effect.try({ try: () => placeCgroups(layout().hierarchies, layout().own, cgroupsPath, id), catch: fail("locate", "/proc/self") }),

@@ -22,18 +22,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Layer } from "effect"
-import type { Hierarchy } from "./cgroups.ts"
-import { CgroupsFs, parseHierarchies, type CgroupsFsOptions } from "./cgroups-fs.ts"
+import { CgroupsFs, type CgroupsFsOptions } from "./cgroups-fs.ts"
+import { detectLayout, parseHierarchies, type Layout } from "./cgroups-mounts.ts"
 import { CgroupsV2, type CgroupsV2Options } from "./cgroups-v2.ts"
 
-export type Layout = "v1" | "hybrid" | "v2"
-
-/** The layout the mounted hierarchies make. */
-export function detectLayout(hierarchies: readonly Hierarchy[]): Layout {
-  const v1 = hierarchies.some((h) => h.version === 1 && h.controllers.split(",").some((c) => c !== "" && !c.startsWith("name=")))
-  const v2 = hierarchies.some((h) => h.version === 2)
-  return v1 ? (v2 ? "hybrid" : "v1") : v2 ? "v2" : "v1"
-}
+export { detectLayout, type Layout } from "./cgroups-mounts.ts"
 
 const CGROUP2_SUPER_MAGIC = 0x63677270
 

@@ -12,6 +12,7 @@ import type { Watch } from "../native/addon.ts"
 import { decodeMessage, encodeGo, encodePlan, Op, opName, type HelperMessage } from "../native/protocol.ts"
 import { InitExited, InitFailed, SyscallError } from "./errors.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+import { attachPid, readStartTime } from "./proc.ts"
 
 const errnoNames = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v, k]))
 /** "ENOENT" for 2. */
@@ -23,16 +24,7 @@ export const toSyscallError = (syscall: string, path?: string) => (e: unknown): 
   return new SyscallError({ syscall: err.syscall ?? syscall, errno: err.code ?? String(e), path: err.path ?? path })
 }
 
-/** Field 22 of /proc/PID/stat (clock ticks since boot), or undefined if the process is gone. */
-export function readStartTime(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return Number(fields[19])
-  } catch {
-    return undefined
-  }
-}
+export { readStartTime } from "./proc.ts"
 
 let sealedFd: number | undefined
 /** The helper, copied once into a sealed memfd. */
@@ -260,26 +252,8 @@ export const KernelLive = Layer.sync(Kernel, () => {
 
     attach: (pid, startTime) =>
       Effect.sync(() => {
-        let fd: number
-        try {
-          fd = addon.pidfdOpen(pid)
-        } catch {
-          return undefined
-        }
-        // The pidfd pins the process; only now is the start time check free of races.
-        const st = readStartTime(pid)
-        const zombie = (() => {
-          try {
-            return fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") ?? false
-          } catch {
-            return true
-          }
-        })()
-        if (st !== startTime || zombie) {
-          fs.closeSync(fd)
-          return undefined
-        }
-        return { pid, startTime, fd }
+        const fd = attachPid(pid, startTime)
+        return fd === undefined ? undefined : { pid, startTime, fd }
       }),
 
     signal: (p, signal) => Effect.try({ try: () => addon.pidfdSendSignal(p.fd, signal), catch: toSyscallError("pidfd_send_signal", `pid ${p.pid}`) }),

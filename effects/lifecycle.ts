@@ -14,7 +14,9 @@ import { buildPlan } from "../config/plan.ts"
 import { planLimitProblem, toWire } from "../config/plan-wire.ts"
 import { addon } from "../native/addon.ts"
 import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
-import { containerDir, StateStore } from "../state/store.ts"
+import { StateStore } from "../state/store.ts"
+import { fifoPath } from "../state/files.ts"
+import { needsFreezer, reconciledStatus, signalThaws } from "./reconcile.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { SystemdCgroups } from "./cgroups-systemd-live.ts"
@@ -136,8 +138,6 @@ export const cgroupsFor = (driver: "cgroupfs" | "systemd" | undefined): Effect.E
 /** The fds the child gets; "pipe" is resolved to pipes' fds by Container before it gets here. */
 export const stdioFds = (stdio: readonly [number, number, number] | "pipe" | undefined): readonly [number, number, number] =>
   stdio === undefined || stdio === "pipe" ? [0, 1, 2] : stdio
-
-const fifoPath = (root: string, id: string) => path.join(containerDir(root, id), "exec.fifo")
 
 const bundleOf = (o: CreateOptions): Effect.Effect<Bundle, ContainerError> =>
   o.config !== undefined ? fromSpec(o.config, path.resolve(o.bundle ?? ".")) : loadBundle(o.bundle ?? ".")
@@ -406,7 +406,7 @@ export const signal = (live: Live, sig: number, all: boolean): Effect.Effect<voi
       const viaKill = sig === 9 && cgroups.killAll ? yield* cgroups.killAll(live.record.cgroups) : false
       if (!viaKill) yield* signalEach(live, sig)
     } else if (live.init) yield* kernel.signal(live.init, sig)
-    if (sig === 9) yield* thawIfFrozen(live)
+    if (signalThaws(sig)) yield* thawIfFrozen(live)
   })
 
 /** Kills everything in the container and waits for the init; with a pid namespace the kernel kills the rest with it. */
@@ -476,14 +476,15 @@ export const reconcile = (root: string, id: string): Effect.Effect<Live & { stat
     const store = yield* StateStore
     const record = yield* store.read(root, id)
     const init = record.init ? yield* kernel.attach(record.init.pid, record.init.startTime) : undefined
-    if (!init || record.status === "creating") {
+    const initAlive = init !== undefined
+    const atBarrier = initAlive && record.status !== "creating" && fs.existsSync(fifoPath(root, id))
+    const frozen = needsFreezer(record.status, initAlive, atBarrier) ? yield* Effect.flatMap(Cgroups, (c) => c.frozen(record.cgroups)) : false
+    const status = reconciledStatus(record.status, { initAlive, atBarrier, frozen })
+    if (status === "stopped") {
       if (init) yield* kernel.release(init)
-      return { record, init: undefined, status: "stopped" as const }
+      return { record, init: undefined, status }
     }
-    const atBarrier = fs.existsSync(fifoPath(root, id))
-    if (atBarrier) return { record, init, status: "created" as const }
-    const frozen = yield* Effect.flatMap(Cgroups, (c) => c.frozen(record.cgroups))
-    return { record, init, status: frozen ? ("paused" as const) : ("running" as const) }
+    return { record, init, status }
   })
 
 /** Reads a record without touching the kernel (for `list`). */

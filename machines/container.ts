@@ -24,6 +24,9 @@ import { signal as signalContainer, type CreateOptions, type Services } from "..
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
 import { containerMachine, type ContainerEvent, type ContainerMachine, type MachineInput } from "./container-machine.ts"
 import { redactEnv, statusOf, type InspectionEvent, type Inspector, type Status } from "./status.ts"
+import { ociState, type OciState } from "../state/oci-state.ts"
+
+export type { OciState } from "../state/oci-state.ts"
 
 /** A process exec'd into a container. */
 export interface ExecProcess {
@@ -73,15 +76,6 @@ export interface OomEvent {
   readonly at: Date
 }
 
-/** The OCI runtime-spec state of a container. */
-export interface OciState {
-  readonly ociVersion: string
-  readonly id: string
-  readonly status: "creating" | "created" | "running" | "paused" | "stopped"
-  readonly pid?: number
-  readonly bundle: string
-  readonly annotations?: Readonly<Record<string, string>>
-}
 
 /** The levels of the library's messages (pino's names); "silent" for none. */
 export type LogLevelName = "silent" | "fatal" | "error" | "warn" | "info" | "debug" | "trace"
@@ -271,16 +265,7 @@ export class Container {
 
   /** The OCI state (`runc state`). */
   state(): OciState {
-    const { live } = this.actor.getSnapshot().context
-    const status = ociStatus(this.status())
-    return {
-      ociVersion: "1.2.0",
-      id: this.id,
-      status,
-      ...(this.pid !== undefined && status !== "stopped" ? { pid: this.pid } : {}),
-      bundle: live?.record.bundle ?? "",
-      ...(live?.record.spec.annotations ? { annotations: live.record.spec.annotations } : {}),
-    }
+    return ociState(this.id, ociStatus(this.status()), this.pid, this.actor.getSnapshot().context.live?.record)
   }
 
   /**

@@ -9,8 +9,10 @@ import { Context, Effect, Layer, Result, Schema } from "effect"
 import { addon } from "../native/addon.ts"
 import { ContainerExists, ContainerNotFound, StateError } from "../effects/errors.ts"
 import { ContainerRecord } from "./record.ts"
+import { containerDir, listIds, statePath } from "./files.ts"
 
-export const DEFAULT_ROOT = "/run/xcontainer"
+export { containerDir, DEFAULT_ROOT } from "./files.ts"
+
 const LOCK_EX = 2
 
 export interface StateStoreService {
@@ -32,9 +34,6 @@ const decodeRecord = Schema.decodeUnknownResult(Schema.fromJsonString(ContainerR
 const encodeRecord = Schema.encodeSync(ContainerRecord)
 
 const reason = (e: unknown): string => (e as NodeJS.ErrnoException).code ?? String(e)
-
-/** The directory of a container. */
-export const containerDir = (root: string, id: string): string => path.join(root, id)
 
 /**
  * Write to a temp file, then rename over state.json: a reader (another command) sees the old or the
@@ -63,7 +62,7 @@ export const StateStoreLive = Layer.succeed(StateStore, {
     }),
   read: (root, id) =>
     Effect.gen(function* () {
-      const file = path.join(containerDir(root, id), "state.json")
+      const file = statePath(root, id)
       const text = yield* Effect.try({
         try: () => fs.readFileSync(file, "utf8"),
         catch: (e) =>
@@ -76,7 +75,7 @@ export const StateStoreLive = Layer.succeed(StateStore, {
     }),
   write: (root, record) =>
     Effect.try({
-      try: () => writeAtomic(path.join(containerDir(root, record.id), "state.json"), JSON.stringify(encodeRecord(record))),
+      try: () => writeAtomic(statePath(root, record.id), JSON.stringify(encodeRecord(record))),
       catch: (e) => new StateError({ id: record.id, path: containerDir(root, record.id), reason: reason(e) }),
     }),
   remove: (root, id) =>
@@ -86,12 +85,7 @@ export const StateStoreLive = Layer.succeed(StateStore, {
     }),
   list: (root) =>
     Effect.try({
-      try: () =>
-        fs
-          .readdirSync(root, { withFileTypes: true })
-          .filter((d) => d.isDirectory() && fs.existsSync(path.join(root, d.name, "state.json")))
-          .map((d) => d.name)
-          .sort(),
+      try: () => listIds(root),
       catch: (e) => new StateError({ id: "", path: root, reason: reason(e) }),
     }).pipe(Effect.catchIf((e) => e.reason === "ENOENT", () => Effect.succeed([]))),
   withLock: (root, id, effect) =>

@@ -19,7 +19,7 @@ let pkg = ""
 /** A copy of the installed package's runtime files, as npm lays them out (the addon is linked, not built again). */
 const install = (): string => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-start-"))
-  for (const f of ["bin/xcontainer", "tools/build-blob.mjs", "dist/cli.js", "dist/cli-snapshot.js"]) {
+  for (const f of ["bin/xcontainer", "tools/build-blob.mjs", "dist/cli.js", "dist/cli-snapshot.js", "dist/cli-lean.cjs"]) {
     fs.mkdirSync(path.join(dir, path.dirname(f)), { recursive: true })
     fs.copyFileSync(path.join(REPO, f), path.join(dir, f))
   }
