@@ -14,6 +14,8 @@ import { signalNumber } from "../promise.ts"
 export interface Ctx {
   readonly root: string
   readonly log: pino.Logger
+  /** runc's --rootless: "true"/"false" force it, absent or "auto" follows whether we are root. */
+  readonly rootless?: boolean
 }
 
 /** `-h`/`--help` on a command: main prints its usage (these flags) and exits 0, as runc. */

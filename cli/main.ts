@@ -21,7 +21,7 @@ import type { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
-import { DEFAULT_ROOT, StateStore } from "../state/store.ts"
+import { defaultRoot, StateStore } from "../state/store.ts"
 
 const NAME = "xcontainer"
 const VERSION = "0.1.0"
@@ -68,7 +68,7 @@ commands:
   restore   restore a checkpoint as a container (the same flags, -b/--bundle, -d/--detach, --pid-file)
 
 global options:
-  --root DIR          state directory (default ${DEFAULT_ROOT})
+  --root DIR          state directory (default ${defaultRoot()})
   --log FILE          log file (default stderr)
   --log-format FMT    text (default) or json
   --debug             debug logging
@@ -147,6 +147,7 @@ const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
       config: bundle.spec,
       noPivot: bool(p, "no-pivot"),
       preserveFds: preserved.fds,
+      ...(ctx.rootless !== undefined ? { rootless: ctx.rootless } : {}),
       ...(preserved.env.length ? { extraEnv: preserved.env } : {}),
       ...(consoleSocket ? { consoleSocket } : {}),
     })
@@ -370,13 +371,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     report(log, logFile !== undefined, "systemd not running on this host, cannot use systemd cgroups manager")
     return 1
   }
-  // runc's --rootless true|false|auto: we run as root with the v1 manager, so only its value is checked.
+  // runc's --rootless true|false|auto: whether cgroups are handled as a rootless manager does
+  // (effects/rootless.ts); auto (the default) is rootless when we are not root.
   const rootless = str(g, "rootless")
   if (makesCgroups && rootless !== undefined && !["true", "false", "auto"].includes(rootless)) {
     report(log, logFile !== undefined, `--rootless: invalid value "${rootless}" (true, false or auto)`)
     return 1
   }
-  const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
+  const root = path.resolve(str(g, "root") ?? defaultRoot())
   // runc's --criu: the CRIU binary checkpoint and restore use.
   const criu = str(g, "criu")
   if (criu) process.env["XCONTAINER_CRIU"] = criu
@@ -392,7 +394,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   })
   const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : "Info"))
   const rt = ManagedRuntime.make(layer)
-  const exit = await rt.runPromiseExit(cmd(rest, { root, log }))
+  const rootlessFlag = rootless === "true" ? true : rootless === "false" ? false : undefined
+  const exit = await rt.runPromiseExit(cmd(rest, { root, log, ...(rootlessFlag !== undefined ? { rootless: rootlessFlag } : {}) }))
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value
   const err = Cause.squash(exit.cause) as Error

@@ -31,8 +31,8 @@ export function wireOp(o: PlanOp): WireOp {
     case "clone":
       return {
         op: Op.CLONE,
-        n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n), o.denySetgroups ? 1n : 0n],
-        s: [o.uidMap, o.gidMap],
+        n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n), o.denySetgroups ? 1n : 0n, o.dumpableForMaps ? 1n : 0n],
+        s: [o.uidMap, o.gidMap, o.uidMapTool ?? "", o.gidMapTool ?? ""],
       }
     case "setIdRoot":
       return { op: Op.SETID_ROOT }

@@ -24,6 +24,14 @@ export type PlanOp =
       readonly uidMap: string
       readonly gidMap: string
       readonly denySetgroups: boolean
+      /**
+       * The setuid tool (newuidmap/newgidmap) that writes a map the helper may not write itself, "" to
+       * write it directly: an unprivileged parent may map only its own id (user_namespaces(7)).
+       */
+      readonly uidMapTool?: string
+      readonly gidMapTool?: string
+      /** The helper is unprivileged: it must stay dumpable to open the child's /proc/PID/uid_map. */
+      readonly dumpableForMaps?: boolean
     }
   | { readonly op: "setIdRoot" }
   | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
@@ -168,6 +176,11 @@ export interface PlanInput {
   readonly syncForHooks?: boolean
   /** HOME from the container's /etc/passwd for the process's uid, when env has none. */
   readonly home?: string
+  /**
+   * Rootless (the manager is not root): the newuidmap/newgidmap paths for maps wider than the caller's
+   * own id (absent: the maps are only that id, written by the helper, with setgroups denied first).
+   */
+  readonly idMapTools?: { readonly uid?: string; readonly gid?: string }
 }
 
 /** runc's default devices, created when /dev is a fresh mount. */
@@ -308,7 +321,12 @@ export function buildPlan(input: PlanInput): InitPlan {
     namespaces: (Object.keys(CLONE_FLAGS) as NamespaceType[]).filter((t) => t !== "time" && t !== "cgroup" && isNew(t)),
     uidMap: isNew("user") ? idMap(linux.uidMappings) : "",
     gidMap: isNew("user") ? idMap(linux.gidMappings) : "",
-    denySetgroups: false,
+    // An unprivileged writer of gid_map must deny setgroups first (the kernel refuses it otherwise);
+    // newgidmap decides that itself from /etc/subgid (runc's nsexec.c: deny only without the tool).
+    denySetgroups: isNew("user") && !hostRoot && !input.idMapTools?.gid,
+    ...(isNew("user") && !hostRoot ? { dumpableForMaps: true } : {}),
+    ...(isNew("user") && input.idMapTools?.uid ? { uidMapTool: input.idMapTools.uid } : {}),
+    ...(isNew("user") && input.idMapTools?.gid ? { gidMapTool: input.idMapTools.gid } : {}),
   })
 
   // ── init, in the new namespaces ──

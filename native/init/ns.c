@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
 
@@ -62,6 +66,45 @@ static int write_map(long pid, const char *file, const char *text, size_t len,
 	return proc_write(path, text, len, err);
 }
 
+/* `tool pid a b c …` with the numbers of the map text (newuidmap's
+ * argument form), waited for; it checks /etc/subuid itself (setuid root). */
+static int run_map_tool(long pid, const char *tool, const char *text, size_t len,
+			struct init_error *err)
+{
+	char *argv[3 + 3 * 340 + 1], pidstr[24], buf[4096];
+	size_t argc = 0;
+	int status;
+	pid_t child;
+
+	if (len >= sizeof(buf))
+		return init_fail(err, E2BIG, "map tool", tool);
+	memcpy(buf, text, len);
+	buf[len] = '\0';
+	snprintf(pidstr, sizeof(pidstr), "%ld", pid);
+	argv[argc++] = (char *)tool;
+	argv[argc++] = pidstr;
+	for (char *save = NULL, *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+		if (argc >= sizeof(argv) / sizeof(argv[0]) - 1)
+			return init_fail(err, E2BIG, "map tool", tool);
+		argv[argc++] = t;
+	}
+	argv[argc] = NULL;
+	child = fork();
+	if (child < 0)
+		return init_fail(err, errno, "fork", tool);
+	if (child == 0) {
+		char *envp[] = { NULL };
+		execve(tool, argv, envp);
+		_exit(127);
+	}
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			return init_fail(err, errno, "waitpid", tool);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return init_fail(err, EPERM, WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "execve" : "map tool", tool);
+	return 0;
+}
+
 /* "This *must* be called before we touch gid_map" (nsexec.c): an
  * unprivileged mapper may only write gid_map once setgroups is denied. */
 static int write_maps(long pid, const struct plan_op *op, struct init_error *err)
@@ -69,11 +112,13 @@ static int write_maps(long pid, const struct plan_op *op, struct init_error *err
 	int r = 0;
 
 	if (op->len[0] > 0)
-		r = write_map(pid, "uid_map", op->s[0], op->len[0], err);
+		r = op->len[2] ? run_map_tool(pid, op->s[2], op->s[0], op->len[0], err)
+			       : write_map(pid, "uid_map", op->s[0], op->len[0], err);
 	if (r == 0 && op->n[1] == 1)
 		r = write_map(pid, "setgroups", "deny", 4, err);
 	if (r == 0 && op->len[1] > 0)
-		r = write_map(pid, "gid_map", op->s[1], op->len[1], err);
+		r = op->len[3] ? run_map_tool(pid, op->s[3], op->s[1], op->len[1], err)
+			       : write_map(pid, "gid_map", op->s[1], op->len[1], err);
 	return r;
 }
 
@@ -122,6 +167,11 @@ int do_clone(const struct plan_op *op, struct init_state *st, struct init_error 
 	long pid;
 	int r;
 
+	/* An unprivileged H opens C's /proc files (uid_map …), owned by root while
+	 * C is not dumpable; C inherits this flag and clears it at MSG_GO, before
+	 * any op runs (main.c). Only the manager's own user can ptrace it meanwhile. */
+	if (op->n[2] == 1 && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return init_fail(err, errno, "prctl", "PR_SET_DUMPABLE");
 	if (st->nsources) {
 		void *page = mmap(NULL, st->nsources * sizeof(int), PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -80,7 +80,11 @@ enum xc_op {
 	XC_OP_TIME_OFFSETS = 2, /* S0 = text for /proc/self/timens_offsets: unshare(CLONE_NEWTIME) then write it */
 	XC_OP_CLONE = 3,        /* N0 = CLONE_NEW* flags to create (CLONE_NEWTIME excluded),
 	                           S0 = uid_map text, S1 = gid_map text (both empty = no maps),
-	                           N1 = 1: write "deny" to setgroups before gid_map */
+	                           N1 = 1: write "deny" to setgroups before gid_map,
+	                           S2/S3 = path of newuidmap/newgidmap: run it as `S2 <pid> <S0's numbers>`
+	                           (S3 with S1) instead of writing the map ("" = write it directly),
+	                           N2 = 1: H makes itself dumpable before the clone so that, unprivileged, it may
+	                           open C's /proc files; C clears it again once MSG_GO came */
 	/* ── C ── */
 	XC_OP_SETID_ROOT = 10,  /* setresgid(0,0,0), setresuid(0,0,0): become root of the new user ns */
 	XC_OP_SETSID = 11,      /* setsid() */
