@@ -141,3 +141,35 @@ export function checkRootlessMappings(
 /** Whether a map is only the caller's own id, which an unprivileged parent may write itself. */
 export const selfMapOnly = (maps: readonly IdMappingSpec[] | undefined, own: number): boolean =>
   (maps ?? []).length === 1 && maps![0]!.hostID === own && maps![0]!.size === 1
+
+const CAP_SYS_PTRACE = 19n
+const CAP_CHECKPOINT_RESTORE = 40n
+
+/** The effective capability set of this process, from /proc/self/status (0 when unreadable). */
+export function ownCapEff(status: string = readStatus()): bigint {
+  const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)
+  return m ? BigInt(`0x${m[1]}`) : 0n
+}
+
+function readStatus(): string {
+  try {
+    return fs.readFileSync("/proc/self/status", "utf8")
+  } catch {
+    return ""
+  }
+}
+
+/**
+ * Why CRIU cannot checkpoint or restore for a manager that is not root (undefined: it is root). CRIU
+ * (4.1 here) dumps and restores as root, or, with --unprivileged (CRIU >= 3.17, Linux >= 5.9), with
+ * CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE in the host's user namespace; a rootless user has
+ * neither, and runc refuses rootless checkpoint too ("cannot checkpoint a rootless container").
+ */
+export function rootlessCriuProblem(euid: number = process.geteuid?.() ?? 0, capEff: bigint = ownCapEff()): string | undefined {
+  if (euid === 0) return undefined
+  const has = (c: bigint) => (capEff >> c) & 1n
+  const lacking = [has(CAP_CHECKPOINT_RESTORE) ? "" : "CAP_CHECKPOINT_RESTORE", has(CAP_SYS_PTRACE) ? "" : "CAP_SYS_PTRACE"].filter(Boolean)
+  return lacking.length
+    ? `rootless (uid ${euid}): CRIU needs root, or ${lacking.join(" and ")} for its unprivileged mode, and this process lacks them (CapEff ${capEff.toString(16)})`
+    : `rootless (uid ${euid}): CRIU's unprivileged mode (--unprivileged, CAP_CHECKPOINT_RESTORE) is not supported by this runtime yet`
+}

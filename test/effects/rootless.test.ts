@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
 import type { Spec } from "../../config/spec.ts"
-import { checkRootlessMappings, isRootless, rootlessCgroups, selfMapOnly, subIdRanges } from "../../effects/rootless.ts"
+import { checkRootlessMappings, isRootless, ownCapEff, rootlessCriuProblem, rootlessCgroups, selfMapOnly, subIdRanges } from "../../effects/rootless.ts"
 import { DEFAULT_ROOT, defaultRoot } from "../../state/store.ts"
 
 const PATHS = {
@@ -99,5 +99,19 @@ describe("state root and --rootless", () => {
     expect(isRootless(undefined, 0)).toBe(false)
     expect(isRootless(true, 0)).toBe(true)
     expect(isRootless(false, 1001)).toBe(false)
+  })
+})
+
+describe("rootless CRIU (issue 18 part 3)", () => {
+  it("root: no objection; a user without the capabilities: refused naming them", () => {
+    expect(rootlessCriuProblem(0, 0n)).toBeUndefined()
+    const r = rootlessCriuProblem(1001, 0n)
+    expect(r).toContain("CAP_CHECKPOINT_RESTORE and CAP_SYS_PTRACE")
+    expect(r).toContain("uid 1001")
+    expect(rootlessCriuProblem(1001, 1n << 19n)).not.toContain("CAP_SYS_PTRACE")
+  })
+  it("reads CapEff from a status text", () => {
+    expect(ownCapEff("Name:\tx\nCapEff:\t000001ffffffffff\n")).toBe(0x1ffffffffffn)
+    expect(ownCapEff("")).toBe(0n)
   })
 })

@@ -160,6 +160,27 @@ process.exit(0)
     }
   }, 120_000)
 
+  it("checkpoint and restore are refused with the reason (CRIU needs root or CAP_CHECKPOINT_RESTORE), the container untouched", () => {
+    const b = userBundle(["sleep", "30"])
+    const id = uniq("rlc")
+    expect(asUser(["run", "-d", "--bundle", b.dir, id]).status).toBe(0)
+    try {
+      const images = path.join(xdg, uniq("images"))
+      const c = asUser(["checkpoint", "--image-path", images, id])
+      expect(c.status).toBe(1)
+      expect(c.err).toContain("CAP_CHECKPOINT_RESTORE")
+      expect(JSON.parse(asUser(["state", id]).out).status).toBe("running")
+      const r = asUser(["restore", "--image-path", images, "--bundle", b.dir, uniq("rlr")])
+      expect(r.status).toBe(1)
+      expect(r.err).toContain("CAP_CHECKPOINT_RESTORE")
+      expect(fs.readdirSync(stateDir())).toEqual([id])
+      fs.rmSync(images, { recursive: true, force: true })
+    } finally {
+      asUser(["delete", "-f", id])
+    }
+    expect(fs.existsSync(path.join(stateDir(), id))).toBe(false)
+  }, 60_000)
+
   describe("bad input: a typed error naming the field or path, nothing left behind", () => {
     const refused = (edit: (s: Spec) => Spec, env?: Record<string, string>, extra: readonly string[] = []) => {
       const b = userBundle(["true"], edit)
