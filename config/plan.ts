@@ -70,7 +70,11 @@ export type PlanOp =
    * after the clone, for a user namespace whose root could not reach it (runc's mount fds). The k-th
    * (from 1) is the `sourceTree` of a later mount.
    */
-  | { readonly op: "mountSource"; readonly path: string; readonly recursive: boolean }
+  /**
+   * `idmap`: id-map the taken tree with the container's user namespace (mount_setattr MOUNT_ATTR_IDMAP),
+   * "recursive" for ridmap (every submount), "top" for idmap (the bind's own mount).
+   */
+  | { readonly op: "mountSource"; readonly path: string; readonly recursive: boolean; readonly idmap?: "top" | "recursive" }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string; readonly bind?: boolean }
@@ -235,6 +239,8 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
       copyUp = true
       continue
     }
+    // Not fs data: mountOne makes the bind id-mapped (idMappedProblem checks where it may be).
+    if (o === "idmap" || o === "ridmap") continue
     const f = MOUNT_FLAG_OPTIONS.get(o)
     const p = PROPAGATION_OPTIONS.get(o)
     const r = RECURSIVE_OPTIONS.get(o)
@@ -253,10 +259,40 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
   return { flags, propagation, recursiveSet, recursiveClear, copyUp, data }
 }
 
+/** Whether a mount is id-mapped: its mappings or an idmap/ridmap option (runc 1.2: mappings imply idmap). */
+export function idMapOf(m: MountSpec): "top" | "recursive" | undefined {
+  const o = m.options ?? []
+  if (o.includes("ridmap")) return "recursive"
+  return o.includes("idmap") || m.uidMappings?.length || m.gidMappings?.length ? "top" : undefined
+}
+
+const sameMaps = (a: readonly { containerID: number; hostID: number; size: number }[] | undefined, b: typeof a): boolean =>
+  JSON.stringify(a ?? []) === JSON.stringify(b ?? [])
+
+/**
+ * Where an id-mapped mount can be made: a bind, with both mappings, into a container with a new user
+ * namespace whose maps they equal (its namespace is the mapping given to mount_setattr), by a root
+ * manager (the kernel wants CAP_SYS_ADMIN over the filesystem's own user namespace).
+ */
+export function idMappedProblem(spec: Spec, euid: number = process.geteuid?.() ?? 0): { path: string; reason: string } | undefined {
+  const linux = spec.linux ?? {}
+  const userNs = (linux.namespaces ?? []).find((n) => n.type === "user")
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (!idMapOf(m)) continue
+    const at = `mounts[${i}]`
+    const isBind = m.type === "bind" || (m.options ?? []).includes("bind") || (m.options ?? []).includes("rbind")
+    if (!isBind) return { path: at, reason: `id-mapped mount of ${m.destination}: only bind mounts can be id-mapped here (type ${m.type ?? "unset"})` }
+    if (!m.uidMappings?.length || !m.gidMappings?.length) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs both uidMappings and gidMappings` }
+    if (!userNs || userNs.path) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs a new user namespace (linux.namespaces)` }
+    if (!sameMaps(m.uidMappings, linux.uidMappings) || !sameMaps(m.gidMappings, linux.gidMappings))
+      return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: mappings other than linux.uidMappings/gidMappings (a user namespace of the mount's own) are not supported` }
+    if (euid !== 0) return { path: at, reason: `id-mapped mount of ${m.destination}: needs a root manager (CAP_SYS_ADMIN over the filesystem)` }
+  }
+  return undefined
+}
+
 /** Options that would otherwise be fs data although they ask for something this runtime does not do. */
 const UNSUPPORTED_OPTIONS: ReadonlyMap<string, string> = new Map([
-  ["idmap", "idmapped mounts are not supported"],
-  ["ridmap", "idmapped mounts are not supported"],
   ["remount", "remount is not a mount option here"],
 ])
 
@@ -547,8 +583,8 @@ const readonlyLater = (m: MountSpec): boolean =>
 function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, sources?: PlanOp[]): PlanOp[] {
   const ops: PlanOp[] = []
   const take = sources
-    ? (p: string, recursive: boolean) => {
-        sources.push({ op: "mountSource", path: p, recursive })
+    ? (p: string, recursive: boolean, idmap?: "top" | "recursive") => {
+        sources.push({ op: "mountSource", path: p, recursive, ...(idmap ? { idmap } : {}) })
         return sources.length
       }
     : undefined
@@ -556,7 +592,12 @@ function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, source
   return ops
 }
 
-function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean, take?: (source: string, recursive: boolean) => number): PlanOp[] {
+function mountOne(
+  m: MountSpec,
+  input: PlanInput,
+  isNew: (t: NamespaceType) => boolean,
+  take?: (source: string, recursive: boolean, idmap?: "top" | "recursive") => number,
+): PlanOp[] {
   const parsed = parseMountOptions(m.options ?? [])
   // /dev and a tmpfs stay writable until populated (`remountReadonly` at the end), as in runc.
   const opts = readonlyLater(m) ? { ...parsed, flags: parsed.flags & ~MS.RDONLY } : parsed
@@ -570,7 +611,7 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
     const source = path.resolve(input.bundleDir, m.source ?? "")
     const st = fs.statSync(source, { throwIfNoEntry: false })
     const remount = opts.flags & BIND_REMOUNTABLE
-    const tree = take?.(source, (opts.flags & MS.REC) !== 0)
+    const tree = take?.(source, (opts.flags & MS.REC) !== 0, idMapOf(m))
     return [
       {
         op: "mount",

@@ -138,8 +138,20 @@ int op_mount_source(const struct plan_op *op, struct init_state *st, struct init
  * ours would let the container's root lift a source's ro or nosuid). The
  * fds land in the table C shares with us; their numbers in st->trees.
  */
-static int take_sources(int pidfd, struct init_state *st, struct init_error *err)
+static int take_sources(long pid, int pidfd, struct init_state *st, struct init_error *err)
 {
+	_cleanup_close_ int userns = -1;
+	char path[64];
+
+	/* An id-mapped source gets C's user namespace (maps written) as its mapping;
+	 * opened before setns, while /proc is still ours. */
+	for (uint32_t k = 0; k < st->nsources && userns < 0; k++)
+		if (st->sources[k]->n[1]) {
+			snprintf(path, sizeof(path), "/proc/%ld/ns/user", pid);
+			userns = open(path, O_RDONLY | O_CLOEXEC);
+			if (userns < 0)
+				return init_fail(err, errno, "open", path);
+		}
 	if (setns(pidfd, CLONE_NEWNS) < 0)
 		return init_fail(err, errno, "setns", "the container's mount namespace");
 	for (uint32_t k = 0; k < st->nsources; k++) {
@@ -150,6 +162,14 @@ static int take_sources(int pidfd, struct init_state *st, struct init_error *err
 		if (fd < 0)
 			return init_fail(err, errno, "open_tree", src->s[0]);
 		st->trees[k] = fd;
+		if (src->n[1]) {
+			struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+			unsigned at = AT_EMPTY_PATH | (src->n[1] == 2 ? AT_RECURSIVE : 0);
+
+			/* EINVAL: the filesystem cannot be id-mapped (or is already). */
+			if (syscall(SYS_mount_setattr, fd, "", at, &attr, sizeof(attr)) < 0)
+				return init_fail(err, errno, "mount_setattr MOUNT_ATTR_IDMAP", src->s[0]);
+		}
 	}
 	return 0;
 }
@@ -186,7 +206,7 @@ int do_clone(const struct plan_op *op, struct init_state *st, struct init_error 
 		return 0;
 	r = write_maps(pid, op, err);
 	if (r == 0 && st->nsources)
-		r = take_sources(pidfd, st, err);
+		r = take_sources(pid, pidfd, st, err);
 	if (r == 0 && (r = send_child((int)pid, pidfd)) < 0)
 		init_fail(err, -r, "sendmsg", "MSG_CHILD");
 	if (r < 0) {

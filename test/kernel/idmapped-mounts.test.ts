@@ -1,0 +1,123 @@
+/**
+ * Issue 18 part 4: id-mapped bind mounts (runtime-spec mounts[].uidMappings/gidMappings, options
+ * idmap/ridmap, runc 1.2). The container's user namespace maps 0..65535 to 100000..; a bind id-mapped
+ * with the same maps shows the files the host's root owns as the container's root, and a file the
+ * container's root writes through it is owned on disk by host uid 0 (through a plain bind: 100000).
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { spawnSync } from "node:child_process"
+import { beforeAll, describe, expect, it } from "vitest"
+import { defaultSpec } from "../../config/default-spec.ts"
+import type { Spec } from "../../config/spec.ts"
+import { parseSpec } from "../../config/parse.ts"
+import { Effect, Result } from "effect"
+import { bundle, runToEnd, skipReason, stateRoot, WORK, withUserNs } from "./harness.ts"
+
+const HOST_ID = 100000
+const MAPS = [{ containerID: 0, hostID: HOST_ID, size: 65536 }]
+
+const withBinds =
+  (binds: readonly { src: string; dst: string; idmap?: "idmap" | "ridmap" | "maps-only" }[]) =>
+  (s: Spec): Spec => {
+    const u = withUserNs(HOST_ID)(s)
+    return {
+      ...u,
+      mounts: [
+        ...(u.mounts ?? []),
+        ...binds.map((b) => ({
+          destination: b.dst,
+          type: "bind",
+          source: b.src,
+          options: ["rbind", ...(b.idmap === "idmap" || b.idmap === "ridmap" ? [b.idmap] : [])],
+          ...(b.idmap ? { uidMappings: MAPS, gidMappings: MAPS } : {}),
+        })),
+      ],
+    }
+  }
+
+/** A scratch directory on the filesystem of `under`, writable by anyone (the container's root is host uid 100000). */
+function scratch(under: string): string {
+  const d = fs.mkdtempSync(path.join(under, "xc-idmap-"))
+  fs.chmodSync(d, 0o777)
+  fs.writeFileSync(path.join(d, "hosts-root"), "x")
+  return d
+}
+
+describe.skipIf(skipReason)("id-mapped bind mounts (real kernel)", () => {
+  // The container's root (host uid 100000) reaches the shared rootfs only if the way there is open to all.
+  beforeAll(() => {
+    fs.rmSync(bundle(["true"]).dir, { recursive: true })
+    fs.chmodSync(WORK, 0o711)
+    spawnSync("chmod", ["-R", "a+rX", path.join(WORK, "shared-bundle")])
+  })
+  for (const [fsName, under] of [
+    ["tmpfs", "/dev/shm"],
+    ["the bundle's filesystem (test/.work)", WORK],
+  ] as const) {
+    it(`on ${fsName} (${fs.existsSync(under) ? under : "absent"}): a write through the mount is owned on disk by the mapped id`, async () => {
+      fs.mkdirSync(WORK, { recursive: true })
+      const mapped = scratch(under)
+      const plain = scratch(under)
+      const root = stateRoot()
+      try {
+        const r = await runToEnd(
+          root,
+          ["sh", "-c", "stat -c %u /tmp/hosts-root /root/hosts-root; touch /tmp/new /root/new"],
+          withBinds([
+            // Targets that exist in the shared (read-only) rootfs.
+            { src: mapped, dst: "/tmp", idmap: "idmap" },
+            { src: plain, dst: "/root" },
+          ]),
+        )
+        expect(r.err).toBe("")
+        expect(r.status).toEqual({ code: 0, signal: null })
+        // Host root's file: the container's root through the id-mapped bind, the overflow id (65534) through the plain one.
+        expect(r.out.trim().split("\n")).toEqual(["0", "65534"])
+        expect(fs.statSync(path.join(mapped, "new")).uid).toBe(0)
+        expect(fs.statSync(path.join(plain, "new")).uid).toBe(HOST_ID)
+      } finally {
+        for (const d of [mapped, plain, root]) fs.rmSync(d, { recursive: true, force: true })
+      }
+    }, 30_000)
+  }
+
+  it("ridmap and mappings without an option are id-mapped too", async () => {
+    const a = scratch("/dev/shm")
+    const b = scratch("/dev/shm")
+    const root = stateRoot()
+    try {
+      const r = await runToEnd(root, ["sh", "-c", "touch /tmp/new /root/new"], withBinds([
+        { src: a, dst: "/tmp", idmap: "ridmap" },
+        { src: b, dst: "/root", idmap: "maps-only" },
+      ]))
+      expect(r.status).toEqual({ code: 0, signal: null })
+      expect(fs.statSync(path.join(a, "new")).uid).toBe(0)
+      expect(fs.statSync(path.join(b, "new")).uid).toBe(0)
+    } finally {
+      for (const d of [a, b, root]) fs.rmSync(d, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
+
+describe("id-mapped mounts: what is refused, naming the mount", () => {
+  const problem = (edit: (s: Spec) => Spec) => {
+    const base = withBinds([{ src: os.tmpdir(), dst: "/m", idmap: "idmap" }])(defaultSpec(["true"]))
+    const r = Effect.runSync(Effect.result(parseSpec(edit(base))))
+    return Result.isFailure(r) ? (r.failure as { path?: string; reason?: string; message: string }) : undefined
+  }
+  it("a mapping id out of range (the linux.uidMappings rule)", () => {
+    const e = problem((s) => ({ ...s, mounts: s.mounts!.map((m) => (m.destination === "/m" ? { ...m, uidMappings: [{ containerID: 0, hostID: 2 ** 32, size: 1 }] } : m)) }))
+    expect(e?.message).toMatch(/uidMappings/)
+  })
+  it("a non-bind", () => {
+    const e = problem((s) => ({ ...s, mounts: [...(s.mounts ?? []), { destination: "/t", type: "tmpfs", source: "tmpfs", options: ["idmap"] }] }))
+    expect(e?.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length + 1}]`)
+    expect(e?.reason).toContain("only bind mounts")
+  })
+  it("mappings other than the container's", () => {
+    const e = problem((s) => ({ ...s, mounts: s.mounts!.map((m) => (m.destination === "/m" ? { ...m, uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }] } : m)) }))
+    expect(e?.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length}].uidMappings`)
+  })
+})
