@@ -18,7 +18,7 @@ import type { ContainerRecord, RecordedStatus } from "../state/record.ts"
 import { containerDir, StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
-import { ConfigError, SyscallError, type ContainerError } from "./errors.ts"
+import { ConfigError, type InitFailed, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { checkRootlessMappings, isRootless, rootlessCgroups, selfMapOnly, subIdRanges } from "./rootless.ts"
@@ -193,6 +193,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               runInProcess("createRuntime", o.hooks?.createRuntime, hookState(record, "creating", p.pid)),
             ]),
         })
+        .pipe(Effect.catchTag("InitFailed", (e) => Effect.fail(idMapRefusal(spec, bundle.dir, e) ?? e)))
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
         Effect.onError(() => kernel.signal(init, 9).pipe(Effect.andThen(kernel.awaitExit(init)), Effect.andThen(kernel.release(init)), Effect.ignore)),
@@ -209,6 +210,19 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
     return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.andThen(dropRdt(spec, id)), Effect.andThen(undoClaim))))
   })
+
+/**
+ * A filesystem that cannot be id-mapped (mount_setattr MOUNT_ATTR_IDMAP: EINVAL, e.g. procfs, or a
+ * kernel without FS_ALLOW_IDMAP for it) is the config's mistake: a ConfigError naming the mount.
+ */
+function idMapRefusal(spec: Spec, bundleDir: string, e: InitFailed): ConfigError | undefined {
+  if (e.syscall !== "mount_setattr MOUNT_ATTR_IDMAP" || e.errno !== "EINVAL") return undefined
+  const i = (spec.mounts ?? []).findIndex((m) => m.source !== undefined && path.resolve(bundleDir, m.source) === e.path)
+  return new ConfigError({
+    path: i >= 0 ? `mounts[${i}]` : "mounts",
+    reason: `id-mapped mount of ${e.path}${i >= 0 ? ` on ${spec.mounts![i]!.destination}` : ""}: its filesystem cannot be id-mapped (mount_setattr: EINVAL)`,
+  })
+}
 
 /** Where a setuid id-map tool is: PATH's first, then /usr/bin (a manager's PATH may be minimal). */
 function findTool(name: string): string | undefined {

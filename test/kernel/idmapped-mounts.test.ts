@@ -101,6 +101,24 @@ describe.skipIf(skipReason)("id-mapped bind mounts (real kernel)", () => {
   }, 30_000)
 })
 
+describe.skipIf(skipReason)("id-mapped mounts on a filesystem that cannot be id-mapped (real kernel)", () => {
+  it("procfs: mount_setattr's EINVAL becomes a ConfigError naming the mount, nothing left behind", async () => {
+    const root = stateRoot()
+    try {
+      const r = await runToEnd(root, ["true"], withBinds([{ src: "/proc/sys", dst: "/root", idmap: "idmap" }])).then(
+        () => undefined,
+        (e: unknown) => e as { _tag: string; path: string; message: string },
+      )
+      expect(r?._tag).toBe("ConfigError")
+      expect(r?.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length}]`)
+      expect(r?.message).toContain("cannot be id-mapped")
+      expect(fs.readdirSync(root)).toEqual([])
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true })
+    }
+  }, 30_000)
+})
+
 describe("id-mapped mounts: what is refused, naming the mount", () => {
   const problem = (edit: (s: Spec) => Spec) => {
     const base = withBinds([{ src: os.tmpdir(), dst: "/m", idmap: "idmap" }])(defaultSpec(["true"]))
