@@ -74,7 +74,7 @@ export function wireOp(o: PlanOp): WireOp {
         s: [o.source, o.target, o.fstype, o.data],
       }
     case "mountSource":
-      return { op: Op.MOUNT_SOURCE, n: [o.recursive ? 1n : 0n, o.idmap === "recursive" ? 2n : o.idmap === "top" ? 1n : 0n], s: [o.path] }
+      return { op: Op.MOUNT_SOURCE, n: [o.recursive ? 1n : 0n, o.idmap === "recursive" ? 2n : o.idmap === "top" ? 1n : 0n], s: [o.path, o.uidMap ?? "", o.gidMap ?? ""] }
     case "chownStdio":
       return { op: Op.CHOWN_STDIO, n: [b(o.uid)] }
     case "remountReadonly":

@@ -74,7 +74,15 @@ export type PlanOp =
    * `idmap`: id-map the taken tree with the container's user namespace (mount_setattr MOUNT_ATTR_IDMAP),
    * "recursive" for ridmap (every submount), "top" for idmap (the bind's own mount).
    */
-  | { readonly op: "mountSource"; readonly path: string; readonly recursive: boolean; readonly idmap?: "top" | "recursive" }
+  | {
+      readonly op: "mountSource"
+      readonly path: string
+      readonly recursive: boolean
+      readonly idmap?: "top" | "recursive"
+      /** uid_map/gid_map text of a user namespace made for this mount ("" or absent: the container's own). */
+      readonly uidMap?: string
+      readonly gidMap?: string
+    }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string; readonly bind?: boolean }
@@ -266,13 +274,17 @@ export function idMapOf(m: MountSpec): "top" | "recursive" | undefined {
   return o.includes("idmap") || m.uidMappings?.length || m.gidMappings?.length ? "top" : undefined
 }
 
+const mapText = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined): string =>
+  (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
+
 const sameMaps = (a: readonly { containerID: number; hostID: number; size: number }[] | undefined, b: typeof a): boolean =>
   JSON.stringify(a ?? []) === JSON.stringify(b ?? [])
 
 /**
  * Where an id-mapped mount can be made: a bind, with both mappings, into a container with a new user
- * namespace whose maps they equal (its namespace is the mapping given to mount_setattr), by a root
- * manager (the kernel wants CAP_SYS_ADMIN over the filesystem's own user namespace).
+ * namespace (the helper takes bind sources as host root only then), by a root manager (the kernel wants
+ * CAP_SYS_ADMIN over the filesystem's own user namespace). Maps equal to the container's use its user
+ * namespace; others one the helper makes for the mount.
  */
 export function idMappedProblem(spec: Spec, euid: number = process.geteuid?.() ?? 0): { path: string; reason: string } | undefined {
   const linux = spec.linux ?? {}
@@ -284,8 +296,6 @@ export function idMappedProblem(spec: Spec, euid: number = process.geteuid?.() ?
     if (!isBind) return { path: at, reason: `id-mapped mount of ${m.destination}: only bind mounts can be id-mapped here (type ${m.type ?? "unset"})` }
     if (!m.uidMappings?.length || !m.gidMappings?.length) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs both uidMappings and gidMappings` }
     if (!userNs || userNs.path) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs a new user namespace (linux.namespaces)` }
-    if (!sameMaps(m.uidMappings, linux.uidMappings) || !sameMaps(m.gidMappings, linux.gidMappings))
-      return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: mappings other than linux.uidMappings/gidMappings (a user namespace of the mount's own) are not supported` }
     if (euid !== 0) return { path: at, reason: `id-mapped mount of ${m.destination}: needs a root manager (CAP_SYS_ADMIN over the filesystem)` }
   }
   return undefined
@@ -583,8 +593,8 @@ const readonlyLater = (m: MountSpec): boolean =>
 function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, sources?: PlanOp[]): PlanOp[] {
   const ops: PlanOp[] = []
   const take = sources
-    ? (p: string, recursive: boolean, idmap?: "top" | "recursive") => {
-        sources.push({ op: "mountSource", path: p, recursive, ...(idmap ? { idmap } : {}) })
+    ? (p: string, recursive: boolean, idmap?: { readonly kind: "top" | "recursive"; readonly uidMap: string; readonly gidMap: string }) => {
+        sources.push({ op: "mountSource", path: p, recursive, ...(idmap ? { idmap: idmap.kind, uidMap: idmap.uidMap, gidMap: idmap.gidMap } : {}) })
         return sources.length
       }
     : undefined
@@ -596,7 +606,7 @@ function mountOne(
   m: MountSpec,
   input: PlanInput,
   isNew: (t: NamespaceType) => boolean,
-  take?: (source: string, recursive: boolean, idmap?: "top" | "recursive") => number,
+  take?: (source: string, recursive: boolean, idmap?: { readonly kind: "top" | "recursive"; readonly uidMap: string; readonly gidMap: string }) => number,
 ): PlanOp[] {
   const parsed = parseMountOptions(m.options ?? [])
   // /dev and a tmpfs stay writable until populated (`remountReadonly` at the end), as in runc.
@@ -611,7 +621,11 @@ function mountOne(
     const source = path.resolve(input.bundleDir, m.source ?? "")
     const st = fs.statSync(source, { throwIfNoEntry: false })
     const remount = opts.flags & BIND_REMOUNTABLE
-    const tree = take?.(source, (opts.flags & MS.REC) !== 0, idMapOf(m))
+    const kind = idMapOf(m)
+    const linux = input.spec.linux ?? {}
+    // The container's own namespace when the maps are its own; otherwise the helper makes one for the mount.
+    const own = sameMaps(m.uidMappings, linux.uidMappings) && sameMaps(m.gidMappings, linux.gidMappings)
+    const tree = take?.(source, (opts.flags & MS.REC) !== 0, kind ? { kind, uidMap: own ? "" : mapText(m.uidMappings), gidMap: own ? "" : mapText(m.gidMappings) } : undefined)
     return [
       {
         op: "mount",

@@ -138,15 +138,58 @@ int op_mount_source(const struct plan_op *op, struct init_state *st, struct init
  * ours would let the container's root lift a source's ro or nosuid). The
  * fds land in the table C shares with us; their numbers in st->trees.
  */
+/*
+ * A user namespace with a mount's own maps (S1/S2 of OP_MOUNT_SOURCE): a
+ * child made in it waits on a pipe while we write its maps (as host root) and
+ * open its namespace; our closing the pipe ends it. The fd keeps the
+ * namespace alive for mount_setattr.
+ */
+static int made_userns(const struct plan_op *src, struct init_error *err)
+{
+	struct clone_args args = { .flags = CLONE_NEWUSER, .exit_signal = SIGCHLD };
+	int pipefd[2], fd = -1, r = 0;
+	char path[64], c;
+	long child;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return init_fail(err, errno, "pipe2", "id-mapped mount");
+	child = syscall(SYS_clone3, &args, sizeof(args));
+	if (child == 0) {
+		close(pipefd[1]);
+		while (read(pipefd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pipefd[0]);
+	if (child < 0) {
+		close(pipefd[1]);
+		return init_fail(err, errno, "clone3", "id-mapped mount's user namespace");
+	}
+	r = write_map(child, "uid_map", src->s[1], src->len[1], err);
+	if (r == 0)
+		r = write_map(child, "gid_map", src->s[2], src->len[2], err);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "/proc/%ld/ns/user", child);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			r = init_fail(err, errno, "open", path);
+	}
+	close(pipefd[1]);
+	while (waitpid((pid_t)child, NULL, 0) < 0 && errno == EINTR)
+		;
+	return r < 0 ? -1 : fd;
+}
+
 static int take_sources(long pid, int pidfd, struct init_state *st, struct init_error *err)
 {
 	_cleanup_close_ int userns = -1;
 	char path[64];
 
-	/* An id-mapped source gets C's user namespace (maps written) as its mapping;
-	 * opened before setns, while /proc is still ours. */
+	/* An id-mapped source gets C's user namespace (maps written) as its mapping,
+	 * opened before setns, or, with maps of its own, one made for it (its
+	 * /proc entry is in the procfs C's copy of our mounts still shows). */
 	for (uint32_t k = 0; k < st->nsources && userns < 0; k++)
-		if (st->sources[k]->n[1]) {
+		if (st->sources[k]->n[1] && st->sources[k]->len[1] == 0) {
 			snprintf(path, sizeof(path), "/proc/%ld/ns/user", pid);
 			userns = open(path, O_RDONLY | O_CLOEXEC);
 			if (userns < 0)
@@ -163,11 +206,19 @@ static int take_sources(long pid, int pidfd, struct init_state *st, struct init_
 			return init_fail(err, errno, "open_tree", src->s[0]);
 		st->trees[k] = fd;
 		if (src->n[1]) {
-			struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns };
+			int own = src->len[1] > 0 ? made_userns(src, err) : -1;
+			struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP,
+						   .userns_fd = (uint64_t)(own >= 0 ? own : userns) };
 			unsigned at = AT_EMPTY_PATH | (src->n[1] == 2 ? AT_RECURSIVE : 0);
+			int r;
 
+			if (src->len[1] > 0 && own < 0)
+				return -1;
+			r = (int)syscall(SYS_mount_setattr, fd, "", at, &attr, sizeof(attr));
+			if (own >= 0)
+				close(own);
 			/* EINVAL: the filesystem cannot be id-mapped (or is already). */
-			if (syscall(SYS_mount_setattr, fd, "", at, &attr, sizeof(attr)) < 0)
+			if (r < 0)
 				return init_fail(err, errno, "mount_setattr MOUNT_ATTR_IDMAP", src->s[0]);
 		}
 	}

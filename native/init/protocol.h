@@ -171,7 +171,8 @@ enum xc_op {
 	                           once, so that the next execve enters that AppArmor profile / SELinux label.
 	                           The file must be on procfs unless N0 = 1 (a test stand-in, see config/lsm.ts) */
 	XC_OP_MOUNT_SOURCE = 49, /* H, before OP_CLONE: S0 = host path, N0 = 1: recursive, N1 = 1/2: id-map the
-	                           tree (2: its submounts too) with C's user namespace (mount_setattr MOUNT_ATTR_IDMAP). Taken after the clone,
+	                           tree (2: its submounts too) with C's user namespace (mount_setattr MOUNT_ATTR_IDMAP), or with
+	                           S1/S2 = uid_map/gid_map text, one H makes for it (a child in a new user ns). Taken after the clone,
 	                            as host root: H joins C's mount namespace (so that the copy keeps the
 	                            flags the kernel locked there) and takes open_tree(OPEN_TREE_CLONE) of S0
 	                            into the fd table C shares with it (the clone adds CLONE_FILES when a plan

@@ -83,6 +83,28 @@ describe.skipIf(skipReason)("id-mapped bind mounts (real kernel)", () => {
     }, 30_000)
   }
 
+  it("maps of the mount's own (a user namespace made for it): container root writes disk uid 1000", async () => {
+    const d = scratch("/dev/shm")
+    const root = stateRoot()
+    const own = [{ containerID: 1000, hostID: HOST_ID, size: 1 }]
+    // The kernel refuses writes into an inode whose owner the mount's map lacks: the directory is disk uid 1000's.
+    fs.chownSync(d, 1000, 1000)
+    try {
+      const r = await runToEnd(root, ["sh", "-c", "touch /tmp/new; stat -c %u /tmp /tmp/hosts-root"], (s) => {
+        const u = withUserNs(HOST_ID)(s)
+        return { ...u, mounts: [...(u.mounts ?? []), { destination: "/tmp", type: "bind", source: d, options: ["rbind", "idmap"], uidMappings: own, gidMappings: own }] }
+      })
+      expect(r.err).toBe("")
+      expect(r.status).toEqual({ code: 0, signal: null })
+      expect(fs.statSync(path.join(d, "new")).uid).toBe(1000)
+      expect(fs.statSync(path.join(d, "new")).gid).toBe(1000)
+      // Disk uid 1000 is the container's root through the mount; disk uid 0 has no place in its map: the overflow id.
+      expect(r.out.trim().split("\n")).toEqual(["0", "65534"])
+    } finally {
+      for (const x of [d, root]) fs.rmSync(x, { recursive: true, force: true })
+    }
+  }, 30_000)
+
   it("ridmap and mappings without an option are id-mapped too", async () => {
     const a = scratch("/dev/shm")
     const b = scratch("/dev/shm")
@@ -134,8 +156,12 @@ describe("id-mapped mounts: what is refused, naming the mount", () => {
     expect(e?.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length + 1}]`)
     expect(e?.reason).toContain("only bind mounts")
   })
-  it("mappings other than the container's", () => {
-    const e = problem((s) => ({ ...s, mounts: s.mounts!.map((m) => (m.destination === "/m" ? { ...m, uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }] } : m)) }))
+  it("only one of the two mappings", () => {
+    const e = problem((s) => ({ ...s, mounts: s.mounts!.map((m) => (m.destination === "/m" ? { ...m, gidMappings: [] } : m)) }))
     expect(e?.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length}].uidMappings`)
+  })
+  it("no user namespace of the container's own", () => {
+    const e = problem((s) => ({ ...s, linux: { ...s.linux, namespaces: [{ type: "mount" }], uidMappings: [], gidMappings: [] } }))
+    expect(e?.reason).toContain("needs a new user namespace")
   })
 })
