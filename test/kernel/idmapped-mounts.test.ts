@@ -83,6 +83,42 @@ describe.skipIf(skipReason)("id-mapped bind mounts (real kernel)", () => {
     }, 30_000)
   }
 
+  // Overlayfs as the bind's filesystem: this kernel (6.18) refuses to id-map an overlay mount itself
+  // (mount_setattr: EINVAL; overlayfs takes id-mapped *layers*, not an id-mapped overlay), so the clean
+  // refusal is what is checked here; a kernel that allows it gets the ownership check instead.
+  it("on overlayfs: id-mapped where the kernel allows it, else a ConfigError naming the mount, nothing left", async () => {
+    const o = fs.mkdtempSync(path.join(WORK, "xc-ovl-"))
+    for (const d of ["lower", "upper", "work", "merged"]) fs.mkdirSync(path.join(o, d))
+    const mount = spawnSync("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${o}/lower,upperdir=${o}/upper,workdir=${o}/work`, `${o}/merged`], { encoding: "utf8" })
+    if (mount.status !== 0) {
+      console.warn(`SKIPPING the overlayfs id-mapped case: mount overlay: ${mount.stderr.trim()}`)
+      fs.rmSync(o, { recursive: true, force: true })
+      return
+    }
+    const root = stateRoot()
+    try {
+      const mapped = scratch(path.join(o, "merged"))
+      const r = await runToEnd(root, ["sh", "-c", "stat -c %u /tmp/hosts-root; touch /tmp/new"], withBinds([{ src: mapped, dst: "/tmp", idmap: "idmap" }])).then(
+        (x) => ({ ok: x }),
+        (e: unknown) => ({ failed: e as { _tag: string; path: string; message: string } }),
+      )
+      if ("failed" in r) {
+        console.warn(`overlayfs id-mapped bind refused on this kernel: ${r.failed.message}`)
+        expect(r.failed._tag).toBe("ConfigError")
+        expect(r.failed.path).toBe(`mounts[${defaultSpec(["true"]).mounts!.length}]`)
+        expect(r.failed.message).toContain("cannot be id-mapped")
+        expect(fs.readdirSync(root)).toEqual([])
+      } else {
+        expect(r.ok.status).toEqual({ code: 0, signal: null })
+        expect(r.ok.out.trim()).toBe("0")
+        expect(fs.statSync(path.join(o, "upper", path.basename(mapped), "new")).uid).toBe(0)
+      }
+    } finally {
+      spawnSync("umount", [`${o}/merged`])
+      for (const d of [o, root]) fs.rmSync(d, { recursive: true, force: true })
+    }
+  }, 30_000)
+
   it("maps of the mount's own (a user namespace made for it): container root writes disk uid 1000", async () => {
     const d = scratch("/dev/shm")
     const root = stateRoot()
