@@ -16,6 +16,8 @@ export interface Ctx {
   readonly log: pino.Logger
   /** --systemd-cgroup: create and run make the container's cgroup as a systemd scope. */
   readonly systemdCgroup?: boolean
+  /** runc's --rootless: "true"/"false" force it, absent or "auto" follows whether we are root. */
+  readonly rootless?: boolean
 }
 
 /** `-h`/`--help` on a command: main prints its usage (these flags) and exits 0, as runc. */

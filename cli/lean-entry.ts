@@ -20,7 +20,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { bool, GLOBAL_FLAGS, parseArgs, str, type FlagSpec } from "./args.ts"
 import { LIST_FLAGS, listText, ownerOf, runcState, stateText } from "./state-json.ts"
-import { DEFAULT_ROOT, fifoPath, listIds, statePath } from "../state/files.ts"
+import { defaultRoot, fifoPath, listIds, statePath } from "../state/files.ts"
 import { ociState, type OciState } from "../state/oci-state.ts"
 import type { RecordedStatus } from "../state/record.ts"
 import { attachPid, processMatches } from "../effects/proc.ts"
@@ -117,7 +117,7 @@ function answer(argv: readonly string[]): string {
   // The full path opens --log (creating it) before it runs a command, as runc does.
   const logFile = str(g, "log")
   if (logFile !== undefined) fs.closeSync(fs.openSync(logFile, "a"))
-  const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
+  const root = path.resolve(str(g, "root") ?? defaultRoot())
   const [name, ...rest] = g.rest
   if (name === "state") {
     const p = parseArgs(rest, [HELP])

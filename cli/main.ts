@@ -22,7 +22,7 @@ import type { ConfigError } from "../effects/errors.ts"
 import { LiveLayer } from "../live.ts"
 import { Container } from "../machines/container.ts"
 import { signalNumber } from "../promise.ts"
-import { DEFAULT_ROOT, StateStore } from "../state/store.ts"
+import { defaultRoot, StateStore } from "../state/store.ts"
 
 export { tabwriter } from "./state-json.ts"
 
@@ -60,7 +60,7 @@ commands:
   restore   restore a checkpoint as a container (the same flags, -b/--bundle, -d/--detach, --pid-file)
 
 global options:
-  --root DIR          state directory (default ${DEFAULT_ROOT})
+  --root DIR          state directory (default ${defaultRoot()})
   --log FILE          log file (default stderr)
   --log-format FMT    text (default) or json
   --debug             debug logging
@@ -140,6 +140,7 @@ const createFor = (p: Parsed, ctx: Ctx, id: string, detaching: boolean) =>
       noPivot: bool(p, "no-pivot"),
       ...(ctx.systemdCgroup ? { cgroupDriver: "systemd" as const } : {}),
       preserveFds: preserved.fds,
+      ...(ctx.rootless !== undefined ? { rootless: ctx.rootless } : {}),
       ...(preserved.env.length ? { extraEnv: preserved.env } : {}),
       ...(consoleSocket ? { consoleSocket } : {}),
     })
@@ -326,13 +327,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     report(log, logFile !== undefined, "restore with --systemd-cgroup is not supported yet")
     return 1
   }
-  // runc's --rootless true|false|auto: we run as root with the v1 manager, so only its value is checked.
+  // runc's --rootless true|false|auto: whether cgroups are handled as a rootless manager does
+  // (effects/rootless.ts); auto (the default) is rootless when we are not root.
   const rootless = str(g, "rootless")
   if (makesCgroups && rootless !== undefined && !["true", "false", "auto"].includes(rootless)) {
     report(log, logFile !== undefined, `--rootless: invalid value "${rootless}" (true, false or auto)`)
     return 1
   }
-  const root = path.resolve(str(g, "root") ?? DEFAULT_ROOT)
+  const root = path.resolve(str(g, "root") ?? defaultRoot())
   // runc's --criu: the CRIU binary checkpoint and restore use.
   const criu = str(g, "criu")
   if (criu) process.env["XCONTAINER_CRIU"] = criu
@@ -348,7 +350,10 @@ export async function main(argv: readonly string[]): Promise<number> {
   })
   const layer = Layer.mergeAll(LiveLayer, Logger.layer([toPino]), Layer.succeed(References.MinimumLogLevel, debug ? "Debug" : "Info"))
   const rt = ManagedRuntime.make(layer)
-  const exit = await rt.runPromiseExit(cmd(rest, { root, log, ...(systemdCgroup ? { systemdCgroup } : {}) }))
+  const rootlessFlag = rootless === "true" ? true : rootless === "false" ? false : undefined
+  const exit = await rt.runPromiseExit(
+    cmd(rest, { root, log, ...(systemdCgroup ? { systemdCgroup } : {}), ...(rootlessFlag !== undefined ? { rootless: rootlessFlag } : {}) }),
+  )
   await rt.dispose()
   if (Exit.isSuccess(exit)) return exit.value
   const err = Cause.squash(exit.cause) as Error

@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { Effect, Result, Schema, SchemaIssue } from "effect"
 import { ConfigError } from "../effects/errors.ts"
 import { CAPABILITIES, RLIMITS } from "./linux-names.ts"
-import { mountOptionProblem, SCHED_FLAGS } from "./plan.ts"
+import { idMappedProblem, mountOptionProblem, SCHED_FLAGS } from "./plan.ts"
 import { seccompProblem } from "./seccomp-compile.ts"
 import { lsmHost, lsmProblem } from "./lsm.ts"
 import { checkResourceShape } from "./resources.ts"
@@ -127,7 +127,7 @@ export function checkRules(spec: Spec): Problem {
     if (!path.isAbsolute(m.destination))
       return { path: `mounts[${i}].destination`, reason: `"${m.destination}" is not an absolute path` }
   }
-  const mountOption = mountOptionProblem(spec.mounts ?? [])
+  const mountOption = mountOptionProblem(spec.mounts ?? []) ?? idMappedProblem(spec)
   if (mountOption) return mountOption
 
   const linux = spec.linux ?? {}

@@ -31,8 +31,8 @@ export function wireOp(o: PlanOp): WireOp {
     case "clone":
       return {
         op: Op.CLONE,
-        n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n), o.denySetgroups ? 1n : 0n],
-        s: [o.uidMap, o.gidMap],
+        n: [o.namespaces.reduce((f, t) => f | b(CLONE_FLAGS[t]), 0n), o.denySetgroups ? 1n : 0n, o.dumpableForMaps ? 1n : 0n],
+        s: [o.uidMap, o.gidMap, o.uidMapTool ?? "", o.gidMapTool ?? ""],
       }
     case "setIdRoot":
       return { op: Op.SETID_ROOT }
@@ -74,7 +74,7 @@ export function wireOp(o: PlanOp): WireOp {
         s: [o.source, o.target, o.fstype, o.data],
       }
     case "mountSource":
-      return { op: Op.MOUNT_SOURCE, n: [o.recursive ? 1n : 0n], s: [o.path] }
+      return { op: Op.MOUNT_SOURCE, n: [o.recursive ? 1n : 0n, o.idmap === "recursive" ? 2n : o.idmap === "top" ? 1n : 0n], s: [o.path, o.uidMap ?? "", o.gidMap ?? ""] }
     case "chownStdio":
       return { op: Op.CHOWN_STDIO, n: [b(o.uid)] }
     case "remountReadonly":

@@ -24,6 +24,14 @@ export type PlanOp =
       readonly uidMap: string
       readonly gidMap: string
       readonly denySetgroups: boolean
+      /**
+       * The setuid tool (newuidmap/newgidmap) that writes a map the helper may not write itself, "" to
+       * write it directly: an unprivileged parent may map only its own id (user_namespaces(7)).
+       */
+      readonly uidMapTool?: string
+      readonly gidMapTool?: string
+      /** The helper is unprivileged: it must stay dumpable to open the child's /proc/PID/uid_map. */
+      readonly dumpableForMaps?: boolean
     }
   | { readonly op: "setIdRoot" }
   | { readonly op: "unshare"; readonly namespaces: readonly NamespaceType[] }
@@ -62,7 +70,19 @@ export type PlanOp =
    * after the clone, for a user namespace whose root could not reach it (runc's mount fds). The k-th
    * (from 1) is the `sourceTree` of a later mount.
    */
-  | { readonly op: "mountSource"; readonly path: string; readonly recursive: boolean }
+  /**
+   * `idmap`: id-map the taken tree with the container's user namespace (mount_setattr MOUNT_ATTR_IDMAP),
+   * "recursive" for ridmap (every submount), "top" for idmap (the bind's own mount).
+   */
+  | {
+      readonly op: "mountSource"
+      readonly path: string
+      readonly recursive: boolean
+      readonly idmap?: "top" | "recursive"
+      /** uid_map/gid_map text of a user namespace made for this mount ("" or absent: the container's own). */
+      readonly uidMap?: string
+      readonly gidMap?: string
+    }
   | { readonly op: "setsid" }
   | { readonly op: "rootPropagation"; readonly flags: number }
   | { readonly op: "rootfs"; readonly path: string; readonly bind?: boolean }
@@ -168,6 +188,11 @@ export interface PlanInput {
   readonly syncForHooks?: boolean
   /** HOME from the container's /etc/passwd for the process's uid, when env has none. */
   readonly home?: string
+  /**
+   * Rootless (the manager is not root): the newuidmap/newgidmap paths for maps wider than the caller's
+   * own id (absent: the maps are only that id, written by the helper, with setgroups denied first).
+   */
+  readonly idMapTools?: { readonly uid?: string; readonly gid?: string }
 }
 
 /** runc's default devices, created when /dev is a fresh mount. */
@@ -222,6 +247,8 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
       copyUp = true
       continue
     }
+    // Not fs data: mountOne makes the bind id-mapped (idMappedProblem checks where it may be).
+    if (o === "idmap" || o === "ridmap") continue
     const f = MOUNT_FLAG_OPTIONS.get(o)
     const p = PROPAGATION_OPTIONS.get(o)
     const r = RECURSIVE_OPTIONS.get(o)
@@ -240,10 +267,42 @@ export function parseMountOptions(options: readonly string[]): MountOptions {
   return { flags, propagation, recursiveSet, recursiveClear, copyUp, data }
 }
 
+/** Whether a mount is id-mapped: its mappings or an idmap/ridmap option (runc 1.2: mappings imply idmap). */
+export function idMapOf(m: MountSpec): "top" | "recursive" | undefined {
+  const o = m.options ?? []
+  if (o.includes("ridmap")) return "recursive"
+  return o.includes("idmap") || m.uidMappings?.length || m.gidMappings?.length ? "top" : undefined
+}
+
+const mapText = (m: readonly { containerID: number; hostID: number; size: number }[] | undefined): string =>
+  (m ?? []).map((x) => `${x.containerID} ${x.hostID} ${x.size}`).join("\n")
+
+const sameMaps = (a: readonly { containerID: number; hostID: number; size: number }[] | undefined, b: typeof a): boolean =>
+  JSON.stringify(a ?? []) === JSON.stringify(b ?? [])
+
+/**
+ * Where an id-mapped mount can be made: a bind, with both mappings, into a container with a new user
+ * namespace (the helper takes bind sources as host root only then), by a root manager (the kernel wants
+ * CAP_SYS_ADMIN over the filesystem's own user namespace). Maps equal to the container's use its user
+ * namespace; others one the helper makes for the mount.
+ */
+export function idMappedProblem(spec: Spec, euid: number = process.geteuid?.() ?? 0): { path: string; reason: string } | undefined {
+  const linux = spec.linux ?? {}
+  const userNs = (linux.namespaces ?? []).find((n) => n.type === "user")
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    if (!idMapOf(m)) continue
+    const at = `mounts[${i}]`
+    const isBind = m.type === "bind" || (m.options ?? []).includes("bind") || (m.options ?? []).includes("rbind")
+    if (!isBind) return { path: at, reason: `id-mapped mount of ${m.destination}: only bind mounts can be id-mapped here (type ${m.type ?? "unset"})` }
+    if (!m.uidMappings?.length || !m.gidMappings?.length) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs both uidMappings and gidMappings` }
+    if (!userNs || userNs.path) return { path: `${at}.uidMappings`, reason: `id-mapped mount of ${m.destination}: needs a new user namespace (linux.namespaces)` }
+    if (euid !== 0) return { path: at, reason: `id-mapped mount of ${m.destination}: needs a root manager (CAP_SYS_ADMIN over the filesystem)` }
+  }
+  return undefined
+}
+
 /** Options that would otherwise be fs data although they ask for something this runtime does not do. */
 const UNSUPPORTED_OPTIONS: ReadonlyMap<string, string> = new Map([
-  ["idmap", "idmapped mounts are not supported"],
-  ["ridmap", "idmapped mounts are not supported"],
   ["remount", "remount is not a mount option here"],
 ])
 
@@ -308,7 +367,12 @@ export function buildPlan(input: PlanInput): InitPlan {
     namespaces: (Object.keys(CLONE_FLAGS) as NamespaceType[]).filter((t) => t !== "time" && t !== "cgroup" && isNew(t)),
     uidMap: isNew("user") ? idMap(linux.uidMappings) : "",
     gidMap: isNew("user") ? idMap(linux.gidMappings) : "",
-    denySetgroups: false,
+    // An unprivileged writer of gid_map must deny setgroups first (the kernel refuses it otherwise);
+    // newgidmap decides that itself from /etc/subgid (runc's nsexec.c: deny only without the tool).
+    denySetgroups: isNew("user") && !hostRoot && !input.idMapTools?.gid,
+    ...(isNew("user") && !hostRoot ? { dumpableForMaps: true } : {}),
+    ...(isNew("user") && input.idMapTools?.uid ? { uidMapTool: input.idMapTools.uid } : {}),
+    ...(isNew("user") && input.idMapTools?.gid ? { gidMapTool: input.idMapTools.gid } : {}),
   })
 
   // ── init, in the new namespaces ──
@@ -529,8 +593,8 @@ const readonlyLater = (m: MountSpec): boolean =>
 function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, sources?: PlanOp[]): PlanOp[] {
   const ops: PlanOp[] = []
   const take = sources
-    ? (p: string, recursive: boolean) => {
-        sources.push({ op: "mountSource", path: p, recursive })
+    ? (p: string, recursive: boolean, idmap?: { readonly kind: "top" | "recursive"; readonly uidMap: string; readonly gidMap: string }) => {
+        sources.push({ op: "mountSource", path: p, recursive, ...(idmap ? { idmap: idmap.kind, uidMap: idmap.uidMap, gidMap: idmap.gidMap } : {}) })
         return sources.length
       }
     : undefined
@@ -538,7 +602,12 @@ function mountOps(input: PlanInput, isNew: (t: NamespaceType) => boolean, source
   return ops
 }
 
-function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => boolean, take?: (source: string, recursive: boolean) => number): PlanOp[] {
+function mountOne(
+  m: MountSpec,
+  input: PlanInput,
+  isNew: (t: NamespaceType) => boolean,
+  take?: (source: string, recursive: boolean, idmap?: { readonly kind: "top" | "recursive"; readonly uidMap: string; readonly gidMap: string }) => number,
+): PlanOp[] {
   const parsed = parseMountOptions(m.options ?? [])
   // /dev and a tmpfs stay writable until populated (`remountReadonly` at the end), as in runc.
   const opts = readonlyLater(m) ? { ...parsed, flags: parsed.flags & ~MS.RDONLY } : parsed
@@ -552,7 +621,11 @@ function mountOne(m: MountSpec, input: PlanInput, isNew: (t: NamespaceType) => b
     const source = path.resolve(input.bundleDir, m.source ?? "")
     const st = fs.statSync(source, { throwIfNoEntry: false })
     const remount = opts.flags & BIND_REMOUNTABLE
-    const tree = take?.(source, (opts.flags & MS.REC) !== 0)
+    const kind = idMapOf(m)
+    const linux = input.spec.linux ?? {}
+    // The container's own namespace when the maps are its own; otherwise the helper makes one for the mount.
+    const own = sameMaps(m.uidMappings, linux.uidMappings) && sameMaps(m.gidMappings, linux.gidMappings)
+    const tree = take?.(source, (opts.flags & MS.REC) !== 0, kind ? { kind, uidMap: own ? "" : mapText(m.uidMappings), gidMap: own ? "" : mapText(m.gidMappings) } : undefined)
     return [
       {
         op: "mount",

@@ -59,20 +59,23 @@ export const Process = S.Struct({
   selinuxLabel: S.optional(Str),
 })
 
+/** Each number within runc's id range (config/spec-atoms.ts), the sizes too. */
+export const IdMapping = S.Struct({ containerID: Id, hostID: Id, size: Id })
+
 export const Mount = S.Struct({
   destination: Str,
   type: S.optional(Str),
   source: S.optional(Str),
   options: S.optional(S.Array(Str)),
+  /** An id-mapped bind (runtime-spec 1.2, runc 1.2): the ids the mount shows, by the same rule as linux.uidMappings. */
+  uidMappings: S.optional(S.Array(IdMapping)),
+  gidMappings: S.optional(S.Array(IdMapping)),
 })
 
 export const NamespaceType = S.Literals(["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"])
 export type NamespaceType = typeof NamespaceType.Type
 
 export const Namespace = S.Struct({ type: NamespaceType, path: S.optional(Str) })
-
-/** Each number within runc's id range (config/spec-atoms.ts), the sizes too. */
-export const IdMapping = S.Struct({ containerID: Id, hostID: Id, size: Id })
 
 export const Device = S.Struct({
   type: S.Literals(["c", "b", "u", "p"]),

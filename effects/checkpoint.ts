@@ -26,6 +26,7 @@ import { buildPlan } from "../config/plan.ts"
 import type { ContainerRecord } from "../state/record.ts"
 import { StateStore } from "../state/store.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
+import { rootlessCriuProblem } from "./rootless.ts"
 import { criuService, type CriuNotification, type ExtMount, type ManageCgroupsMode, type PageServer } from "./criu.ts"
 import { checkPageServer, checkStatusFd, closeQuietly, emptyNsMask, requireFeatures, signalStatusFd } from "./checkpoint-options.ts"
 import { criuConfigFile, inRootfs, prepareRestoreMountpoints, type Bound } from "./criu-mounts.ts"
@@ -196,6 +197,9 @@ const onDumpNotify = (takeStatusFd: () => number | undefined) => (n: CriuNotific
 /** checkpoint: dump the container's tree; without leaveRunning CRIU kills it and the init is released. */
 export const checkpoint = (root: string, live: Live, o: CheckpointOptions): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
+    // Before anything: a rootless manager is refused with the reason (effects/rootless.ts).
+    const rootless = rootlessCriuProblem()
+    if (rootless) return yield* new CriuFailed({ action: o.preDump ? "pre-dump" : "dump", reason: rootless })
     const criu = yield* criuService
     const kernel = yield* Kernel
     const store = yield* StateStore
@@ -307,6 +311,8 @@ const bundleOf = (o: RestoreOptions): Effect.Effect<Bundle, ContainerError> =>
 /** restore: a new container (same or new id) whose init is the restored tree's root, running. */
 export const restore = (o: RestoreOptions): Effect.Effect<Live, ContainerError, Services> =>
   Effect.gen(function* () {
+    const rootless = rootlessCriuProblem()
+    if (rootless) return yield* new CriuFailed({ action: "restore", reason: rootless })
     const criu = yield* criuService
     const store = yield* StateStore
     const cgroups = yield* Cgroups

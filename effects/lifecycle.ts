@@ -5,6 +5,7 @@
  * (a failed create leaves no state dir, cgroup, process or mount behind).
  */
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { fromSpec, loadBundle, noNul, parseSpec, validateId, type Bundle } from "../config/parse.ts"
@@ -20,9 +21,10 @@ import { needsFreezer, reconciledStatus, signalThaws } from "./reconcile.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { SystemdCgroups } from "./cgroups-systemd-live.ts"
-import { CgroupError, ConfigError, SyscallError, type ContainerError } from "./errors.ts"
+import { CgroupError, ConfigError, type InitFailed, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
+import { checkRootlessMappings, isRootless, rootlessCgroups, selfMapOnly, subIdRanges } from "./rootless.ts"
 import { homeOf } from "./passwd.ts"
 import { checkIntelRdtOnHost, joinRdt, removeRdt, resctrlRoot } from "./rdt.ts"
 import { compileSeccompCached } from "../config/seccomp-compile.ts"
@@ -62,6 +64,11 @@ export interface CreateOptions {
    * (effects/cgroups-systemd-live.ts; pure cgroup v2 hosts with systemd).
    */
   readonly cgroupDriver?: "cgroupfs" | "systemd"
+  /**
+   * runc's --rootless: true treats cgroups as a rootless manager does (unwritable hierarchies skipped,
+   * limits there refused), false never; absent ("auto") is rootless when we are not root.
+   */
+  readonly rootless?: boolean
 }
 
 /** A container as the lifecycle sees it: its record and, while it lives, its init. */
@@ -156,9 +163,14 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
       o.extraEnv?.length && bundle.spec.process
         ? { ...bundle.spec, process: { ...bundle.spec.process, env: [...(bundle.spec.process.env ?? []), ...o.extraEnv] } }
         : bundle.spec
-    const paths = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
-    // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
     const facts = yield* cgroups.facts()
+    const rootless = isRootless(o.rootless)
+    const rl = rootless ? yield* rootlessChecks(spec, bundle.rootfs) : undefined
+    const all = yield* cgroups.paths(spec.linux?.cgroupsPath, id)
+    const rc = rootless ? rootlessCgroups(all, spec, Object.keys(all).filter((mp) => facts.layout === "v2" || path.basename(mp) === "unified")) : undefined
+    if (rc?.problem) return yield* new ConfigError(rc.problem)
+    const paths = rc?.paths ?? all
+    // Resources the host cannot honour are refused here, before anything exists (nothing half-applied).
     const problem = checkResourcesOnHost(spec.linux?.resources, facts) ?? notifyProblem(spec, o.seccompNotify === true)
     if (problem) return yield* new ConfigError(problem)
     const rdtProblem = checkIntelRdtOnHost(spec.linux?.intelRdt, resctrlRoot())
@@ -172,7 +184,9 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     yield* checkExistingCgroup(paths).pipe(Effect.tapError(() => undoClaim))
 
     const build = Effect.gen(function* () {
-      let record = yield* provision(o.root, id, bundle, spec, paths, o.cgroupDriver)
+      // Rootless, device rules are not written (runc ignores the devices controller then): a user
+      // cannot write them, and without CAP_MKNOD on the host no device node can be made anyway.
+      let record = yield* provision(o.root, id, bundle, spec, paths, o.cgroupDriver, rootless && process.geteuid?.() !== 0 ? { devices: false } : undefined)
       const fifo = fifoPath(o.root, id)
       yield* kernel.mkfifo(fifo)
       // The init opens the fifo as the container's root: in a user namespace that is another host uid (runc does the same).
@@ -192,6 +206,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
         home,
         syncForHooks: o.hooks?.createRuntime !== undefined,
         preserveFds: o.preserveFds?.length ?? 0,
+        ...(rl?.idMapTools ? { idMapTools: rl.idMapTools } : {}),
       })
       const tooBig = planLimitProblem(plan, spec)
       if (tooBig) return yield* new ConfigError(tooBig)
@@ -235,6 +250,7 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
               runInProcess("createRuntime", o.hooks?.createRuntime, hookState(record, "creating", p.pid)),
             ]),
         })
+        .pipe(Effect.catchTag("InitFailed", (e) => Effect.fail(idMapRefusal(spec, bundle.dir, e) ?? e)))
       record = { ...record, status: "created" }
       yield* store.write(o.root, record).pipe(
         Effect.onError(() => kernel.signal(init, 9).pipe(Effect.andThen(kernel.awaitExit(init)), Effect.andThen(kernel.release(init)), Effect.ignore)),
@@ -250,6 +266,81 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     // spawnInit kills its own init on failure; what is left to undo is the cgroups and the claim.
     // onError, not tapError: an interrupted create (the actor stopped meanwhile) is undone too.
     return yield* build.pipe(Effect.onError(() => cgroups.destroy(paths).pipe(Effect.ignore, Effect.andThen(dropRdt(spec, id)), Effect.andThen(undoClaim))))
+  })
+
+/**
+ * A filesystem that cannot be id-mapped (mount_setattr MOUNT_ATTR_IDMAP: EINVAL, e.g. procfs, or a
+ * kernel without FS_ALLOW_IDMAP for it) is the config's mistake: a ConfigError naming the mount.
+ */
+function idMapRefusal(spec: Spec, bundleDir: string, e: InitFailed): ConfigError | undefined {
+  if (e.syscall !== "mount_setattr MOUNT_ATTR_IDMAP" || e.errno !== "EINVAL") return undefined
+  const i = (spec.mounts ?? []).findIndex((m) => m.source !== undefined && path.resolve(bundleDir, m.source) === e.path)
+  return new ConfigError({
+    path: i >= 0 ? `mounts[${i}]` : "mounts",
+    reason: `id-mapped mount of ${e.path}${i >= 0 ? ` on ${spec.mounts![i]!.destination}` : ""}: its filesystem cannot be id-mapped (mount_setattr: EINVAL)`,
+  })
+}
+
+/** Where a setuid id-map tool is: PATH's first, then /usr/bin (a manager's PATH may be minimal). */
+function findTool(name: string): string | undefined {
+  const dirs = [...(process.env["PATH"] ?? "").split(":").filter((d) => d.startsWith("/")), "/usr/bin", "/bin"]
+  return dirs.map((d) => path.join(d, name)).find((f) => {
+    try {
+      fs.accessSync(f, fs.constants.X_OK)
+      return true
+    } catch {
+      return false
+    }
+  })
+}
+
+/**
+ * What a manager that is not root must check before anything exists: a user namespace (nothing else
+ * makes it root of anything), a rootfs it can reach, id maps that /etc/subuid and /etc/subgid grant
+ * (newuidmap would refuse them only after the clone), and the tools for maps wider than its own id.
+ */
+const rootlessChecks = (spec: Spec, rootfs: string): Effect.Effect<{ idMapTools?: { uid?: string; gid?: string } }, ConfigError> =>
+  Effect.gen(function* () {
+    const euid = process.geteuid?.() ?? 0
+    if (euid === 0) return {}
+    const linux = spec.linux ?? {}
+    const userNs = (linux.namespaces ?? []).find((n) => n.type === "user")
+    if (!userNs) return yield* new ConfigError({ path: "linux.namespaces", reason: `rootless (uid ${euid}): a container needs a user namespace` })
+    try {
+      fs.accessSync(rootfs, fs.constants.R_OK | fs.constants.X_OK)
+    } catch (e) {
+      return yield* new ConfigError({ path: "root.path", reason: `rootless (uid ${euid}): ${rootfs} cannot be read: ${(e as NodeJS.ErrnoException).code ?? String(e)}` })
+    }
+    if (userNs.path) return {}
+    // /etc/subuid lines name the user or its uid; a uid without a passwd entry has no name.
+    const name = (() => {
+      try {
+        return os.userInfo().username
+      } catch {
+        return undefined
+      }
+    })()
+    const tools: { uid?: string; gid?: string } = {}
+    for (const [field, file, own, tool, key] of [
+      ["linux.uidMappings", "/etc/subuid", euid, "newuidmap", "uid"],
+      ["linux.gidMappings", "/etc/subgid", process.getegid?.() ?? 0, "newgidmap", "gid"],
+    ] as const) {
+      const maps = linux[field === "linux.uidMappings" ? "uidMappings" : "gidMappings"]
+      if (selfMapOnly(maps, own)) continue
+      const text = (() => {
+        try {
+          return fs.readFileSync(file, "utf8")
+        } catch {
+          return ""
+        }
+      })()
+      const problem = checkRootlessMappings(field, maps, own, subIdRanges(text, { name, id: euid }), file)
+      if (problem) return yield* new ConfigError(problem)
+      const found = findTool(tool)
+      if (!found) return yield* new ConfigError({ path: field, reason: `rootless: a map wider than this user's own id needs ${tool} (Debian's uidmap package), not found in PATH` })
+      tools[key] = found
+    }
+    return tools.uid || tools.gid ? { idMapTools: tools } : {}
   })
 
 /** Removes the container's resctrl group(s), if it asked for Intel RDT (failures logged: the group is not ours alone). */
@@ -317,6 +408,7 @@ export const provision = (
   spec: Spec,
   paths: CgroupPaths,
   driver?: "cgroupfs" | "systemd",
+  applyOpts?: { readonly devices?: boolean },
 ): Effect.Effect<ContainerRecord, ContainerError, Services> =>
   Effect.gen(function* () {
     const store = yield* StateStore
@@ -340,7 +432,7 @@ export const provision = (
     // Now, not earlier: the primed write holds cgroup_mutex through its RCU wait, which would stall
     // the mkdirs above; from here the wait overlaps the plan, the helper's spawn and its clone.
     cgroups.prime()
-    yield* cgroups.apply(paths, spec.linux?.resources)
+    yield* cgroups.apply(paths, spec.linux?.resources, applyOpts)
     return record
   })
 

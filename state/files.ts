@@ -9,6 +9,16 @@ import * as path from "node:path"
 /** Where state lives without --root. */
 export const DEFAULT_ROOT = "/run/xcontainer"
 
+/**
+ * The state root when none is given, as runc's main.go: $XDG_RUNTIME_DIR/xcontainer for a caller that
+ * is not root and has a runtime dir (runc: $XDG_RUNTIME_DIR/runc), else DEFAULT_ROOT. A non-root user
+ * cannot write /run, and the per-user runtime dir is private to them and cleared at logout.
+ */
+export function defaultRoot(env: NodeJS.ProcessEnv = process.env, euid: number = process.geteuid?.() ?? 0): string {
+  const xdg = env["XDG_RUNTIME_DIR"]
+  return euid !== 0 && xdg ? path.join(xdg, "xcontainer") : DEFAULT_ROOT
+}
+
 /** The directory of a container. */
 export const containerDir = (root: string, id: string): string => path.join(root, id)
 

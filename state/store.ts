@@ -11,7 +11,8 @@ import { ContainerExists, ContainerNotFound, StateError } from "../effects/error
 import { ContainerRecord } from "./record.ts"
 import { containerDir, listIds, statePath } from "./files.ts"
 
-export { containerDir, DEFAULT_ROOT } from "./files.ts"
+export { containerDir, DEFAULT_ROOT, defaultRoot } from "./files.ts"
+
 
 const LOCK_EX = 2
 

@@ -111,6 +111,9 @@ int main(void)
 			 * Anything else (EOF: the manager gave up) ends us quietly. */
 			if (wait_go() < 0)
 				_exit(1);
+			/* OP_CLONE N2 = 1 left us dumpable for H's map writes: no longer. */
+			if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+				die(i, op->code);
 			continue;
 		}
 		if (!handlers[op->code]) /* the decoder let an op through that we lack */

@@ -80,7 +80,11 @@ enum xc_op {
 	XC_OP_TIME_OFFSETS = 2, /* S0 = text for /proc/self/timens_offsets: unshare(CLONE_NEWTIME) then write it */
 	XC_OP_CLONE = 3,        /* N0 = CLONE_NEW* flags to create (CLONE_NEWTIME excluded),
 	                           S0 = uid_map text, S1 = gid_map text (both empty = no maps),
-	                           N1 = 1: write "deny" to setgroups before gid_map */
+	                           N1 = 1: write "deny" to setgroups before gid_map,
+	                           S2/S3 = path of newuidmap/newgidmap: run it as `S2 <pid> <S0's numbers>`
+	                           (S3 with S1) instead of writing the map ("" = write it directly),
+	                           N2 = 1: H makes itself dumpable before the clone so that, unprivileged, it may
+	                           open C's /proc files; C clears it again once MSG_GO came */
 	/* ── C ── */
 	XC_OP_SETID_ROOT = 10,  /* setresgid(0,0,0), setresuid(0,0,0): become root of the new user ns */
 	XC_OP_SETSID = 11,      /* setsid() */
@@ -166,7 +170,9 @@ enum xc_op {
 	XC_OP_LSM_EXEC = 48,    /* S0 = attr file ("/proc/thread-self/attr/apparmor/exec" …), S1 = text: write it
 	                           once, so that the next execve enters that AppArmor profile / SELinux label.
 	                           The file must be on procfs unless N0 = 1 (a test stand-in, see config/lsm.ts) */
-	XC_OP_MOUNT_SOURCE = 49, /* H, before OP_CLONE: S0 = host path, N0 = 1: recursive. Taken after the clone,
+	XC_OP_MOUNT_SOURCE = 49, /* H, before OP_CLONE: S0 = host path, N0 = 1: recursive, N1 = 1/2: id-map the
+	                           tree (2: its submounts too) with C's user namespace (mount_setattr MOUNT_ATTR_IDMAP), or with
+	                           S1/S2 = uid_map/gid_map text, one H makes for it (a child in a new user ns). Taken after the clone,
 	                            as host root: H joins C's mount namespace (so that the copy keeps the
 	                            flags the kernel locked there) and takes open_tree(OPEN_TREE_CLONE) of S0
 	                            into the fd table C shares with it (the clone adds CLONE_FILES when a plan

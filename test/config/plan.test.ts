@@ -2,7 +2,7 @@
 import { fc, test } from "@fast-check/vitest"
 import { describe, expect, it } from "vitest"
 import { defaultSpec } from "../../config/default-spec.ts"
-import { buildPlan, mountOptionProblem, parseMountOptions, type PlanOp } from "../../config/plan.ts"
+import { buildPlan, idMappedProblem, mountOptionProblem, parseMountOptions, type PlanOp } from "../../config/plan.ts"
 import { toWire } from "../../config/plan-wire.ts"
 import type { Spec } from "../../config/spec.ts"
 import { decodePlan, encodePlan } from "../../native/protocol.ts"
@@ -152,8 +152,13 @@ describe("the init plan", () => {
   it("refuses mount options that look like flags it does not implement, never passing them on as fs data", () => {
     const m = (options: string[]) => [{ destination: "/a", type: "tmpfs", source: "tmpfs" }, { destination: "/mnt", type: "bind", source: "/x", options }]
     expect(mountOptionProblem(m(["rbind", "rro", "rnosuid", "rprivate", "ro", "nosuid", "nodev", "mode=755", "size=1k", "lazytime", "acl"]))).toBeUndefined()
-    for (const bad of ["rmand", "rsync", "idmap", "ridmap", "tmpcopyup"])
+    for (const bad of ["rmand", "rsync", "tmpcopyup"])
       expect(mountOptionProblem(m(["rbind", bad]))).toMatchObject({ path: "mounts[1].options[1]", reason: expect.stringContaining(bad) })
+    // idmap/ridmap are implemented (issue 18): refused only where an id-mapped bind cannot be made.
+    for (const opt of ["idmap", "ridmap"]) {
+      expect(mountOptionProblem(m(["rbind", opt]))).toBeUndefined()
+      expect(idMappedProblem({ ...defaultSpec(["sh"]), mounts: m(["rbind", opt]) })).toMatchObject({ path: "mounts[1].uidMappings" })
+    }
   })
 
   it("proc and sysfs go on plain directories; --no-pivot hides the host's proc/sysfs", () => {
