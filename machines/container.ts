@@ -19,6 +19,7 @@ import { watchOom } from "../effects/oom.ts"
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
+import { gc as gcEffect, type GcOptions, type GcReport } from "../effects/gc.ts"
 import { containerMachine, statusOf, type ContainerEvent, type ContainerMachine, type MachineInput, type Status } from "./container-machine.ts"
 
 /** A process exec'd into a container. */
@@ -122,6 +123,11 @@ export class Container {
   /** Restores a checkpoint as a new running container (same or new id); its init is our child again. */
   static restore(options: RestoreOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
     return Container.boot(options.id, options.root, { mode: "restore", root: options.root, options }, options)
+  }
+
+  /** Recovery after a manager crash: reaps the orphans of `root` (effects/gc.ts says which). */
+  static gc(options: GcOptions): Effect.Effect<GcReport, never, Services> {
+    return gcEffect(options)
   }
 
   /** create + start. */

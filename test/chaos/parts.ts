@@ -1,0 +1,15 @@
+/** The battery's parts, by name, each run for a time budget. */
+import type { Figures } from "./common.ts"
+import { crashPart } from "./crash.ts"
+
+export interface PartOptions {
+  readonly budgetMs: number
+  /** The long run (npm run chaos) rather than CI's short one. */
+  readonly soak: boolean
+  readonly log?: (line: string) => void
+}
+
+export const PARTS = {
+  crash: (o: PartOptions): Promise<Figures> => crashPart({ budgetMs: o.budgetMs, ...(o.log ? { log: o.log } : {}) }),
+}
+export type PartName = keyof typeof PARTS
