@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
+import { build } from "esbuild"
 import type { Spec } from "../../config/spec.ts"
 import { bundle, WORK } from "../kernel/harness.ts"
 
@@ -95,3 +96,32 @@ export function cli(args: readonly string[], opts: { timeoutMs?: number; killAft
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 export const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)]!
+
+const bundled = new Map<string, string>()
+/** test/chaos/<name>.ts bundled once (a child costs a Node start, not a TypeScript loader's). */
+export async function bundleScript(name: string): Promise<string> {
+  const done = bundled.get(name)
+  if (done) return done
+  const out = path.join(WORK, "chaos-bin", `${name}.mjs`)
+  await build({
+    entryPoints: [path.join(REPO, "test/chaos", `${name}.ts`)],
+    outfile: out,
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    // Package imports resolve from the repository's node_modules (test/.work is inside it).
+    packages: "external",
+    external: ["*.node"],
+    logLevel: "error",
+  })
+  bundled.set(name, out)
+  return out
+}
+
+/** A bundled child's environment: where the addon and the init helper are. */
+export const childEnv = (): NodeJS.ProcessEnv => ({
+  ...process.env,
+  XCONTAINER_ADDON: path.join(REPO, "build/Release/xcontainer.node"),
+  XCONTAINER_INIT: path.join(REPO, "build/Release/xcontainer-init"),
+})

@@ -9,10 +9,8 @@
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { build } from "esbuild"
 import { gc } from "../../promise.ts"
-import { WORK } from "../kernel/harness.ts"
-import { chaosBundle, cli, dropScope, figures, note, pick, REPO, scope, sleep, type Figures } from "./common.ts"
+import { bundleScript, chaosBundle, childEnv, cli, dropScope, figures, note, pick, REPO, scope, sleep, type Figures } from "./common.ts"
 import { fdCount, leaks } from "./leaks.ts"
 
 /** The phases the child kills itself at: machine statuses, and the moment just after an operation. */
@@ -32,33 +30,12 @@ export const PHASES = [
   "random",
 ] as const
 
-let childScript: string | undefined
-/** The child manager bundled once (a Node start per run instead of a TypeScript loader's). */
-async function bundled(): Promise<string> {
-  if (childScript) return childScript
-  // Two levels below the repository, as dist/ is one: the addon finds build/Release from there too.
-  const out = path.join(WORK, "chaos-bin", "crash-child.mjs")
-  await build({
-    entryPoints: [path.join(REPO, "test/chaos/crash-child.ts")],
-    outfile: out,
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    packages: "external",
-    external: ["*.node"],
-    logLevel: "error",
-  })
-  // Its imports resolve from the repository's node_modules.
-  return (childScript = out)
-}
-
 const runChild = (script: string, args: object, killAfterMs: number | undefined, timeoutMs: number) =>
   new Promise<{ code: number | null; signal: string | null; out: string; hung: boolean }>((resolve) => {
     const child = spawn(process.execPath, [script, JSON.stringify(args)], {
       stdio: ["ignore", "pipe", "ignore"],
       cwd: REPO,
-      env: { ...process.env, XCONTAINER_ADDON: path.join(REPO, "build/Release/xcontainer.node"), XCONTAINER_INIT: path.join(REPO, "build/Release/xcontainer-init") },
+      env: childEnv(),
     })
     let out = ""
     let hung = false
@@ -98,7 +75,7 @@ export interface CrashOptions {
 export async function crashPart(o: CrashOptions): Promise<Figures> {
   const f = figures("1 manager crash")
   const s = scope("crash")
-  const script = await bundled()
+  const script = await bundleScript("crash-child")
   const resources = path.join(s.dir, "resources.json")
   fs.writeFileSync(resources, JSON.stringify({ pids: { limit: 64 } }))
   // Warm the shared runtime first: its first use opens what it keeps (not a leak per run).

@@ -1,6 +1,7 @@
 /** The battery's parts, by name, each run for a time budget. */
 import type { Figures } from "./common.ts"
 import { crashPart } from "./crash.ts"
+import { statePart } from "./state.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -11,5 +12,6 @@ export interface PartOptions {
 
 export const PARTS = {
   crash: (o: PartOptions): Promise<Figures> => crashPart({ budgetMs: o.budgetMs, ...(o.log ? { log: o.log } : {}) }),
+  state: (o: PartOptions): Promise<Figures> => statePart(o),
 }
 export type PartName = keyof typeof PARTS
