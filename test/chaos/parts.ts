@@ -2,6 +2,7 @@
 import type { Figures } from "./common.ts"
 import { crashPart } from "./crash.ts"
 import { statePart } from "./state.ts"
+import { fdsPart } from "./fds.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -13,5 +14,6 @@ export interface PartOptions {
 export const PARTS = {
   crash: (o: PartOptions): Promise<Figures> => crashPart({ budgetMs: o.budgetMs, ...(o.log ? { log: o.log } : {}) }),
   state: (o: PartOptions): Promise<Figures> => statePart(o),
+  fds: (o: PartOptions): Promise<Figures> => fdsPart(o),
 }
 export type PartName = keyof typeof PARTS
