@@ -3,6 +3,7 @@ import type { Figures } from "./common.ts"
 import { crashPart } from "./crash.ts"
 import { statePart } from "./state.ts"
 import { fdsPart } from "./fds.ts"
+import { pidReusePart } from "./pid-reuse.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -15,5 +16,6 @@ export const PARTS = {
   crash: (o: PartOptions): Promise<Figures> => crashPart({ budgetMs: o.budgetMs, ...(o.log ? { log: o.log } : {}) }),
   state: (o: PartOptions): Promise<Figures> => statePart(o),
   fds: (o: PartOptions): Promise<Figures> => fdsPart(o),
+  pids: (o: PartOptions): Promise<Figures> => pidReusePart(o),
 }
 export type PartName = keyof typeof PARTS
