@@ -37,7 +37,7 @@ const main = async () => {
     stdio: [devNull, devNull, devNull],
     inspect: (e) => {
       if (e.type === "@xstate.snapshot") {
-        at(statusOf((e.snapshot as { value: unknown }).value))
+        at(statusOf((e.snapshot as unknown as { value: unknown }).value))
       }
     },
   })

@@ -140,7 +140,7 @@ export function ourZombies(): string[] {
   const problems: string[] = []
   for (const p of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(p)) continue
-    if (isZombie(p) && ppidOf(p) === process.pid) problems.push(`zombie ${p}`)
+    if (isZombie(p) && ppidOf(p) === process.pid) problems.push(`zombie ${p} (${readOr(`/proc/${p}/comm`).trim()})`)
   }
   return problems
 }

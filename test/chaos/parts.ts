@@ -4,6 +4,7 @@ import { crashPart } from "./crash.ts"
 import { statePart } from "./state.ts"
 import { fdsPart } from "./fds.ts"
 import { pidReusePart } from "./pid-reuse.ts"
+import { hostilePart } from "./hostile.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -17,5 +18,6 @@ export const PARTS = {
   state: (o: PartOptions): Promise<Figures> => statePart(o),
   fds: (o: PartOptions): Promise<Figures> => fdsPart(o),
   pids: (o: PartOptions): Promise<Figures> => pidReusePart(o),
+  hostile: (o: PartOptions): Promise<Figures> => hostilePart(o),
 }
 export type PartName = keyof typeof PARTS
