@@ -5,6 +5,7 @@ import { statePart } from "./state.ts"
 import { fdsPart } from "./fds.ts"
 import { pidReusePart } from "./pid-reuse.ts"
 import { hostilePart } from "./hostile.ts"
+import { fuzzPart } from "./fuzz.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -19,5 +20,6 @@ export const PARTS = {
   fds: (o: PartOptions): Promise<Figures> => fdsPart(o),
   pids: (o: PartOptions): Promise<Figures> => pidReusePart(o),
   hostile: (o: PartOptions): Promise<Figures> => hostilePart(o),
+  fuzz: (o: PartOptions): Promise<Figures> => fuzzPart(o),
 }
 export type PartName = keyof typeof PARTS
