@@ -6,6 +6,7 @@ import { fdsPart } from "./fds.ts"
 import { pidReusePart } from "./pid-reuse.ts"
 import { hostilePart } from "./hostile.ts"
 import { fuzzPart } from "./fuzz.ts"
+import { loadPart } from "./load.ts"
 
 export interface PartOptions {
   readonly budgetMs: number
@@ -21,5 +22,7 @@ export const PARTS = {
   pids: (o: PartOptions): Promise<Figures> => pidReusePart(o),
   hostile: (o: PartOptions): Promise<Figures> => hostilePart(o),
   fuzz: (o: PartOptions): Promise<Figures> => fuzzPart(o),
+  // The soak's 200 + 50; CI's short run keeps it small (the machine is shared).
+  load: (o: PartOptions): Promise<Figures> => loadPart({ containers: o.soak ? 200 : 20, execs: o.soak ? 50 : 10, budgetMs: Math.max(o.budgetMs, 120_000) }),
 }
 export type PartName = keyof typeof PARTS
