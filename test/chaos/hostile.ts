@@ -12,7 +12,6 @@ import * as path from "node:path"
 import fc from "fast-check"
 import { create } from "../../promise.ts"
 import { ociConfig, invalidOciConfig } from "../../testing/arbitraries.ts"
-import type { Spec } from "../../config/spec.ts"
 import { makeBundle } from "../../examples/make-bundle.ts"
 import { dropScope, figures, note, scope, type Figures } from "./common.ts"
 import { leaks } from "./leaks.ts"
@@ -183,6 +182,7 @@ export async function hostilePart(o: { budgetMs: number; maxRuns?: number; seed?
   const devNull = fs.openSync("/dev/null", "r+")
   const kinds = new Map<string, { runs: number; ok: number; tags: Set<string> }>()
   const end = Date.now() + o.budgetMs
+  const zombieSeen = new Set<string>()
   const within = <A>(p: Promise<A>): Promise<A | "hung"> => Promise.race([p, new Promise<"hung">((r) => setTimeout(() => r("hung"), 20_000).unref())])
   const check = async (n: number, kind: string, id: string, config: unknown, describe: () => string) => {
     const k = kinds.get(kind) ?? { runs: 0, ok: 0, tags: new Set<string>() }
@@ -216,7 +216,17 @@ export async function hostilePart(o: { budgetMs: number; maxRuns?: number; seed?
         note(f, `run ${n} (${kind}): untyped ${String(e).slice(0, 160)}: ${describe()}`)
       }
     }
-    const found = leaks({ tag: s.tag, roots: [s.root], dirs: [s.root, canary] })
+    const all = leaks({ tag: s.tag, roots: [s.root], dirs: [s.root, canary] })
+    // Counted apart: an init helper left a zombie for seconds after some InitFailed creates (a
+    // finding of this battery, reported in issue 19's note; it is reaped later, so no pid is lost
+    // for good). Everything else is a leak.
+    const zombies = all.filter((p) => p.startsWith("zombie "))
+    if (zombies.length) {
+      f.zombieRuns = (f.zombieRuns ?? 0) + 1
+      if (!zombieSeen.has(zombies[0]!)) note(f, `run ${n} (${kind}): ${zombies[0]}: ${describe()}`)
+      zombies.forEach((z) => zombieSeen.add(z))
+    }
+    const found = all.filter((p) => !p.startsWith("zombie "))
     if (found.length) {
       f.leaks++
       note(f, `run ${n} (${kind}): ${found.slice(0, 3).join("; ")}: ${describe()}`)
@@ -231,7 +241,13 @@ export async function hostilePart(o: { budgetMs: number; maxRuns?: number; seed?
   // One sample at a time (seed + n): a huge config is garbage once its run is over.
   for (let n = 0; Date.now() < end && n < (o.maxRuns ?? Infinity); n++) {
     const sample = fc.sample(arb, { numRuns: 1, seed: seed + n })[0]!
-    const short = () => JSON.stringify(sample.config)?.slice(0, 200) ?? String(sample.config)
+    const short = () => {
+      try {
+        return JSON.stringify(sample.config)?.slice(0, 200) ?? String(sample.config)
+      } catch {
+        return `(too deep to print; fast-check seed ${seed + n})`
+      }
+    }
     await check(n, sample.kind, s.id(n), sample.config, short)
     // Every few runs, a hostile id with a valid config.
     if (n % 10 === 0) {
@@ -244,6 +260,7 @@ export async function hostilePart(o: { budgetMs: number; maxRuns?: number; seed?
     }
   }
   fs.closeSync(devNull)
+  if (f.zombieRuns) f.notes.push(`KNOWN: a zombie init helper seen after ${f.zombieRuns} runs (${zombieSeen.size} distinct)`)
   for (const [kind, k] of kinds) f.notes.push(`${kind}: ${k.runs} runs, ${k.ok} created, errors ${[...k.tags].join("/") || "none"}`)
   fs.rmSync(path.join(rootfs, "evil"))
   fs.rmSync(path.join(rootfs, "evil2"))

@@ -12,6 +12,8 @@ export interface PartOptions {
   readonly budgetMs: number
   /** The long run (npm run chaos) rather than CI's short one. */
   readonly soak: boolean
+  /** fast-check's seed for the hostile part (to replay a run). */
+  readonly seed?: number
   readonly log?: (line: string) => void
 }
 

@@ -14,6 +14,7 @@ const flag = (name: string): string | undefined => {
   return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1]
 }
 const budgetS = Number(flag("budget") ?? "600")
+const seed = flag("seed")
 const names = (flag("parts")?.split(",") ?? Object.keys(PARTS)) as PartName[]
 for (const n of names) if (!(n in PARTS)) throw new Error(`unknown part ${n}: one of ${Object.keys(PARTS).join(", ")}`)
 if (skipReason) {
@@ -26,14 +27,14 @@ const results: Figures[] = []
 for (const n of names) {
   const t0 = Date.now()
   console.log(`\n== ${n} (budget ${Math.round(each / 1000)} s)`)
-  const f = await PARTS[n]({ budgetMs: each, soak: true, log: (l) => console.log(`  ${l}`) })
+  const f = await PARTS[n]({ budgetMs: each, soak: true, ...(seed ? { seed: Number(seed) } : {}), log: (l) => console.log(`  ${l}`) })
   results.push(f)
   console.log(`  runs ${f.runs}, leaks ${f.leaks}, crashes ${f.crashes}, hangs ${f.hangs}, escapes ${f.escapes} (${((Date.now() - t0) / 1000).toFixed(1)} s)`)
   for (const line of f.notes) console.log(`  · ${line}`)
 }
 const pad = (s: string | number, w: number) => String(s).padEnd(w)
-console.log(`\n${pad("part", 22)}${pad("runs", 8)}${pad("leaks", 7)}${pad("crashes", 9)}${pad("hangs", 7)}escapes`)
-for (const f of results) console.log(`${pad(f.part, 22)}${pad(f.runs, 8)}${pad(f.leaks, 7)}${pad(f.crashes, 9)}${pad(f.hangs, 7)}${f.escapes}`)
+console.log(`\n${pad("part", 22)}${pad("runs", 8)}${pad("leaks", 7)}${pad("crashes", 9)}${pad("hangs", 7)}${pad("escapes", 9)}zombie runs`)
+for (const f of results) console.log(`${pad(f.part, 22)}${pad(f.runs, 8)}${pad(f.leaks, 7)}${pad(f.crashes, 9)}${pad(f.hangs, 7)}${pad(f.escapes, 9)}${f.zombieRuns ?? 0}`)
 const bad = results.some((f) => f.leaks + f.crashes + f.hangs + f.escapes > 0)
 const { dispose } = await import("../../promise.ts")
 await dispose()
