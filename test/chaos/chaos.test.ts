@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest"
 import { gc } from "../../promise.ts"
 import { skipReason } from "../kernel/harness.ts"
 import { bundleScript, chaosBundle, childEnv, dropScope, scope, type Figures } from "./common.ts"
-import { leaks } from "./leaks.ts"
+import { settledLeaks } from "./leaks.ts"
 import { crashPart } from "./crash.ts"
 import { statePart } from "./state.ts"
 import { fdsPart } from "./fds.ts"
@@ -34,8 +34,7 @@ describe.skipIf(skipReason !== undefined)("chaos battery (short)", () => {
       await new Promise((res) => spawn(process.execPath, [script, JSON.stringify({ root: s.root, id, bundle: bundleDir, killAt: "creating", jitterMs: jitter })], { stdio: "ignore", env: childEnv() }).on("exit", res))
       const report = await gc({ root: s.root, graceMs: 0, cgroupParent: s.cgroupParent })
       expect(report.failed).toEqual([])
-      await new Promise((r) => setTimeout(r, 20))
-      expect(leaks({ tag: s.tag, roots: [s.root], dirs: [s.root, bundleDir] })).toEqual([])
+      expect(await settledLeaks({ tag: s.tag, roots: [s.root], dirs: [s.root, bundleDir] })).toEqual([])
       fs.rmSync(bundleDir, { recursive: true, force: true })
     }
     dropScope(s)

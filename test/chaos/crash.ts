@@ -10,8 +10,8 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { gc } from "../../promise.ts"
-import { bundleScript, chaosBundle, childEnv, cli, dropScope, figures, note, pick, REPO, scope, sleep, type Figures } from "./common.ts"
-import { fdCount, leaks } from "./leaks.ts"
+import { bundleScript, chaosBundle, childEnv, cli, dropScope, figures, note, pick, REPO, scope, type Figures } from "./common.ts"
+import { fdCount, settledLeaks } from "./leaks.ts"
 
 /** The phases the child kills itself at: machine statuses, and the moment just after an operation. */
 export const PHASES = [
@@ -131,9 +131,8 @@ export async function crashPart(o: CrashOptions): Promise<Figures> {
     const del = await cli(["--root", s.root, "delete", "-f", id], { timeoutMs: 30_000 })
     if (del.hung) f.hangs++
     if (del.status !== 0) note(f, `delete -f ${id} after ${phase}: ${del.status} ${del.err.trim().slice(0, 200)}`)
-    // The init is reparented away from a killed manager; give the kernel a moment to reap it.
-    await sleep(20)
-    const found = leaks({ tag: s.tag, roots: [s.root], dirs: [s.root, bundleDir], fdBaseline: fdBase })
+    // The init is reparented away from a killed manager: it may take a moment to be gone.
+    const found = await settledLeaks({ tag: s.tag, roots: [s.root], dirs: [s.root, bundleDir], fdBaseline: fdBase })
     if (found.length > 0) {
       f.leaks++
       note(f, `after ${phase} (${id}): ${found.slice(0, 3).join("; ")}`)

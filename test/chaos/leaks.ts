@@ -162,3 +162,17 @@ export function leaks(scope: LeakScope): string[] {
   }
   return problems
 }
+
+/**
+ * leaks(), asked again for up to `ms` while it finds something: a killed manager's orphans are
+ * still dying (their parent is gone; the kernel and pid 1 finish them) for a moment after recovery.
+ */
+export async function settledLeaks(scope: LeakScope, ms = 2000): Promise<string[]> {
+  const end = Date.now() + ms
+  let found = leaks(scope)
+  while (found.length > 0 && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50))
+    found = leaks(scope)
+  }
+  return found
+}
