@@ -6,7 +6,7 @@
 import * as fs from "node:fs"
 import { spawn } from "node:child_process"
 import { describe, expect, it } from "vitest"
-import { gc } from "../../promise.ts"
+import { gc, load } from "../../promise.ts"
 import { skipReason } from "../kernel/harness.ts"
 import { bundleScript, chaosBundle, childEnv, dropScope, scope, type Figures } from "./common.ts"
 import { settledLeaks } from "./leaks.ts"
@@ -34,6 +34,13 @@ describe.skipIf(skipReason !== undefined)("chaos battery (short)", () => {
       await new Promise((res) => spawn(process.execPath, [script, JSON.stringify({ root: s.root, id, bundle: bundleDir, killAt: "creating", jitterMs: jitter })], { stdio: "ignore", env: childEnv() }).on("exit", res))
       const report = await gc({ root: s.root, graceMs: 0, cgroupParent: s.cgroupParent })
       expect(report.failed).toEqual([])
+      // A kill that landed after create finished left a real container ("created"): gc keeps those
+      // by design, and its owner deletes it. Anything else must be gone by gc alone.
+      for (const left of fs.readdirSync(s.root)) {
+        const c = await load({ root: s.root, id: left })
+        expect(c.status()).toBe("created")
+        await c.destroy({ force: true })
+      }
       expect(await settledLeaks({ tag: s.tag, roots: [s.root], dirs: [s.root, bundleDir] })).toEqual([])
       fs.rmSync(bundleDir, { recursive: true, force: true })
     }
