@@ -12,6 +12,7 @@ import type { ExecOptions } from "./effects/exec.ts"
 import type { Stats } from "./effects/stats.ts"
 import type { CheckpointOptions, RestoreOptions } from "./effects/checkpoint.ts"
 import { LiveLayer } from "./live.ts"
+import type { GcOptions, GcReport } from "./effects/gc.ts"
 import { Container as EffectContainer, type ActorOptions, type OciState, type OomEvent, type StateEvent, type WaitStatus } from "./machines/container.ts"
 import type { Status } from "./machines/status.ts"
 import { parseSignal } from "./config/linux-names.ts"
@@ -161,6 +162,9 @@ export const restore = (options: RestoreOptions & ActorOptions): Promise<Contain
 export const run_ = (options: CreateOptions & ActorOptions): Promise<ContainerHandle> =>
   run(EffectContainer.run(options)).then((c) => new ContainerHandle(c))
 export { run_ as run }
+
+/** Recovery after a manager crash: reaps the orphans of a state root (Container.gc). */
+export const gc = (options: GcOptions): Promise<GcReport> => run(EffectContainer.gc(options))
 
 /** Disposes the shared runtime (at shutdown). */
 export const dispose = async (): Promise<void> => {

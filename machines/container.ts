@@ -22,6 +22,7 @@ import { memoryPressureStream, PRESSURE_LEVELS, type PressureLevel } from "../ef
 import { update as updateResources } from "../effects/lifecycle.ts"
 import { signal as signalContainer, type CreateOptions, type Services } from "../effects/lifecycle.ts"
 import type { CheckpointOptions, RestoreOptions } from "../effects/checkpoint.ts"
+import { gc as gcEffect, type GcOptions, type GcReport } from "../effects/gc.ts"
 import { containerMachine, type ContainerEvent, type ContainerMachine, type MachineInput } from "./container-machine.ts"
 import { redactEnv, statusOf, type InspectionEvent, type Inspector, type Status } from "./status.ts"
 import { ociState, type OciState } from "../state/oci-state.ts"
@@ -245,6 +246,11 @@ export class Container {
   /** Restores a checkpoint as a new running container (same or new id); its init is our child again. */
   static restore(options: RestoreOptions & ActorOptions): Effect.Effect<Container, ContainerError, Services> {
     return Container.boot(options.id, options.root, { mode: "restore", root: options.root, options }, options)
+  }
+
+  /** Recovery after a manager crash: reaps the orphans of `root` (effects/gc.ts says which). */
+  static gc(options: GcOptions): Effect.Effect<GcReport, never, Services> {
+    return gcEffect(options)
   }
 
   /** create + start. */
