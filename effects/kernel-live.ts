@@ -30,6 +30,9 @@ let sealedFd: number | undefined
 /** The helper, copied once into a sealed memfd. */
 const sealedHelper = (): number => (sealedFd ??= addon.sealHelper(helperPath()))
 
+/** How long a failed spawn waits for the helper to see EOF and exit before it kills it. */
+const HELPER_GRACE_MS = 5000
+
 type Incoming = { readonly kind: "msg"; readonly msg: HelperMessage; readonly fds: number[] } | { readonly kind: "end"; readonly error: Error | null }
 
 /** One helper conversation: the socket, its watch and the messages received so far. */
@@ -144,8 +147,34 @@ export const KernelLive = Layer.sync(Kernel, () => {
           Effect.ensuring(Effect.sync(() => fs.closeSync(theirs))),
           Effect.tapError(() => closeChannel(ch)),
         )
-        // The helper exits right after handing over the init: reap it whenever that happens.
-        addon.watchExit(helper.pidfd, () => fs.closeSync(helper.pidfd))
+        // The helper is our child and exits right after handing over the init (or after reporting a
+        // failure, or at EOF on the socket). Its exit status is collected before spawnInit settles,
+        // either way: reaped "whenever the loop gets to it", it stayed a zombie for as long as the
+        // caller went on without polling (a run of synchronous ConfigErrors: minutes, in the chaos
+        // battery's hostile part).
+        const helperGone = new Promise<void>((resolve) =>
+          addon.watchExit(helper.pidfd, () => {
+            fs.closeSync(helper.pidfd)
+            resolve()
+          }),
+        )
+        const reapHelper = Effect.promise(() => helperGone)
+        // On failure the channel is closed first, which ends a helper still waiting on it; one that
+        // has not exited after HELPER_GRACE_MS (stuck in an op) is killed.
+        const stopHelper = Effect.promise(async () => {
+          let gone = false
+          const timer = setTimeout(() => {
+            if (gone) return
+            try {
+              addon.pidfdSendSignal(helper.pidfd, 9)
+            } catch {
+              /* exited meanwhile */
+            }
+          }, HELPER_GRACE_MS)
+          await helperGone
+          gone = true
+          clearTimeout(timer)
+        })
         let init: ProcessRef | undefined
         const takeConsole = (fds: readonly number[]) => {
           const [master, ...extra] = fds
@@ -201,12 +230,14 @@ export const KernelLive = Layer.sync(Kernel, () => {
           return init
         })
         return yield* run.pipe(
+          Effect.tap(() => reapHelper),
           Effect.tapError(() =>
             Effect.gen(function* () {
               if (init) {
                 yield* kill(init)
                 yield* release(init)
               } else yield* closeChannel(ch)
+              yield* stopHelper
               yield* Effect.promise(() => new Promise<void>((r) => setImmediate(r)))
             }),
           ),
