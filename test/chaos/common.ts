@@ -19,8 +19,6 @@ export interface Figures {
   crashes: number
   hangs: number
   escapes: number
-  /** Runs after which our own zombie was seen (hostile part: the known helper zombie, counted apart). */
-  zombieRuns?: number
   /** Anything else measured, and the first few problems seen (for the report). */
   notes: string[]
 }

@@ -33,8 +33,8 @@ for (const n of names) {
   for (const line of f.notes) console.log(`  · ${line}`)
 }
 const pad = (s: string | number, w: number) => String(s).padEnd(w)
-console.log(`\n${pad("part", 22)}${pad("runs", 8)}${pad("leaks", 7)}${pad("crashes", 9)}${pad("hangs", 7)}${pad("escapes", 9)}zombie runs`)
-for (const f of results) console.log(`${pad(f.part, 22)}${pad(f.runs, 8)}${pad(f.leaks, 7)}${pad(f.crashes, 9)}${pad(f.hangs, 7)}${pad(f.escapes, 9)}${f.zombieRuns ?? 0}`)
+console.log(`\n${pad("part", 22)}${pad("runs", 8)}${pad("leaks", 7)}${pad("crashes", 9)}${pad("hangs", 7)}escapes`)
+for (const f of results) console.log(`${pad(f.part, 22)}${pad(f.runs, 8)}${pad(f.leaks, 7)}${pad(f.crashes, 9)}${pad(f.hangs, 7)}${f.escapes}`)
 const bad = results.some((f) => f.leaks + f.crashes + f.hangs + f.escapes > 0)
 const { dispose } = await import("../../promise.ts")
 await dispose()
