@@ -122,12 +122,40 @@ export const KernelLive = Layer.sync(Kernel, () => {
       }
     })
 
+  /** Waits for the exit of the process behind `fd` (killing it first, in case), collects it and closes fd. */
+  const reapOrphan = (fd: number) =>
+    Effect.promise(
+      () =>
+        new Promise<void>((resolve) => {
+          try {
+            addon.pidfdSendSignal(fd, 9)
+          } catch {
+            /* dead already */
+          }
+          try {
+            addon.watchExit(fd, () => {
+              fs.closeSync(fd)
+              resolve()
+            })
+          } catch {
+            // Not a pidfd after all (a confused helper): nothing to reap.
+            fs.closeSync(fd)
+            resolve()
+          }
+        }),
+    )
+
   /** The next message, or an InitExited/InitFailed when the conversation ended early. */
   const next = (ch: Channel, stage: string, init?: ProcessRef) =>
     Effect.gen(function* () {
       const item = yield* Queue.take(ch.inbox)
       if (item.kind === "msg") {
-        if (item.msg.type === "error") return yield* initFailed(item.msg)
+        if (item.msg.type === "error") {
+          // An fd with the error is the pidfd of the init the helper killed after a failed clone: our
+          // child (CLONE_PARENT) that only we can reap.
+          yield* Effect.forEach(item.fds, reapOrphan, { discard: true })
+          return yield* initFailed(item.msg)
+        }
         return item
       }
       const status = init ? yield* Effect.promise(() => awaitExitPromise(init)) : null

@@ -116,7 +116,7 @@ void report(const struct init_error *err, uint32_t index, uint16_t code)
 	put_n(&f, XC_F_N2, code);
 	put(&f, XC_F_S0, op, strlen(op));
 	put(&f, XC_F_S1, err->path, strlen(err->path));
-	if (send_msg(XC_MSG_ERROR, &f, -1) < 0)
+	if (send_msg(XC_MSG_ERROR, &f, err->orphan) < 0)
 		dprintf(2, "xcontainer-init: %s %s: %s\n", op, err->path, strerror(err->errnum));
 }
 

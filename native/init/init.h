@@ -17,6 +17,7 @@ struct init_error {
 	int errnum;
 	const char *op;  /* syscall or step: "mount", "pivot_root" … */
 	char path[4096]; /* path or detail, truncated */
+	int orphan;      /* pidfd of a child H killed after a failed clone, sent with the report, or -1 */
 };
 
 struct init_state {

@@ -66,7 +66,7 @@ static op_fn *const handlers[XC_OP_MAX] = {
  * uses): too much for a stack, and C gets its own copy. */
 static struct xc_plan plan;
 static struct init_state state = { .rootfd = -1, .fifofd = -1 };
-static struct init_error error;
+static struct init_error error = { .orphan = -1 };
 
 static _Noreturn void die(uint32_t index, uint16_t code)
 {

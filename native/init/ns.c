@@ -261,8 +261,11 @@ int do_clone(const struct plan_op *op, struct init_state *st, struct init_error 
 	if (r == 0 && (r = send_child((int)pid, pidfd)) < 0)
 		init_fail(err, -r, "sendmsg", "MSG_CHILD");
 	if (r < 0) {
-		/* C waits for MSG_GO that will never come: do not leave it. */
+		/* C waits for MSG_GO that will never come: do not leave it. C is the
+		 * manager's child, not ours: only the manager can reap it, and the
+		 * report carries its pidfd for that. */
 		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
+		err->orphan = pidfd;
 		return r;
 	}
 	close(pidfd); /* C's table too, when shared */

@@ -55,7 +55,8 @@ enum xc_msg {
 	XC_MSG_CONSOLE = 5, /* no fields; SCM_RIGHTS: the master of the container's terminal */
 	XC_MSG_SYNC = 4,  /* no fields: C waits at OP_SYNC for the manager's MSG_GO (it runs its hooks) */
 	XC_MSG_SECCOMP = 6, /* no fields; SCM_RIGHTS: the seccomp user-notification listener (OP_SECCOMP, N1 = 1) */
-	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail */
+	XC_MSG_ERROR = 3, /* N0 = errno, N1 = index of the op, N2 = op code, S0 = syscall/op name, S1 = path or detail;
+	                     SCM_RIGHTS, from H after OP_CLONE only: the pidfd of C, killed, for the manager to reap */
 	XC_MSG_PLAN = 16, /* payload = ops */
 	XC_MSG_GO = 17,   /* C may run its ops. Optional fields: S0 = the OCI state given to OP_HOOK with N1 = 0
 	                     (createContainer), S1 = the one for N1 = 1 (startContainer); only the pid makes

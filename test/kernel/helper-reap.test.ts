@@ -83,4 +83,30 @@ describe.skipIf(skipReason)("the init helper is reaped before spawnInit settles"
     }
     io.close()
   })
+
+  it("when the helper fails after the clone (id maps the kernel refuses): its child, ours by CLONE_PARENT, too", async () => {
+    // 400 single-id uid mappings: valid OCI, but uid_map takes at most 340 lines (EINVAL from the
+    // helper's write, after the clone). The child is killed; its pidfd must come to us to reap it.
+    const b = bundle(["true"], (s) => ({
+      ...s,
+      linux: {
+        ...s.linux,
+        namespaces: [...(s.linux?.namespaces ?? []), { type: "user" }],
+        uidMappings: Array.from({ length: 400 }, (_, i) => ({ containerID: i, hostID: 100_000 + i, size: 1 })),
+        gidMappings: [{ containerID: 0, hostID: 100_000, size: 65_536 }],
+      },
+    }))
+    const io = capture()
+    const err = await create({ root, id: uniq("reap"), bundle: b.dir, stdio: io.stdio }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    const now = helperChildren()
+    // A child nobody holds a pidfd of is never reaped: give the loop a turn to be sure.
+    await new Promise((r) => setTimeout(r, 200))
+    expect(err).toMatchObject({ _tag: "InitFailed", stage: "helper", op: "clone", syscall: "write", errno: "EINVAL" })
+    expect(now).toEqual([])
+    expect(helperChildren()).toEqual([])
+    io.close()
+  })
 })
