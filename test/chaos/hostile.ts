@@ -221,8 +221,12 @@ export async function hostilePart(o: { budgetMs: number; maxRuns?: number; seed?
     if (found.length) {
       f.leaks++
       note(f, `run ${n} (${kind}): ${found.slice(0, 3).join("; ")}: ${describe()}`)
-      // Clean up, so that one leak is counted once.
-      fs.rmSync(path.join(s.root, id), { recursive: true, force: true })
+      // Clean up, so that one leak is counted once. (A hostile id may be no name the kernel takes.)
+      try {
+        fs.rmSync(path.join(s.root, id), { recursive: true, force: true })
+      } catch {
+        /* ENAMETOOLONG and the like: nothing was made under it */
+      }
     }
     if (canaryState() !== before) {
       f.escapes++
