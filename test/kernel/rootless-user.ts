@@ -5,13 +5,26 @@
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as path from "node:path"
 
 export const ROOTLESS_USER = "xc-rootless-test"
 
 const which = (tool: string): boolean => ["/usr/bin", "/bin", "/usr/sbin", "/sbin"].some((d) => fs.existsSync(`${d}/${tool}`))
 
+/** The first directory on the way to `dir` that other users cannot search (undefined: all can). */
+function unreachable(dir: string): string | undefined {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) return d
+    if (d === path.dirname(d)) return undefined
+  }
+}
+const TREE = path.resolve(import.meta.dirname, "..", "..")
+const closed = unreachable(TREE)
+
 /** Why the rootless tests cannot run here (undefined: they run). */
-export const rootlessSkip: string | undefined = !which("runuser")
+export const rootlessSkip: string | undefined = closed
+  ? `the unprivileged test user cannot reach this checkout (${closed} is not searchable by others)`
+  : !which("runuser")
   ? "rootless tests need runuser (util-linux)"
   : !which("newuidmap") || !which("newgidmap")
     ? "rootless tests need newuidmap/newgidmap (apt-get install uidmap)"
