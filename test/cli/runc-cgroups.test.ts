@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { bundle, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "../kernel/harness.ts"
+import { bundle, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, stuckListener, uniq } from "../kernel/harness.ts"
 
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
 const root = skipReason ? "" : stateRoot()
@@ -325,22 +325,8 @@ describe.skipIf(v1Why)("update as runc's", () => {
 
 describe.skipIf(skipReason)("a console socket that never answers (issue 19: bounded waits)", () => {
   it("fails create within the bound, naming the socket, and leaves nothing behind", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-stuck-"))
-    const sock = path.join(dir, "console.sock")
-    // A listener whose backlog is full and who never accepts: a connect to it waits for room.
-    const script = path.join(dir, "listener.mjs")
-    fs.writeFileSync(
-      script,
-      `import * as net from "node:net"
-net.createServer().listen({ path: ${JSON.stringify(sock)}, backlog: 1 })
-for (let i = 0; i < 3; i++) net.connect(${JSON.stringify(sock)}).on("error", () => {})
-process.stdout.write("ready\\n")
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
-`,
-    )
-    const listener = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] })
+    const { sock, stop } = await stuckListener()
     try {
-      await new Promise<void>((resolve) => listener.stdout.once("data", () => resolve()))
       const id = uniq("rcgcons")
       const b = bundle(["sleep", "60"], (s) => ({ ...s, process: { ...s.process!, terminal: true } }))
       const r = await xc(["create", "--console-socket", sock, "-b", b.dir, id], { XCONTAINER_CONSOLE_SOCKET_TIMEOUT_MS: "1500" })
@@ -350,8 +336,7 @@ Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
       expect(r.err).toMatch(/connect to the console socket .*: ETIMEDOUT: no answer within 1500 ms/)
       expect(expectNoTrace(root, id)).toEqual([])
     } finally {
-      listener.kill(9)
-      fs.rmSync(dir, { recursive: true, force: true })
+      stop()
     }
   }, 60_000)
 

@@ -2,13 +2,11 @@
  * Through the library, on the real kernel: exec's `subCgroups` (runc's exec --cgroup) and the console
  * socket's bound (`consoleSocketTimeoutMs`), each refusal typed and naming what it is about.
  */
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { create, dispose, run } from "../../promise.ts"
-import { bundle, capture, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, cgroupDirOf, cgroupLayout, expectNoTrace, skipReason, stateRoot, stuckListener, uniq } from "./harness.ts"
 
 const root = skipReason ? "" : stateRoot()
 afterAll(() => dispose())
@@ -44,22 +42,8 @@ describe.skipIf(skipReason)("exec into a sub-cgroup (subCgroups)", () => {
 
 describe.skipIf(skipReason)("the console socket's bound (consoleSocketTimeoutMs)", () => {
   it("fails create with a SyscallError naming the socket when the listener never takes the connection", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-stuck-"))
-    const sock = path.join(dir, "console.sock")
-    const script = path.join(dir, "listener.mjs")
-    // Backlog full, never accepting (its event loop blocked): the connect waits for room that never comes.
-    fs.writeFileSync(
-      script,
-      `import * as net from "node:net"
-net.createServer().listen({ path: ${JSON.stringify(sock)}, backlog: 1 })
-for (let i = 0; i < 3; i++) net.connect(${JSON.stringify(sock)}).on("error", () => {})
-process.stdout.write("ready\\n")
-Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
-`,
-    )
-    const listener = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] })
+    const { sock, stop } = await stuckListener()
     try {
-      await new Promise<void>((resolve) => listener.stdout.once("data", () => resolve()))
       const id = uniq("stuckcons")
       const b = bundle(["sleep", "30"], (s) => ({ ...s, process: { ...s.process!, terminal: true } }))
       const t0 = Date.now()
@@ -72,8 +56,7 @@ Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
       expect(Date.now() - t0).toBeLessThan(8000)
       expect(expectNoTrace(root, id)).toEqual([])
     } finally {
-      listener.kill(9)
-      fs.rmSync(dir, { recursive: true, force: true })
+      stop()
     }
   }, 60_000)
 })

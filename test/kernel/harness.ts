@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
+import { spawn } from "node:child_process"
 import { defaultSpec } from "../../config/default-spec.ts"
 import type { Spec } from "../../config/spec.ts"
 import { makeBundle } from "../../examples/make-bundle.ts"
@@ -149,5 +150,33 @@ export async function runToEnd(root: string, args: readonly string[], mutate?: P
     return { out: io.out(), err: io.err(), status, id }
   } finally {
     io.close()
+  }
+}
+
+/**
+ * A unix socket whose listener never takes a connection: its backlog is full and its event loop
+ * blocked, so a connect waits for room that never comes (the console socket's bound, issue 19).
+ */
+export async function stuckListener(): Promise<{ readonly sock: string; readonly stop: () => void }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "xc-stuck-"))
+  const sock = path.join(dir, "console.sock")
+  const script = path.join(dir, "listener.mjs")
+  fs.writeFileSync(
+    script,
+    `import * as net from "node:net"
+net.createServer().listen({ path: ${JSON.stringify(sock)}, backlog: 1 })
+for (let i = 0; i < 3; i++) net.connect(${JSON.stringify(sock)}).on("error", () => {})
+process.stdout.write("ready\\n")
+Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
+`,
+  )
+  const listener = spawn(process.execPath, [script], { stdio: ["ignore", "pipe", "inherit"] })
+  await new Promise<void>((resolve) => listener.stdout.once("data", () => resolve()))
+  return {
+    sock,
+    stop: () => {
+      listener.kill(9)
+      fs.rmSync(dir, { recursive: true, force: true })
+    },
   }
 }
