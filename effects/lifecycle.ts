@@ -21,7 +21,7 @@ import { needsFreezer, reconciledStatus, signalThaws } from "./reconcile.ts"
 import { cgroupBinds, Cgroups, type CgroupPaths } from "./cgroups.ts"
 import type { Spec } from "../config/spec.ts"
 import { SystemdCgroups } from "./cgroups-systemd-live.ts"
-import { CgroupError, ConfigError, type InitFailed, SyscallError, type ContainerError } from "./errors.ts"
+import { CgroupError, ConfigError, ContainerExists, type InitFailed, SyscallError, type ContainerError } from "./errors.ts"
 import { runHooks, runHooksLogged, runInProcess, type HookState, type InProcessHooks } from "./hooks.ts"
 import { Kernel, type ExitStatus, type ProcessRef } from "./kernel.ts"
 import { checkRootlessMappings, isRootless, rootlessCgroups, selfMapOnly, subIdRanges } from "./rootless.ts"
@@ -157,6 +157,10 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const kernel = yield* Kernel
     const id = yield* validateId(o.id)
     yield* noNul("consoleSocket", o.consoleSocket)
+    // runc checks the id before anything else (its factory's Create): an existing container is
+    // ContainerExists, whatever its cgroup looks like (a paused one's is frozen, a systemd unit exists).
+    // The claim below still settles a race between two creates of one id.
+    if ((yield* store.list(o.root)).includes(id)) return yield* new ContainerExists({ id, root: o.root })
     const bundle = yield* bundleOf(o)
     // Extra env (socket activation) goes into the config's process, as runc does.
     const spec =

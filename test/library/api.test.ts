@@ -12,6 +12,8 @@ import { Container, type ActorOptions, type Cgroups, type InspectionEvent, type 
 import { machineDefinition } from "../../index.ts"
 import { defaultSpec, modelLayer } from "../../testing/index.ts"
 import { StateStoreLive } from "../../state/store.ts"
+import { Cgroups as CgroupsTag } from "../../effects/cgroups.ts"
+import { CgroupError } from "../../effects/errors.ts"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "xc-api-"))
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
@@ -164,5 +166,36 @@ describe("library API (model layers)", () => {
     const shown = userRuntime()
     await failingHook("warn", shown.layer)
     expect(shown.seen.filter((m) => m.includes("the hook broke"))).toHaveLength(1)
+  })
+})
+
+describe("create's order (model layers)", () => {
+  it("a taken id is ContainerExists before the cgroup manager is asked (runc's order)", async () => {
+    const { root, id } = fresh()
+    // A manager that refuses a cgroup it finds in place, as the systemd driver refuses an existing unit.
+    let asked = 0
+    const base = modelLayer()
+    const refusing = Layer.effect(
+      CgroupsTag,
+      Effect.map(Effect.service(CgroupsTag), (c) => ({
+        ...c,
+        paths: (p: string | undefined, cid: string) => (asked++ > 0 ? Effect.fail(new CgroupError({ op: "place", path: cid, reason: "exists already" })) : c.paths(p, cid)),
+      })),
+    ).pipe(Layer.provide(base))
+    // The refusing manager last: it stands in for the model's Cgroups; one model kernel under both.
+    const layer = Layer.mergeAll(base, refusing, StateStoreLive)
+    const second = await Effect.runPromise(
+      Effect.provide(
+        Effect.gen(function* () {
+          const c = yield* Container.create({ root, id, bundle, config: config(["sleep", "1"]) })
+          const again = yield* Effect.result(Container.create({ root, id, bundle, config: config(["true"]) }))
+          yield* c.destroy({ force: true })
+          return again
+        }),
+        layer,
+      ),
+    )
+    expect(second).toMatchObject({ _tag: "Failure", failure: { _tag: "ContainerExists" } })
+    expect(asked).toBe(1)
   })
 })
