@@ -157,11 +157,11 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     const kernel = yield* Kernel
     const id = yield* validateId(o.id)
     yield* noNul("consoleSocket", o.consoleSocket)
-    // runc checks the id before anything else (its factory's Create): an existing container is
-    // ContainerExists, whatever its cgroup looks like (a paused one's is frozen, a systemd unit exists).
-    // The claim below still settles a race between two creates of one id.
-    if ((yield* store.list(o.root)).includes(id)) return yield* new ContainerExists({ id, root: o.root })
     const bundle = yield* bundleOf(o)
+    // runc's factory Create: the config is validated, then the id checked, before any cgroup is looked
+    // at: an existing container is ContainerExists whatever its cgroup looks like (a paused one's is
+    // frozen, a systemd unit exists). The claim below still settles a race between two creates.
+    if ((yield* store.list(o.root)).includes(id)) return yield* new ContainerExists({ id, root: o.root })
     // Extra env (socket activation) goes into the config's process, as runc does.
     const spec =
       o.extraEnv?.length && bundle.spec.process
