@@ -5,8 +5,11 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { expect } from "vitest"
 import { Criu, CriuLive } from "../../effects/criu.ts"
-import { skipReason as kernelSkip, WORK, uniq } from "./harness.ts"
+import { restore, run } from "../../promise.ts"
+import { pipes } from "./pipes.ts"
+import { expectNoTrace, skipReason as kernelSkip, WORK, uniq } from "./harness.ts"
 
 export const CRIU = "/usr/local/sbin/criu"
 /** Why the CRIU tests would not run here (undefined: they run). */
@@ -26,3 +29,36 @@ export function counter(pid: number): number {
 }
 /** A fresh images directory under the suite's work dir. */
 export const images = () => path.join(WORK, uniq("images"))
+
+/**
+ * A bind moved to a new host directory across checkpoint/restore: the container of bundle `first`
+ * counts into `src1/c` through its mounts; it is checkpointed, and restored from bundle `second`,
+ * which binds `src2` there instead: the count goes on in `src2`. The file the dump may have caught
+ * open is copied across first (CRIU reopens it and checks its size). `afterRestore` gets the count
+ * at the checkpoint for a test's own checks; the restored container is then destroyed, leaving nothing.
+ */
+export async function restoreOntoNewSource(o: {
+  readonly root: string
+  readonly id: string
+  readonly src1: string
+  readonly src2: string
+  readonly first: string
+  readonly second: string
+  readonly afterRestore?: (at: number) => void
+}): Promise<void> {
+  const io = await pipes()
+  const c = await run({ root: o.root, id: o.id, bundle: o.first, stdio: io.stdio })
+  await sleep(400)
+  const imagePath = images()
+  await c.checkpoint({ imagePath })
+  await c.destroy()
+  const at = Number(fs.readFileSync(path.join(o.src1, "c"), "utf8"))
+  fs.copyFileSync(path.join(o.src1, "c"), path.join(o.src2, "c"))
+  const r = await restore({ root: o.root, id: o.id, bundle: o.second, imagePath, stdio: io.stdio })
+  await sleep(400)
+  expect(Number(fs.readFileSync(path.join(o.src2, "c"), "utf8"))).toBeGreaterThan(at)
+  o.afterRestore?.(at)
+  await r.destroy({ force: true })
+  expect(expectNoTrace(o.root, o.id)).toEqual([])
+  io.close()
+}

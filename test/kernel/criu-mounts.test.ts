@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import { dispose, restore, run } from "../../promise.ts"
 import type { Spec } from "../../config/spec.ts"
 import { pipes } from "./pipes.ts"
-import { criuSkip, images, sleep } from "./criu-fixtures.ts"
+import { criuSkip, images, restoreOntoNewSource, sleep } from "./criu-fixtures.ts"
 import { bundle, expectNoTrace, stateRoot, WORK, uniq } from "./harness.ts"
 
 const skipReason = criuSkip
@@ -31,7 +31,6 @@ const bind = (destination: string, source: string) => ({ destination, type: "bin
 describe.skipIf(skipReason)("external bind mounts, where CRIU sees them", () => {
   it("a bind whose destination is a symlink in the rootfs is keyed by the path it resolves to", async () => {
     const id = uniq("crsym")
-    const io = await pipes()
     const [src1, src2] = [hostDir(), hostDir()]
     const loop = countInto("/link/c")
     // The symlink is absolute: it resolves inside the rootfs, to /mnt/real, which is what the mountinfo shows.
@@ -41,92 +40,45 @@ describe.skipIf(skipReason)("external bind mounts, where CRIU sees them", () => 
       fs.symlinkSync("/mnt/real", path.join(b.dir, "rootfs", "link"))
       return b
     }
-    const c = await run({ root, id, bundle: make(src1).dir, stdio: io.stdio })
-    await sleep(400)
-    const imagePath = images()
-    await c.checkpoint({ imagePath })
-    await c.destroy()
-    const at = Number(fs.readFileSync(path.join(src1, "c"), "utf8"))
-    fs.copyFileSync(path.join(src1, "c"), path.join(src2, "c"))
-    const r = await restore({ root, id, bundle: make(src2).dir, imagePath, stdio: io.stdio })
-    await sleep(400)
-    expect(Number(fs.readFileSync(path.join(src2, "c"), "utf8"))).toBeGreaterThan(at)
-    expect(Number(fs.readFileSync(path.join(src1, "c"), "utf8"))).toBe(at)
-    await r.destroy({ force: true })
-    expect(expectNoTrace(root, id)).toEqual([])
-    io.close()
+    await restoreOntoNewSource({
+      root, id, src1, src2, first: make(src1).dir, second: make(src2).dir,
+      afterRestore: (at) => expect(Number(fs.readFileSync(path.join(src1, "c"), "utf8"))).toBe(at),
+    })
   })
 
   it("a bind below another bind, at a symlink in the outer one's source, is keyed by where it landed", async () => {
     const id = uniq("crsym2")
-    const io = await pipes()
     const [outer, src1, src2] = [hostDir(), hostDir(), hostDir()]
     fs.mkdirSync(path.join(outer, "target"))
     fs.symlinkSync("target", path.join(outer, "link"))
     const loop = countInto("/data/link/c")
     const mounts = (src: string) => withMounts(bind("/data", outer), bind("/data/link", src))
-    const c = await run({ root, id, bundle: bundle(loop, mounts(src1)).dir, stdio: io.stdio })
-    await sleep(400)
-    const imagePath = images()
-    await c.checkpoint({ imagePath })
-    await c.destroy()
-    const at = Number(fs.readFileSync(path.join(src1, "c"), "utf8"))
-    fs.copyFileSync(path.join(src1, "c"), path.join(src2, "c"))
-    const r = await restore({ root, id, bundle: bundle(loop, mounts(src2)).dir, imagePath, stdio: io.stdio })
-    await sleep(400)
-    expect(Number(fs.readFileSync(path.join(src2, "c"), "utf8"))).toBeGreaterThan(at)
-    await r.destroy({ force: true })
-    expect(expectNoTrace(root, id)).toEqual([])
-    io.close()
+    await restoreOntoNewSource({ root, id, src1, src2, first: bundle(loop, mounts(src1)).dir, second: bundle(loop, mounts(src2)).dir })
   })
 })
 
 describe.skipIf(skipReason)("mountpoints of nested binds on restore", () => {
   it("a bind inside a tmpfs: restored into a rootfs that never had the mountpoints", async () => {
     const id = uniq("crtmp")
-    const io = await pipes()
     const [src1, src2] = [hostDir(), hostDir()]
     const loop = countInto("/data/sub/c")
     const mounts = (src: string) => withMounts({ destination: "/data", type: "tmpfs", source: "tmpfs", options: ["nosuid", "mode=755"] }, bind("/data/sub", src))
-    const c = await run({ root, id, bundle: bundle(loop, mounts(src1), true).dir, stdio: io.stdio })
-    await sleep(400)
-    const imagePath = images()
-    await c.checkpoint({ imagePath })
-    await c.destroy()
-    const at = Number(fs.readFileSync(path.join(src1, "c"), "utf8"))
-    fs.copyFileSync(path.join(src1, "c"), path.join(src2, "c"))
     const b2 = bundle(loop, mounts(src2), true)
     expect(fs.existsSync(path.join(b2.dir, "rootfs", "data"))).toBe(false)
-    const r = await restore({ root, id, bundle: b2.dir, imagePath, stdio: io.stdio })
-    await sleep(400)
-    expect(Number(fs.readFileSync(path.join(src2, "c"), "utf8"))).toBeGreaterThan(at)
-    await r.destroy({ force: true })
-    expect(expectNoTrace(root, id)).toEqual([])
-    io.close()
+    await restoreOntoNewSource({ root, id, src1, src2, first: bundle(loop, mounts(src1), true).dir, second: b2.dir })
   })
 
   it("a bind inside another bind: the outer one's new source lacks the inner mountpoint", async () => {
     const id = uniq("crnest")
-    const io = await pipes()
     const [outer1, outer2, src1, src2] = [hostDir(), hostDir(), hostDir(), hostDir()]
     const loop = countInto("/data/sub/c")
     const mounts = (outer: string, src: string) => withMounts(bind("/data", outer), bind("/data/sub", src))
-    const c = await run({ root, id, bundle: bundle(loop, mounts(outer1, src1), true).dir, stdio: io.stdio })
-    await sleep(400)
-    const imagePath = images()
-    await c.checkpoint({ imagePath })
-    await c.destroy()
-    const at = Number(fs.readFileSync(path.join(src1, "c"), "utf8"))
-    fs.copyFileSync(path.join(src1, "c"), path.join(src2, "c"))
     const b2 = bundle(loop, mounts(outer2, src2), true)
     expect(fs.existsSync(path.join(outer2, "sub"))).toBe(false)
-    const r = await restore({ root, id, bundle: b2.dir, imagePath, stdio: io.stdio })
-    await sleep(400)
-    expect(Number(fs.readFileSync(path.join(src2, "c"), "utf8"))).toBeGreaterThan(at)
-    expect(fs.statSync(path.join(outer2, "sub")).isDirectory()).toBe(true)
-    await r.destroy({ force: true })
-    expect(expectNoTrace(root, id)).toEqual([])
-    io.close()
+    await restoreOntoNewSource({
+      root, id, src1, src2, first: bundle(loop, mounts(outer1, src1), true).dir, second: b2.dir,
+      afterRestore: () => expect(fs.statSync(path.join(outer2, "sub")).isDirectory()).toBe(true),
+    })
   })
 })
 
