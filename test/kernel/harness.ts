@@ -12,6 +12,7 @@ import { defaultSpec } from "../../config/default-spec.ts"
 import type { Spec } from "../../config/spec.ts"
 import { makeBundle } from "../../examples/make-bundle.ts"
 import { layoutFromStatfs } from "../../effects/cgroups-layout.ts"
+import { loadDbusNext } from "../../effects/systemd-dbus.ts"
 
 export const isRoot = process.getuid?.() === 0
 export const hasBusybox = fs.existsSync("/bin/busybox")
@@ -25,6 +26,25 @@ if (skipReason) console.warn(`SKIPPING real-kernel tests: ${skipReason}`)
 
 /** This host's cgroup layout (runc's statfs test): "hybrid" here, "v2" in the guest (test/guest/run-suite.sh). */
 export const cgroupLayout = layoutFromStatfs()
+
+/**
+ * Why the systemd cgroup driver cannot be tried here (undefined: it can): it needs root, systemd as
+ * init, a pure cgroup v2 host and the D-Bus client package (loaded only when the rest holds).
+ */
+export const systemdDriverSkip: string | undefined = !isRoot
+  ? "needs root"
+  : !fs.existsSync("/run/systemd/system")
+    ? "systemd is not this host's init"
+    : cgroupLayout !== "v2"
+      ? `cgroups are ${cgroupLayout}, not pure v2 (test/guest/run-suite.sh runs this in a v2 guest)`
+      : (() => {
+          try {
+            loadDbusNext()
+            return undefined
+          } catch (e) {
+            return (e as Error).message
+          }
+        })()
 /** The cgroup2 mount: the whole of /sys/fs/cgroup on a pure v2 host, beside the v1 hierarchies on hybrid. */
 export const CGROUP2 = cgroupLayout === "v2" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified"
 /** The container's cgroup directory: its one directory on pure v2, else the one in the v1 hierarchy of `ctrl`. */

@@ -14,28 +14,14 @@ import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { LiveLayer } from "../../live.ts"
 import { lifecycleCommands, runLifecycle, type SourceKind, type World } from "../../testing/lifecycle.ts"
-import { loadDbusNext } from "../../effects/systemd-dbus.ts"
 import { runcSpec } from "../../cli/spec-command.ts"
 import { makeBundle } from "../../examples/make-bundle.ts"
 import type { Spec } from "../../config/spec.ts"
 import { ensureRootlessUser, ROOTLESS_USER, rootlessSkip } from "./rootless-user.ts"
-import { bundle, cgroupDirsNamed, cgroupLayout, expectNoTrace, skipReason, stateRoot, uniq } from "./harness.ts"
+import { bundle, cgroupDirsNamed, cgroupLayout, expectNoTrace, skipReason, stateRoot, systemdDriverSkip, uniq } from "./harness.ts"
 
-const systemdSkip =
-  cgroupLayout !== "v2"
-    ? `cgroups are ${cgroupLayout}, not pure v2`
-    : !fs.existsSync("/run/systemd/system")
-      ? "systemd is not this host's init"
-      : (() => {
-          try {
-            loadDbusNext()
-            return undefined
-          } catch (e) {
-            return (e as Error).message
-          }
-        })()
-if (!skipReason && systemdSkip) console.warn(`SKIPPING the lifecycle property test with the systemd cgroup driver: ${systemdSkip}`)
-const drivers = (["cgroupfs", "systemd"] as const).filter((d) => d === "cgroupfs" || !systemdSkip)
+if (!skipReason && systemdDriverSkip) console.warn(`SKIPPING the lifecycle property test with the systemd cgroup driver: ${systemdDriverSkip}`)
+const drivers = (["cgroupfs", "systemd"] as const).filter((d) => d === "cgroupfs" || !systemdDriverSkip)
 /** The container's cgroup directories under a driver: named by the id, or the systemd scope's. */
 const cgroupsOf = (driver: (typeof drivers)[number], id: string) =>
   driver === "systemd" ? [`/sys/fs/cgroup/system.slice/xcontainer-${id}.scope`].filter((d) => fs.existsSync(d)) : cgroupDirsNamed(id)

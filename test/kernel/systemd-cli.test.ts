@@ -8,27 +8,11 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
-import { loadDbusNext } from "../../effects/systemd-dbus.ts"
-import { bundle, cgroupLayout, isRoot, stateRoot, uniq, WORK } from "./harness.ts"
+import { bundle, stateRoot, systemdDriverSkip, uniq, WORK } from "./harness.ts"
 
 const BIN = path.resolve(import.meta.dirname, "..", "..", "bin", "xcontainer")
-const dbusProblem = (() => {
-  try {
-    loadDbusNext()
-    return undefined
-  } catch (e) {
-    return (e as Error).message
-  }
-})()
-const skip = !isRoot
-  ? "needs root"
-  : !fs.existsSync("/run/systemd/system")
-    ? "systemd is not this host's init"
-    : cgroupLayout !== "v2"
-      ? `cgroups are ${cgroupLayout}, not pure v2 (test/guest/run-suite.sh runs this in a v2 guest)`
-      : !fs.existsSync(path.resolve(import.meta.dirname, "..", "..", "dist", "cli.js"))
-        ? "the CLI is not built (npm run build)"
-        : dbusProblem
+const skip =
+  systemdDriverSkip ?? (!fs.existsSync(path.resolve(import.meta.dirname, "..", "..", "dist", "cli.js")) ? "the CLI is not built (npm run build)" : undefined)
 if (skip) console.warn(`SKIPPING systemd cgroup driver CLI tests: ${skip}`)
 
 const root = skip ? "" : stateRoot()

@@ -9,25 +9,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import type { Spec } from "../../config/spec.ts"
-import { loadDbusNext } from "../../effects/systemd-dbus.ts"
 import { create, dispose } from "../../promise.ts"
-import { bundle, capture, cgroupLayout, expectNoTrace, isRoot, stateRoot, uniq } from "./harness.ts"
+import { bundle, capture, expectNoTrace, stateRoot, systemdDriverSkip, uniq } from "./harness.ts"
 
-const dbusProblem = (() => {
-  try {
-    loadDbusNext()
-    return undefined
-  } catch (e) {
-    return (e as Error).message
-  }
-})()
-const skip = !isRoot
-  ? "needs root"
-  : !fs.existsSync("/run/systemd/system")
-    ? "systemd is not this host's init"
-    : cgroupLayout !== "v2"
-      ? `cgroups are ${cgroupLayout}, not pure v2 (test/guest/run-suite.sh runs this in a v2 guest)`
-      : dbusProblem
+const skip = systemdDriverSkip
 if (skip) console.warn(`SKIPPING systemd cgroup driver tests: ${skip}`)
 
 const root = skip ? "" : stateRoot()
