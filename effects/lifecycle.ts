@@ -161,7 +161,13 @@ export const create = (o: CreateOptions): Effect.Effect<Live, ContainerError, Se
     // runc's factory Create: the config is validated, then the id checked, before any cgroup is looked
     // at: an existing container is ContainerExists whatever its cgroup looks like (a paused one's is
     // frozen, a systemd unit exists). The claim below still settles a race between two creates.
-    if ((yield* store.list(o.root)).includes(id)) return yield* new ContainerExists({ id, root: o.root })
+    // One record read, not a listing of the root: create stays flat with many containers. A record that
+    // exists but does not parse is still a taken id.
+    const taken = yield* store.read(o.root, id).pipe(
+      Effect.as(true),
+      Effect.catch((e) => Effect.succeed(e._tag !== "ContainerNotFound")),
+    )
+    if (taken) return yield* new ContainerExists({ id, root: o.root })
     // Extra env (socket activation) goes into the config's process, as runc does.
     const spec =
       o.extraEnv?.length && bundle.spec.process
